@@ -1,0 +1,60 @@
+// MicroPython configuration for mpvisor: bare-metal x86_64, ring 0.
+// A feature level first, then single overrides, one commented line each.
+#include <stdint.h>
+#include <alloca.h>
+
+#define MICROPY_CONFIG_ROM_LEVEL                (MICROPY_CONFIG_ROM_LEVEL_EXTRA_FEATURES)
+
+// Integers and floats: register values are 64-bit unsigned, so MPZ.
+#define MICROPY_LONGINT_IMPL                    (MICROPY_LONGINT_IMPL_MPZ)
+#define MICROPY_FLOAT_IMPL                      (MICROPY_FLOAT_IMPL_DOUBLE)
+
+// Compiler, REPL and the native emitter (SSE is on, see boot/entry.asm).
+#define MICROPY_ENABLE_COMPILER                 (1)
+#define MICROPY_EMIT_X64                        (1)
+#define MICROPY_HELPER_REPL                     (1)
+#define MICROPY_REPL_AUTO_INDENT                (1)
+#define MICROPY_KBD_EXCEPTION                   (1)
+#define MICROPY_ENABLE_SCHEDULER                (1)
+
+// Memory: a GC heap in the kernel image, scanned with the generic helper.
+#define MICROPY_ENABLE_GC                       (1)
+#define MICROPY_GCREGS_SETJMP                   (0)
+#define MICROPY_STACK_CHECK                     (1)
+#define MICROPY_ALLOC_PATH_MAX                  (256)
+
+// Frozen py/ tree; no filesystem. FROZEN_MPY (with an empty table) is also
+// on because py/frozenmod.c counts str entries only when both are set.
+#define MICROPY_MODULE_FROZEN_STR               (1)
+#define MICROPY_MODULE_FROZEN_MPY               (1)
+#define MICROPY_READER_VFS                      (0)
+#define MICROPY_VFS                             (0)
+#define MICROPY_PERSISTENT_CODE_LOAD            (1)
+
+// Modules that need extmod/ or an OS are not in the sdist: off.
+#define MICROPY_PY_OS                           (0)
+#define MICROPY_PY_TIME                         (0)
+#define MICROPY_PY_SELECT                       (0)
+#define MICROPY_PY_MACHINE                      (0)
+#define MICROPY_PY_UCTYPES                      (0)
+#define MICROPY_PY_SYS_STDFILES                 (1)
+#define MICROPY_PY_SYS_PLATFORM                 "mpvisor"
+#define MICROPY_PY_SYS_EXIT                     (1)
+#define MICROPY_PY_IO_IOBASE                    (0)
+#define MICROPY_PY_BUILTINS_HELP                (1)
+#define MICROPY_PY_BUILTINS_HELP_MODULES        (1)
+#define MICROPY_PY_MICROPYTHON_MEM_INFO         (1)
+
+#define MICROPY_HW_BOARD_NAME                   "mpvisor"
+#define MICROPY_HW_MCU_NAME                     "x86_64"
+
+#define MP_SSIZE_MAX                            (0x7fffffffffffffff)
+typedef intptr_t mp_int_t;
+typedef uintptr_t mp_uint_t;
+typedef long mp_off_t;
+
+#define MICROPY_HAL_HAS_VT100                   (1)
+#define MP_STATE_PORT                           MP_STATE_VM
+
+// Interrupts stay enabled while waiting for input; the UART IRQ wakes HLT.
+#define MICROPY_INTERNAL_WFE(TIMEOUT_MS)        __asm__ volatile ("sti; hlt")

@@ -1,0 +1,1 @@
+// qstrs used by the port beyond those found automatically (none yet).

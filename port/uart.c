@@ -1,0 +1,44 @@
+// 16550 UART driver for COM1 (I/O port 0x3F8, IRQ 4): polled transmit,
+// receive via the "data available" interrupt feeding console_rx_push.
+// Runs in 64-bit ring 0.
+#include <stdint.h>
+#include "cpu.h"
+#include "console.h"
+#include "uart.h"
+
+#define COM1        0x3F8
+#define REG_DATA    0       // DLAB=0: receive/transmit buffer
+#define REG_IER     1       // interrupt enable
+#define REG_FCR     2       // FIFO control
+#define REG_LCR     3       // line control
+#define REG_MCR     4       // modem control
+#define REG_LSR     5       // line status
+#define LSR_DATA_READY  0x01
+#define LSR_THR_EMPTY   0x20
+#define LCR_8N1         0x03
+#define LCR_DLAB        0x80
+#define IER_RX_AVAIL    0x01
+#define MCR_DTR_RTS_OUT2 0x0B  // OUT2 gates the IRQ line to the PIC
+
+void uart_init(void) {
+    outb(COM1 + REG_IER, 0);
+    outb(COM1 + REG_LCR, LCR_DLAB);
+    outb(COM1 + REG_DATA, 1);           // divisor 1: 115200 baud
+    outb(COM1 + REG_IER, 0);
+    outb(COM1 + REG_LCR, LCR_8N1);
+    outb(COM1 + REG_FCR, 0xC7);         // enable and clear FIFOs, 14-byte trigger
+    outb(COM1 + REG_MCR, MCR_DTR_RTS_OUT2);
+    outb(COM1 + REG_IER, IER_RX_AVAIL);
+}
+
+void uart_putc(char c) {
+    while (!(inb(COM1 + REG_LSR) & LSR_THR_EMPTY)) {
+    }
+    outb(COM1 + REG_DATA, (uint8_t)c);
+}
+
+void uart_irq(void) {
+    while (inb(COM1 + REG_LSR) & LSR_DATA_READY) {
+        console_rx_push(inb(COM1 + REG_DATA));
+    }
+}

@@ -1,0 +1,7 @@
+// 16550 UART on COM1: polled output, interrupt-driven input (IRQ 4).
+#ifndef MPVISOR_UART_H
+#define MPVISOR_UART_H
+void uart_init(void);
+void uart_putc(char c);
+void uart_irq(void);
+#endif
