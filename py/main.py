@@ -1,3 +1,19 @@
 # mpvisor boot script, run once per (soft) boot before the REPL.
-# Runs on the bare-metal MicroPython port: banner, then the command line.
-print("mpvisor: MicroPython on bare metal")
+# Runs on the bare-metal MicroPython port; reads as the list of boot steps.
+import gc
+import hw
+import cmdline
+import multiboot
+import hv
+
+info = multiboot.info()
+opts = cmdline.parse(info.cmdline)
+print("mpvisor: a hypervisor in MicroPython")            # banner
+print(hv.cpu().summary())                               # vendor, model, VMX/SVM
+print("vendor:", hv.vendor())
+print("memory map (from %s):" % (info.loader_name or "the boot loader"))
+print(multiboot.format_memory_map(info.memory_map))
+print(f"identity map: 0-0x{hw.identity_limit():x}, GC heap free: {gc.mem_free() >> 10} KiB")
+if isinstance(opts.get("run"), str):                    # run=<module>: start it
+    __import__(opts["run"])
+del info, opts

@@ -1,0 +1,1 @@
+# AMD SVM back end (APM Vol. 2 chapter 15).

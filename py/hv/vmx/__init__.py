@@ -1,0 +1,1 @@
+# Intel VMX back end (SDM Vol. 3C chapters 24-28).
