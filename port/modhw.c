@@ -104,7 +104,7 @@ static void *phys_ptr(uint64_t paddr, uint64_t size) {
     uint64_t limit = paging_identity_limit();
     if (paddr >= limit || size > limit - paddr) {
         mp_raise_msg_varg(&mp_type_ValueError,
-            MP_ERROR_TEXT("physical range 0x%llx+0x%llx is outside the identity map (0..0x%llx)"),
+            MP_ERROR_TEXT("physical range 0x%lx+0x%lx is outside the identity map (0..0x%lx)"),
             paddr, size, limit);
     }
     return (void *)(uintptr_t)paddr;
@@ -192,10 +192,10 @@ void cpu_fault_raise(void) {
     struct cpu_fault f = last_fault;
     vstr_t msg;
     vstr_init(&msg, 96);
-    vstr_printf(&msg, "%s (vector %u, error code 0x%x) at rip 0x%llx",
+    vstr_printf(&msg, "%s (vector %u, error code 0x%x) at rip 0x%lx",
         vector_name(f.vector), (unsigned)f.vector, (unsigned)f.error_code, f.rip);
     if (f.vector == 14) {
-        vstr_printf(&msg, ", address 0x%llx", f.cr2);
+        vstr_printf(&msg, ", address 0x%lx", f.cr2);
     }
     mp_obj_t args[5] = {
         mp_obj_new_str_from_vstr(&msg), new_u64(f.vector), new_u64(f.error_code),

@@ -2,7 +2,9 @@
 // first 4 GiB, for MMIO such as the local APIC), replacing the boot tables.
 // 1 GiB pages where CPUID Fn8000_0001 EDX[26] offers them, 2 MiB otherwise
 // (SDM 3A 4.5, Tables 4-15 and 4-17). One PML4 entry: at most 512 GiB.
-// Runs in 64-bit ring 0 at boot, before MicroPython starts.
+// Physical page 0 is left unmapped so a NULL dereference faults (#PF)
+// instead of reading the real-mode IVT; the rest of the first 2 MiB uses
+// 4 KiB pages for that. Runs in 64-bit ring 0 at boot.
 #include <stdint.h>
 #include "cpu.h"
 #include "paging.h"
@@ -31,6 +33,8 @@ struct __attribute__((packed)) mbi_mmap_entry {  // Multiboot 0.6.96, 3.3
 static uint64_t pml4[512] __attribute__((aligned(4096)));
 static uint64_t pdpt[512] __attribute__((aligned(4096)));
 static uint64_t pd_pool[MAX_GIB_2M][512] __attribute__((aligned(4096)));
+static uint64_t low_pd[512] __attribute__((aligned(4096)));   // first GiB with 1 GiB pages
+static uint64_t low_pt[512] __attribute__((aligned(4096)));   // first 2 MiB, page 0 absent
 static uint64_t identity_limit;
 static int use_1g;
 
@@ -81,6 +85,19 @@ void paging_init(uint32_t mbi) {
             pdpt[g] = (uint64_t)pd_pool[g] | PTE_PRESENT | PTE_WRITABLE;
         }
     }
+    // Split the first 2 MiB into 4 KiB pages, leaving page 0 not present.
+    for (uint64_t i = 1; i < 512; i++) {
+        low_pt[i] = (i << 12) | PTE_PRESENT | PTE_WRITABLE;
+    }
+    uint64_t *pd0 = pd_pool[0];
+    if (use_1g) {
+        for (uint64_t i = 0; i < 512; i++) {
+            low_pd[i] = (i << 21) | PTE_PRESENT | PTE_WRITABLE | PTE_HUGE;
+        }
+        pd0 = low_pd;
+        pdpt[0] = (uint64_t)low_pd | PTE_PRESENT | PTE_WRITABLE;
+    }
+    pd0[0] = (uint64_t)low_pt | PTE_PRESENT | PTE_WRITABLE;
     pml4[0] = (uint64_t)pdpt | PTE_PRESENT | PTE_WRITABLE;
     write_cr3((uint64_t)pml4);
     identity_limit = gib * GIB;
