@@ -4,6 +4,8 @@ import hw
 import cmdline
 import multiboot
 from hv.cpu import CpuInfo
+from hv.frame import (BitmapFrameAllocator, FrameError, PhysFrame, PhysFrameIf,
+                      set_default_allocator)
 
 _cpu = None
 
@@ -21,3 +23,19 @@ def vendor():
     The kernel command line option vendor=intel|amd|none forces a choice."""
     force = cmdline.parse(multiboot.info().cmdline).get("vendor")
     return cpu().vendor(force if isinstance(force, str) else None)
+
+
+def _boot_allocator():
+    # Everything the loader and the kernel occupy stays out: the kernel image
+    # with its stacks, page tables and GC heap (all in .bss), the multiboot
+    # information and modules; from_memory_map also skips the first 1 MiB and
+    # every range the memory map does not call available.
+    info = multiboot.info()
+    reserved = [hw.kernel_range()] + info.used
+    allocator = BitmapFrameAllocator.from_memory_map(
+        info.memory_map, reserved, hw.identity_limit(), hw.mem)
+    set_default_allocator(allocator)
+    return allocator
+
+
+frames = _boot_allocator()  # the global PhysFrameIf (x86_vcpu's PhysFrameIf impl)

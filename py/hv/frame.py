@@ -220,9 +220,9 @@ class BitmapFrameAllocator(PhysFrameIf):
         return paddr
 
     def mem(self, paddr, size):
-        # The mapper takes what phys_to_virt returns: the same address here.
+        # The mapper (hw.mem on target) takes the address phys_to_virt gives.
         self._check_managed(paddr, size)
-        return self._mapper(paddr, size)
+        return self._mapper(self.phys_to_virt(paddr), size)
 
     # -- reporting --------------------------------------------------------
 

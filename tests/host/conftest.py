@@ -1,0 +1,44 @@
+# Host-test setup: makes py/ importable on CPython and stands in for the
+# MicroPython-only `micropython` module (const, native, viper) and for the
+# port's native `hw` module, so the modules frozen into the bare-metal image
+# import under pytest.
+
+import sys
+import types
+from pathlib import Path
+
+PY_DIR = Path(__file__).resolve().parents[2] / "py"
+if str(PY_DIR) not in sys.path:
+    sys.path.insert(0, str(PY_DIR))
+
+
+def _identity(f):
+    return f
+
+
+def _install_fake_micropython():
+    # Installed unconditionally: a real `micropython` package on the host
+    # (e.g. an embedding of the interpreter) must not shadow the shim.
+    mp = types.ModuleType("micropython")
+    mp.const = lambda x: x
+    mp.native = _identity
+    mp.viper = _identity
+    sys.modules["micropython"] = mp
+
+
+def _install_hw_stub():
+    # `import hw` (e.g. in hv/__init__.py) must succeed on the host, but any
+    # use of a native must fail loudly unless the test installs a fake of it.
+    if "hw" in sys.modules:
+        return
+    hw = types.ModuleType("hw")
+
+    def missing(name):
+        raise AttributeError("hw.%s is a bare-metal native; fake it in the test" % name)
+
+    hw.__getattr__ = missing
+    sys.modules["hw"] = hw
+
+
+_install_fake_micropython()
+_install_hw_stub()
