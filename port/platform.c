@@ -8,6 +8,7 @@
 #include "cpu.h"
 #include "console.h"
 #include "platform.h"
+#include "uart.h"
 
 static void console_strn(void *env, const char *s, size_t len) {
     (void)env;
@@ -25,6 +26,7 @@ void kprintf(const char *fmt, ...) {
 void platform_exit(int status) {
     kprintf("\r\nmpvisor: exit status %d\r\n", status);
     __asm__ volatile ("cli");
+    uart_flush();
     outb(0xF4, (uint8_t)status);            // QEMU: exits with (status << 1) | 1
     for (const char *p = "Shutdown"; *p; p++) {
         outb(0x8900, (uint8_t)*p);          // Bochs: exits the simulation

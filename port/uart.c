@@ -15,6 +15,7 @@
 #define REG_LSR     5       // line status
 #define LSR_DATA_READY  0x01
 #define LSR_THR_EMPTY   0x20
+#define LSR_TX_IDLE     0x40    // FIFO and shift register empty
 #define LCR_8N1         0x03
 #define LCR_DLAB        0x80
 #define IER_RX_AVAIL    0x01
@@ -40,5 +41,12 @@ void uart_putc(char c) {
 void uart_irq(void) {
     while (inb(COM1 + REG_LSR) & LSR_DATA_READY) {
         console_rx_push(inb(COM1 + REG_DATA));
+    }
+}
+
+// Wait until the last byte has left the shift register: emulators that exit
+// right after (Bochs) drop whatever is still in the FIFO.
+void uart_flush(void) {
+    while (!(inb(COM1 + REG_LSR) & LSR_TX_IDLE)) {
     }
 }

@@ -4,4 +4,5 @@
 void uart_init(void);
 void uart_putc(char c);
 void uart_irq(void);
+void uart_flush(void);
 #endif

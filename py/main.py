@@ -14,7 +14,7 @@ print("vendor:", hv.vendor())
 print("memory map (from %s):" % (info.loader_name or "the boot loader"))
 print(multiboot.format_memory_map(info.memory_map))
 print(f"identity map: 0-0x{hw.identity_limit():x}, GC heap free: {gc.mem_free() >> 10} KiB")
-print("frames:", hv.frames)                            # PhysFrameIf over free RAM
+print("frames:", hv.init())                             # PhysFrameIf over free RAM
 if isinstance(opts.get("run"), str):                    # run=<module>: start it
     __import__(opts["run"])
 del info, opts

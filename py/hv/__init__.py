@@ -10,11 +10,18 @@ from hv.frame import (BitmapFrameAllocator, FrameError, PhysFrame, PhysFrameIf,
 _cpu = None
 
 
+def _rdmsr_or_none(msr):
+    try:
+        return hw.rdmsr(msr)
+    except hw.CPUFault:
+        return None
+
+
 def cpu():
     """This CPU's identity and VMX/SVM availability (hv.cpu.CpuInfo)."""
     global _cpu
     if _cpu is None:
-        _cpu = CpuInfo(hw.cpuid, hw.rdmsr)
+        _cpu = CpuInfo(hw.cpuid, _rdmsr_or_none)
     return _cpu
 
 
@@ -25,17 +32,20 @@ def vendor():
     return cpu().vendor(force if isinstance(force, str) else None)
 
 
-def _boot_allocator():
-    # Everything the loader and the kernel occupy stays out: the kernel image
-    # with its stacks, page tables and GC heap (all in .bss), the multiboot
-    # information and modules; from_memory_map also skips the first 1 MiB and
-    # every range the memory map does not call available.
-    info = multiboot.info()
-    reserved = [hw.kernel_range()] + info.used
-    allocator = BitmapFrameAllocator.from_memory_map(
-        info.memory_map, reserved, hw.identity_limit(), hw.mem)
-    set_default_allocator(allocator)
-    return allocator
+frames = None  # the global PhysFrameIf (a BitmapFrameAllocator), set by init()
 
 
-frames = _boot_allocator()  # the global PhysFrameIf (x86_vcpu's PhysFrameIf impl)
+def init():
+    """Boot step: build hv.frames over the RAM nothing else uses. Everything
+    the loader and the kernel occupy stays out: the kernel image with its
+    stacks, page tables and GC heap (all in .bss), the multiboot information
+    and modules; from_memory_map also skips the first 1 MiB and every range
+    the memory map does not call available."""
+    global frames
+    if frames is None:
+        info = multiboot.info()
+        reserved = [hw.kernel_range()] + info.used
+        frames = BitmapFrameAllocator.from_memory_map(
+            info.memory_map, reserved, hw.identity_limit(), hw.mem)
+        set_default_allocator(frames)
+    return frames

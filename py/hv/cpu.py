@@ -10,7 +10,8 @@ def _regs_text(regs, order):
 
 
 class CpuInfo:
-    """Vendor, model and VMX/SVM availability, read once."""
+    """Vendor, model and VMX/SVM availability, read once. rdmsr returns
+    None where the MSR does not exist (the RDMSR faulted)."""
 
     def __init__(self, cpuid, rdmsr):
         leaf0 = cpuid(0)

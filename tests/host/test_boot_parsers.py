@@ -159,3 +159,15 @@ def test_forced_vendor():
     assert c.vendor("amd") == "amd"
     assert c.vendor("intel") is None      # forced, but VMX is not usable here
     assert c.vendor("none") is None
+
+
+def test_missing_msrs_are_reported_not_raised():
+    # Bochs' ryzen has SVM but no VM_CR: rdmsr faults, given here as None.
+    def cpuid(leaf, sub=0):
+        return {0: (1, 0x68747541, 0x444D4163, 0x69746E65), 1: (0, 0, 1 << 5, 0),
+                0x80000000: (0x8000000A, 0, 0, 0), 0x80000001: (0, 0, 1 << 2, 0),
+                0x8000000A: (1, 8, 0, 9)}.get(leaf, (0, 0, 0, 0))
+    c = CpuInfo(cpuid, lambda msr: None)
+    assert c.svm == (True, "usable (NPT, NRIPS)")
+    assert c.vmx[0] is False and "cannot be read" in c.vmx[1]
+    assert c.vendor() == "amd"

@@ -9,6 +9,10 @@ def availability(cpuid, rdmsr):
     if cpuid(0x80000000)[0] < 0x80000001 or not cpuid(0x80000001)[2] & defs.CPUID_80000001_ECX_SVM:
         return False, "not present (CPUID Fn8000_0001 ECX.SVM = 0)"
     vm_cr = rdmsr(VM_CR)
+    if vm_cr is None:
+        # rdmsr faulted: a CPU model without VM_CR (Bochs' ryzen) cannot
+        # have SVM disabled through it (APM2 15.30.1).
+        vm_cr = 0
     if vm_cr & defs.VM_CR_SVMDIS:
         if vm_cr & defs.VM_CR_LOCK:
             return False, "disabled by firmware (VM_CR.SVMDIS locked): enable AMD-V/SVM in the firmware setup"

@@ -9,6 +9,8 @@ def availability(cpuid, rdmsr):
     if not cpuid(1)[2] & defs.CPUID_1_ECX_VMX:
         return False, "not present (CPUID.1:ECX.VMX = 0)"
     fc = rdmsr(IA32_FEATURE_CONTROL)
+    if fc is None:
+        return False, "IA32_FEATURE_CONTROL cannot be read (RDMSR faulted)"
     if fc & defs.FEATURE_CONTROL_LOCK and not fc & defs.FEATURE_CONTROL_VMX_OUTSIDE_SMX:
         return False, ("disabled by firmware (IA32_FEATURE_CONTROL is locked with VMX off): "
                        "enable Intel VT-x in the firmware setup")

@@ -1,0 +1,49 @@
+# On-target test setup: boots build/mpvisor.elf (QEMU -kernel) or
+# build/mpvisor.iso (QEMU SeaBIOS/OVMF, Bochs) and talks to the raw REPL.
+# Each test module boots its machine once (module-scoped fixtures).
+import contextlib
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+for p in (os.path.join(ROOT, "qemu"), os.path.join(ROOT, "tests")):
+    if p not in sys.path:
+        sys.path.insert(0, p)
+
+from launch import Machine  # noqa: E402
+from harness.repl import Repl  # noqa: E402
+
+ELF = os.path.join(ROOT, "build", "mpvisor.elf")
+ISO = os.path.join(ROOT, "build", "mpvisor.iso")
+BOOT_TIMEOUT = {"qemu": 30, "bochs": 90}
+
+
+def image(path):
+    if not os.path.exists(path):
+        pytest.fail(f"{path} is missing: build it with `make` first")
+    return path
+
+
+@contextlib.contextmanager
+def booted(emulator="qemu", **options):
+    """Boot an image, wait for the banner's prompt and yield a Repl in raw mode."""
+    with Machine(emulator, **options) as machine:
+        repl = Repl(machine)
+        repl.wait_prompt(timeout=BOOT_TIMEOUT[emulator])
+        repl.enter_raw()
+        yield repl
+
+
+@pytest.fixture(scope="module")
+def qemu_repl():
+    with booted("qemu", kernel=image(ELF)) as repl:
+        yield repl
+
+
+@pytest.fixture
+def boot():
+    """Factory for tests that need their own machine (fresh state, odd options)."""
+    with contextlib.ExitStack() as stack:
+        yield lambda emulator="qemu", **options: stack.enter_context(booted(emulator, **options))
