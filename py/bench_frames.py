@@ -8,6 +8,22 @@ def _line(what, frames, seconds):
     return "%-21s %7d frames %9.6f s %10s frames/s" % (what, frames, seconds, rate)
 
 
+def _cycle(alloc, free, n, held, clock):
+    # Allocate up to n items, then free them; (count, alloc s, free s).
+    t0 = clock()
+    got = 0
+    while got < n:
+        p = alloc()
+        if p is None:
+            break
+        held[got] = p
+        got += 1
+    t1 = clock()
+    for k in range(got):
+        free(held[k])
+    return got, t1 - t0, clock() - t1
+
+
 def run(allocator, clock=None, frames=65536):
     """Allocate up to `frames` free frames one at a time, free them, then the
     same with 3-frame runs. clock() returns seconds as a float; None means
@@ -18,39 +34,11 @@ def run(allocator, clock=None, frames=65536):
     before = allocator.free_count()
     n = frames if frames < before else before
     held = [0] * n
-    lines = []
-
-    t0 = clock()
-    got = 0
-    while got < n:
-        p = allocator.alloc_frame()
-        if p is None:
-            break
-        held[got] = p
-        got += 1
-    t1 = clock()
-    for k in range(got):
-        allocator.dealloc_frame(held[k])
-    t2 = clock()
-    lines.append(_line("alloc_frame", got, t1 - t0))
-    lines.append(_line("dealloc_frame", got, t2 - t1))
-
-    runs = n // 3
-    t0 = clock()
-    got = 0
-    while got < runs:
-        p = allocator.alloc_frames(3)
-        if p is None:
-            break
-        held[got] = p
-        got += 1
-    t1 = clock()
-    for k in range(got):
-        allocator.dealloc_frames(held[k], 3)
-    t2 = clock()
-    lines.append(_line("alloc_frames3", 3 * got, t1 - t0))
-    lines.append(_line("dealloc_frames3", 3 * got, t2 - t1))
-
+    got, ta, tf = _cycle(allocator.alloc_frame, allocator.dealloc_frame, n, held, clock)
+    lines = [_line("alloc_frame", got, ta), _line("dealloc_frame", got, tf)]
+    got, ta, tf = _cycle(lambda: allocator.alloc_frames(3),
+                         lambda p: allocator.dealloc_frames(p, 3), n // 3, held, clock)
+    lines += [_line("alloc_frames3", 3 * got, ta), _line("dealloc_frames3", 3 * got, tf)]
     after = allocator.free_count()
     lines.append("free frames before %d after %d%s"
                  % (before, after, "" if before == after else " LEAK"))
