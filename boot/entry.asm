@@ -131,6 +131,9 @@ long_mode_entry:
     mov rax, cr4
     or rax, CR4_OSFXSR | CR4_OSXMMEXCPT
     mov cr4, rax
+    fninit                      ; x87 control word 0x37F: exceptions masked, double
+                                ; extended precision (SDM 1 8.1.5); Bochs' firmware
+                                ; leaves the reset value 0x40 (unmasked, single)
     ; XSAVE present? Enable it so XGETBV/XSETBV work; XCR0 = x87 | SSE.
     push rdi
     push rsi

@@ -6,6 +6,8 @@ import multiboot
 from hv.cpu import CpuInfo
 from hv.frame import (BitmapFrameAllocator, FrameError, PhysFrame, PhysFrameIf,
                       set_default_allocator)
+from hv.vcpu import Exit, UnexpectedExit, VCpu   # the arch-neutral vCPU API
+from hv.vm import VM, run_guest                  # hv.VM(mem_size, allocator=hv.frames)
 
 _cpu = None
 

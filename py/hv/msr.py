@@ -1,10 +1,38 @@
 # Model-specific register numbers used by the hypervisor, shared by the VMX
-# and SVM back ends. Hardware facts only (SDM Vol. 4 Table 2-2; APM Vol. 2).
+# and SVM back ends. Hardware facts only (SDM Vol. 4 Table 2-2; SDM 3C
+# Appendix A for the VMX capability MSRs; APM Vol. 2).
 from micropython import const
 
 IA32_FEATURE_CONTROL = const(0x3A)  # SDM 4 Table 2-2
+IA32_SYSENTER_CS = const(0x174)
+IA32_SYSENTER_ESP = const(0x175)
+IA32_SYSENTER_EIP = const(0x176)
+IA32_DEBUGCTL = const(0x1D9)
+IA32_PAT = const(0x277)
+IA32_VMX_BASIC = const(0x480)       # SDM App. A.1
+IA32_VMX_PINBASED_CTLS = const(0x481)     # A.3.1
+IA32_VMX_PROCBASED_CTLS = const(0x482)    # A.3.2
+IA32_VMX_EXIT_CTLS = const(0x483)         # A.4
+IA32_VMX_ENTRY_CTLS = const(0x484)        # A.5
+IA32_VMX_MISC = const(0x485)              # A.6
+IA32_VMX_CR0_FIXED0 = const(0x486)        # A.7
+IA32_VMX_CR0_FIXED1 = const(0x487)
+IA32_VMX_CR4_FIXED0 = const(0x488)        # A.8
+IA32_VMX_CR4_FIXED1 = const(0x489)
+IA32_VMX_VMCS_ENUM = const(0x48A)         # A.9
+IA32_VMX_PROCBASED_CTLS2 = const(0x48B)   # A.3.3
+IA32_VMX_EPT_VPID_CAP = const(0x48C)      # A.10
+IA32_VMX_TRUE_PINBASED_CTLS = const(0x48D)
+IA32_VMX_TRUE_PROCBASED_CTLS = const(0x48E)
+IA32_VMX_TRUE_EXIT_CTLS = const(0x48F)
+IA32_VMX_TRUE_ENTRY_CTLS = const(0x490)
 IA32_EFER = const(0xC0000080)
+IA32_STAR = const(0xC0000081)
+IA32_LSTAR = const(0xC0000082)
+IA32_CSTAR = const(0xC0000083)
+IA32_FMASK = const(0xC0000084)
 IA32_FS_BASE = const(0xC0000100)
 IA32_GS_BASE = const(0xC0000101)
+IA32_KERNEL_GS_BASE = const(0xC0000102)
 VM_CR = const(0xC0010114)           # APM2 15.30.1
 VM_HSAVE_PA = const(0xC0010117)     # APM2 15.30.4

@@ -6,11 +6,10 @@ import pytest
 from conftest import ELF, booted, image
 from harness.repl import RemoteError
 
+SETUP = "import hv, hw, struct\na = hv.frames\nstart_free = a.free_count()\n"
+
 FILL_ALL = """
-import hv, hw, struct
 from array import array
-a = hv.frames
-start_free = a.free_count()
 held = array('Q')
 while True:
     p = a.alloc_frame()
@@ -40,6 +39,7 @@ print(bad, len(set(held)) == len(held))
 @pytest.fixture(scope="module")
 def repl():
     with booted("qemu", kernel=image(ELF), mem="128M") as r:
+        r.exec(SETUP)
         yield r
 
 

@@ -1,8 +1,228 @@
-# SVM hardware facts: CPUID and MSR bits (APM Vol. 2). Constants only.
+# SVM hardware facts (AMD APM Vol. 2 chapter 15, Appendices B and C):
+# CPUID/MSR bits, intercept vectors, exit codes, EVENTINJ, TLB_CONTROL and
+# pure decoders. Constants and pure functions only; policy lives in vcpu.py.
+# Runs on the bare-metal port and on CPython (host tests).
 from micropython import const
 
-CPUID_80000001_ECX_SVM = const(1 << 2)      # APM2 15.4
-CPUID_8000000A_EDX_NP = const(1 << 0)       # APM3 CPUID Fn8000_000A
+# --- CPUID and MSRs (APM2 15.4, 15.30; APM3 CPUID Fn8000_000A) ---
+CPUID_80000001_ECX_SVM = const(1 << 2)
+CPUID_8000000A_EDX_NP = const(1 << 0)
 CPUID_8000000A_EDX_NRIPS = const(1 << 3)
+CPUID_8000000A_EDX_FLUSH_BY_ASID = const(1 << 6)
 VM_CR_LOCK = const(1 << 3)                  # APM2 15.30.1
 VM_CR_SVMDIS = const(1 << 4)
+EFER_SCE = const(1 << 0)                    # APM2 3.1.7
+EFER_LME = const(1 << 8)
+EFER_LMA = const(1 << 10)
+EFER_NXE = const(1 << 11)
+EFER_SVME = const(1 << 12)
+
+# --- Intercept vectors (APM2 Table B-1, VMCB offsets 0x00C and 0x010) ---
+# Vector 3 (offset 0x00C)
+INTERCEPT_INTR = const(1 << 0)
+INTERCEPT_NMI = const(1 << 1)
+INTERCEPT_SMI = const(1 << 2)
+INTERCEPT_INIT = const(1 << 3)
+INTERCEPT_VINTR = const(1 << 4)
+INTERCEPT_CPUID = const(1 << 18)
+INTERCEPT_INVD = const(1 << 22)
+INTERCEPT_HLT = const(1 << 24)
+INTERCEPT_INVLPGA = const(1 << 26)
+INTERCEPT_IOIO_PROT = const(1 << 27)
+INTERCEPT_MSR_PROT = const(1 << 28)
+INTERCEPT_SHUTDOWN = const(1 << 31)
+# Vector 4 (offset 0x010)
+INTERCEPT_VMRUN = const(1 << 0)
+INTERCEPT_VMMCALL = const(1 << 1)
+INTERCEPT_VMLOAD = const(1 << 2)
+INTERCEPT_VMSAVE = const(1 << 3)
+INTERCEPT_STGI = const(1 << 4)
+INTERCEPT_CLGI = const(1 << 5)
+INTERCEPT_SKINIT = const(1 << 6)
+INTERCEPT_MONITOR = const(1 << 10)
+INTERCEPT_MWAIT = const(1 << 11)
+INTERCEPT_XSETBV = const(1 << 13)
+
+# --- Virtual interrupt control, VMCB offset 0x060 (APM2 Table B-1, 15.21) ---
+V_IRQ = const(1 << 8)
+V_INTR_PRIO_SHIFT = const(16)
+V_IGN_TPR = const(1 << 20)
+V_INTR_MASKING = const(1 << 24)
+V_INTR_VECTOR_SHIFT = const(32)
+# Offset 0x068: guest interrupt state
+INTERRUPT_SHADOW = const(1 << 0)
+# Offset 0x090: nested paging enable (15.25.3)
+NP_ENABLE = const(1 << 0)
+
+# --- TLB_CONTROL, VMCB offset 0x05C (APM2 15.16.1, Table B-1) ---
+TLB_CONTROL_NOTHING = const(0x00)
+TLB_CONTROL_FLUSH_ALL = const(0x01)         # every ASID
+TLB_CONTROL_FLUSH_ASID = const(0x03)        # this guest's ASID
+TLB_CONTROL_FLUSH_ASID_LOCAL = const(0x07)  # this ASID, non-global only
+
+# --- EVENTINJ and EXITINTINFO (APM2 15.20, Figure 15-7) ---
+EVENT_VECTOR_MASK = const(0xFF)
+EVENT_TYPE_SHIFT = const(8)
+EVENT_TYPE_INTR = const(0)
+EVENT_TYPE_NMI = const(2)
+EVENT_TYPE_EXCEPTION = const(3)
+EVENT_TYPE_SOFT_INT = const(4)
+EVENT_ERROR_VALID = const(1 << 11)
+EVENT_VALID = const(1 << 31)
+
+
+def event(vector, kind, error_code=None):
+    """EVENTINJ value for vector of type kind (EVENT_TYPE_*), APM2 15.20."""
+    v = (vector & EVENT_VECTOR_MASK) | (kind << EVENT_TYPE_SHIFT) | EVENT_VALID
+    if error_code is not None:
+        v |= EVENT_ERROR_VALID | (error_code & 0xFFFFFFFF) << 32
+    return v
+
+
+def decode_event(v):
+    """(vector, type, error_code or None) of a valid EVENTINJ/EXITINTINFO,
+    or None when its V bit is clear."""
+    if not v & EVENT_VALID:
+        return None
+    err = (v >> 32) & 0xFFFFFFFF if v & EVENT_ERROR_VALID else None
+    return v & EVENT_VECTOR_MASK, (v >> EVENT_TYPE_SHIFT) & 7, err
+
+
+# --- Exit codes (APM2 Appendix C, Table C-1) ---
+VMEXIT_CR0_READ = const(0x00)               # 0x00-0x0F CRn read
+VMEXIT_CR0_WRITE = const(0x10)              # 0x10-0x1F CRn write
+VMEXIT_DR0_READ = const(0x20)
+VMEXIT_DR0_WRITE = const(0x30)
+VMEXIT_EXCP_BASE = const(0x40)              # 0x40-0x5F exception vector n
+VMEXIT_INTR = const(0x60)
+VMEXIT_NMI = const(0x61)
+VMEXIT_SMI = const(0x62)
+VMEXIT_INIT = const(0x63)
+VMEXIT_VINTR = const(0x64)
+VMEXIT_RDTSC = const(0x6E)
+VMEXIT_CPUID = const(0x72)
+VMEXIT_IRET = const(0x74)
+VMEXIT_INVD = const(0x76)
+VMEXIT_PAUSE = const(0x77)
+VMEXIT_HLT = const(0x78)
+VMEXIT_INVLPGA = const(0x7A)
+VMEXIT_IOIO = const(0x7B)
+VMEXIT_MSR = const(0x7C)
+VMEXIT_SHUTDOWN = const(0x7F)
+VMEXIT_VMRUN = const(0x80)
+VMEXIT_VMMCALL = const(0x81)
+VMEXIT_VMLOAD = const(0x82)
+VMEXIT_VMSAVE = const(0x83)
+VMEXIT_STGI = const(0x84)
+VMEXIT_CLGI = const(0x85)
+VMEXIT_SKINIT = const(0x86)
+VMEXIT_RDTSCP = const(0x87)
+VMEXIT_MONITOR = const(0x8A)
+VMEXIT_MWAIT = const(0x8B)
+VMEXIT_XSETBV = const(0x8D)
+VMEXIT_NPF = const(0x400)
+VMEXIT_INVALID = const(-1)
+VMEXIT_BUSY = const(-2)
+
+_NAMES = {
+    0x60: "INTR", 0x61: "NMI", 0x62: "SMI", 0x63: "INIT", 0x64: "VINTR",
+    0x65: "CR0_SEL_WRITE", 0x66: "IDTR_READ", 0x67: "GDTR_READ", 0x68: "LDTR_READ",
+    0x69: "TR_READ", 0x6A: "IDTR_WRITE", 0x6B: "GDTR_WRITE", 0x6C: "LDTR_WRITE",
+    0x6D: "TR_WRITE", 0x6E: "RDTSC", 0x6F: "RDPMC", 0x70: "PUSHF", 0x71: "POPF",
+    0x72: "CPUID", 0x73: "RSM", 0x74: "IRET", 0x75: "SWINT", 0x76: "INVD",
+    0x77: "PAUSE", 0x78: "HLT", 0x79: "INVLPG", 0x7A: "INVLPGA", 0x7B: "IOIO",
+    0x7C: "MSR", 0x7D: "TASK_SWITCH", 0x7E: "FERR_FREEZE", 0x7F: "SHUTDOWN",
+    0x80: "VMRUN", 0x81: "VMMCALL", 0x82: "VMLOAD", 0x83: "VMSAVE", 0x84: "STGI",
+    0x85: "CLGI", 0x86: "SKINIT", 0x87: "RDTSCP", 0x88: "ICEBP", 0x89: "WBINVD",
+    0x8A: "MONITOR", 0x8B: "MWAIT", 0x8C: "MWAIT_CONDITIONAL", 0x8D: "XSETBV",
+    0x8E: "RDPRU", 0x8F: "EFER_WRITE_TRAP", 0xA0: "INVLPGB", 0xA1: "INVLPGB_ILLEGAL",
+    0xA2: "INVPCID", 0xA3: "MCOMMIT", 0xA4: "TLBSYNC", 0x400: "NPF",
+    0x401: "AVIC_INCOMPLETE_IPI", 0x402: "AVIC_NOACCEL", 0x403: "VMGEXIT",
+    -1: "INVALID", -2: "BUSY",
+}
+
+
+def normalize_exit_code(code):
+    """EXITCODE as read (64 bits; QEMU TCG writes only the low 32) -> the
+    signed code of Table C-1: VMEXIT_INVALID is -1 from either."""
+    if code > 0x7FFFFFFF:
+        code = (code & 0xFFFFFFFF) - (1 << 32)
+    return code
+
+
+def exit_name(code):
+    """Table C-1 name of an exit code, e.g. 0x72 -> 'CPUID'."""
+    code = normalize_exit_code(code)
+    if 0 <= code < 0x20:
+        return "CR%d_%s" % (code & 0xF, "WRITE" if code & 0x10 else "READ")
+    if 0x20 <= code < 0x40:
+        return "DR%d_%s" % (code & 0xF, "WRITE" if code & 0x10 else "READ")
+    if 0x40 <= code < 0x60:
+        return "EXCP%d" % (code - 0x40)
+    if 0x90 <= code < 0xA0:
+        return "CR%d_WRITE_TRAP" % (code - 0x90)
+    return _NAMES.get(code, "UNKNOWN_%#x" % code)
+
+
+# --- IOIO EXITINFO1 (APM2 15.10.2, Figure 15-2) ---
+IOIO_TYPE_IN = const(1 << 0)
+IOIO_STR = const(1 << 2)
+IOIO_REP = const(1 << 3)
+IOIO_SZ8 = const(1 << 4)
+IOIO_SZ16 = const(1 << 5)
+IOIO_SZ32 = const(1 << 6)
+IOIO_PORT_SHIFT = const(16)
+
+
+def decode_ioio(info1):
+    """(port, width in bytes, is_in, is_string, is_rep) from EXITINFO1."""
+    width = 1 if info1 & IOIO_SZ8 else 2 if info1 & IOIO_SZ16 else 4 if info1 & IOIO_SZ32 else 0
+    return ((info1 >> IOIO_PORT_SHIFT) & 0xFFFF, width, bool(info1 & IOIO_TYPE_IN),
+            bool(info1 & IOIO_STR), bool(info1 & IOIO_REP))
+
+
+# --- #NPF EXITINFO1 error code (APM2 15.25.6; page-fault error code 8.4.2) ---
+NPF_P = const(1 << 0)           # the nested entry was present (protection)
+NPF_RW = const(1 << 1)          # a write
+NPF_US = const(1 << 2)          # user access (always 1 for nested walks)
+NPF_RSV = const(1 << 3)         # reserved bit set in a nested entry
+NPF_ID = const(1 << 4)          # instruction fetch
+NPF_FINAL = const(1 << 32)      # while translating the final guest physical address
+NPF_TABLE = const(1 << 33)      # while translating a guest page-table access
+
+
+def decode_npf(info1):
+    """Access flags of a #NPF: a string of 'r'/'w'/'x' for the access plus
+    'p' (protection, not absence), 'v' (reserved bit), 't' (guest table walk)."""
+    s = "x" if info1 & NPF_ID else "w" if info1 & NPF_RW else "r"
+    if info1 & NPF_P:
+        s += "p"
+    if info1 & NPF_RSV:
+        s += "v"
+    if info1 & NPF_TABLE:
+        s += "t"
+    return s
+
+
+# --- Segment attributes (APM2 Table B-2 note: descriptor bits 47:40, 55:52) ---
+def seg_attr(desc):
+    """VMCB attribute word of a 64-bit GDT descriptor."""
+    return ((desc >> 40) & 0xFF) | ((desc >> 52) & 0xF) << 8
+
+
+def seg_attr_fields(type_, s=1, dpl=0, p=1, avl=0, l=0, db=0, g=0):
+    """VMCB attribute word from descriptor fields (type 4 bits, S, DPL, P,
+    AVL, L, D/B, G), in the packed order of Table B-2."""
+    return ((type_ & 0xF) | s << 4 | (dpl & 3) << 5 | p << 7
+            | avl << 8 | l << 9 | db << 10 | g << 11)
+
+
+# Attribute words the setup code uses (type 0xB code exec/read accessed,
+# 0x3 data read/write accessed, 0xB busy 64-bit/32-bit TSS, 0x2 LDT).
+ATTR_CODE16 = const(0x009B)
+ATTR_DATA16 = const(0x0093)
+ATTR_CODE32 = const(0x0C9B)
+ATTR_DATA32 = const(0x0C93)
+ATTR_CODE64 = const(0x0A9B)
+ATTR_TSS = const(0x008B)
+ATTR_LDT = const(0x0082)

@@ -1,0 +1,199 @@
+// The `svm` module: thin wrappers over the AMD SVM instructions for the
+// Python back end (py/hv/svm/), plus an optional native CPUID fast path used
+// by the benchmark. Runs in 64-bit ring 0 as the SVM host. Physical
+// addresses are identity-mapped; 64-bit values cross as MPZ ints.
+// Manual: AMD APM Vol. 2, chapter 15 and Appendix B.
+#include <stdint.h>
+#include "py/runtime.h"
+#include "cpu.h"
+
+// VMCB offsets the fast path touches (APM2 Tables B-1 and B-2).
+#define VMCB_EXITCODE   0x070
+#define VMCB_NRIP       0x0C8
+#define VMCB_CS_BASE    0x418
+#define VMCB_RIP        0x578
+#define VMCB_RAX        0x5F8
+#define EXIT_CPUID      0x72    // APM2 Appendix C
+#define EXIT_INTR       0x60
+#define GPRS_SIZE       (16 * 8)
+
+uint64_t svm_run(uint64_t vmcb_pa, uint64_t *gprs, uint64_t host_area_pa);   // port/svm.asm
+
+static uint64_t arg_u64(mp_obj_t o) {
+    return mp_obj_int_get_uint_checked(o);
+}
+
+static uint64_t *gprs_of(mp_obj_t buf) {
+    mp_buffer_info_t info;
+    mp_get_buffer_raise(buf, &info, MP_BUFFER_RW);
+    if (info.len < GPRS_SIZE || ((uintptr_t)info.buf & 7)) {
+        mp_raise_ValueError(MP_ERROR_TEXT("gprs must be 16 aligned u64 slots"));
+    }
+    return info.buf;
+}
+
+static inline uint64_t *vmcb64(uint64_t vmcb_pa, uint32_t off) {
+    return (uint64_t *)(uintptr_t)(vmcb_pa + off);
+}
+
+// --- The physical interrupt behind #VMEXIT(INTR) ---
+// SVM does not report the vector (APM2 15.21.2); with GIF = 1 and IF = 0
+// it is still pending in the 8259 IRR, unmasked in the IMR (8259A datasheet,
+// OCW3 0x0A selects the IRR). The port remaps the PIC to vectors 32-47.
+static int intr_vector = -1;
+
+static int pic_pending_vector(void) {
+    outb(0x20, 0x0A);
+    outb(0xA0, 0x0A);
+    uint16_t irr = inb(0x20) | (inb(0xA0) << 8);
+    uint16_t pending = irr & ~(inb(0x21) | (inb(0xA1) << 8));
+    for (int irq = 0; irq < 16; irq++) {
+        if (pending & (1u << irq)) {
+            return 32 + irq;
+        }
+    }
+    return -1;
+}
+
+// --- Native CPUID fast path (benchmark only; Python owns the table) ---
+// Entries of 6 u32: leaf, subleaf (0xFFFFFFFF: any), EAX, EBX, ECX, EDX.
+// Without NRIPS the next RIP is RIP + 2 only when the guest's linear RIP
+// lies in the window Python verified and the bytes there are 0F A2.
+static struct {
+    const uint32_t *table;
+    size_t entries;
+    uint64_t win_gla, win_hpa, win_len;
+    uint64_t served;
+} fast;
+MP_REGISTER_ROOT_POINTER(mp_obj_t svm_fast_table);    // keeps the table alive
+
+static int fast_cpuid(uint64_t vmcb_pa, uint64_t *gprs) {
+    uint32_t leaf = (uint32_t)*vmcb64(vmcb_pa, VMCB_RAX), sub = (uint32_t)gprs[1];
+    const uint32_t *e = fast.table;
+    for (size_t i = 0; i < fast.entries; i++, e += 6) {
+        if (e[0] != leaf || (e[1] != 0xFFFFFFFFu && e[1] != sub)) {
+            continue;
+        }
+        uint64_t rip = *vmcb64(vmcb_pa, VMCB_RIP), next = *vmcb64(vmcb_pa, VMCB_NRIP);
+        if (next == 0) {
+            uint64_t gla = *vmcb64(vmcb_pa, VMCB_CS_BASE) + rip;
+            if (gla < fast.win_gla || gla + 2 > fast.win_gla + fast.win_len) {
+                return 0;
+            }
+            const uint8_t *p = (const uint8_t *)(uintptr_t)(fast.win_hpa + gla - fast.win_gla);
+            if (p[0] != 0x0F || p[1] != 0xA2) {
+                return 0;
+            }
+            next = rip + 2;
+        }
+        *vmcb64(vmcb_pa, VMCB_RAX) = e[2];      // CPUID zero-extends into RAX..RDX
+        gprs[3] = e[3];
+        gprs[1] = e[4];
+        gprs[2] = e[5];
+        *vmcb64(vmcb_pa, VMCB_RIP) = next;
+        fast.served++;
+        return 1;
+    }
+    return 0;
+}
+
+// svm.run(vmcb_pa, gprs, host_area_pa) -> EXITCODE
+static mp_obj_t svm_run_obj_fn(mp_obj_t vmcb, mp_obj_t gprs_in, mp_obj_t host) {
+    uint64_t vmcb_pa = arg_u64(vmcb), host_pa = arg_u64(host), code;
+    uint64_t *gprs = gprs_of(gprs_in), flags;
+    __asm__ volatile ("pushfq; pop %0" : "=r" (flags));
+    do {
+        code = svm_run(vmcb_pa, gprs, host_pa);
+        intr_vector = code == EXIT_INTR ? pic_pending_vector() : -1;
+        if (flags & (1u << 9)) {
+            __asm__ volatile ("sti");           // the host takes the interrupt now
+        }
+    } while (code == EXIT_CPUID && fast.table && MP_STATE_THREAD(mp_pending_exception) == MP_OBJ_NULL
+             && fast_cpuid(vmcb_pa, gprs));
+    return mp_obj_new_int_from_uint(code);          // a small int: no allocation
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(svm_run_obj, svm_run_obj_fn);
+
+// svm.fast_cpuid(table, win_gla, win_hpa, win_len) or svm.fast_cpuid(None)
+static mp_obj_t svm_fast_cpuid(size_t n_args, const mp_obj_t *args) {
+    fast.table = NULL;
+    fast.served = 0;
+    MP_STATE_VM(svm_fast_table) = MP_OBJ_NULL;
+    if (args[0] == mp_const_none) {
+        return mp_const_none;
+    }
+    mp_buffer_info_t info;
+    mp_get_buffer_raise(args[0], &info, MP_BUFFER_READ);
+    if (info.len % 24 || ((uintptr_t)info.buf & 3) || n_args != 4) {
+        mp_raise_ValueError(MP_ERROR_TEXT("need a table of 6-u32 entries and a code window"));
+    }
+    fast.win_gla = arg_u64(args[1]);
+    fast.win_hpa = arg_u64(args[2]);
+    fast.win_len = arg_u64(args[3]);
+    fast.entries = info.len / 24;
+    MP_STATE_VM(svm_fast_table) = args[0];
+    fast.table = info.buf;
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(svm_fast_cpuid_obj, 1, 4, svm_fast_cpuid);
+
+static mp_obj_t svm_fast_served(void) {
+    return mp_obj_new_int_from_uint(fast.served);
+}
+static MP_DEFINE_CONST_FUN_OBJ_0(svm_fast_served_obj, svm_fast_served);
+
+static mp_obj_t svm_intr_vector(void) {
+    return MP_OBJ_NEW_SMALL_INT(intr_vector);
+}
+static MP_DEFINE_CONST_FUN_OBJ_0(svm_intr_vector_obj, svm_intr_vector);
+
+// --- Single instructions (APM3: VMLOAD, VMSAVE, CLGI, STGI, INVLPGA) ---
+static mp_obj_t svm_vmload(mp_obj_t pa) {
+    __asm__ volatile ("vmload %%rax" : : "a" (arg_u64(pa)) : "memory");
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(svm_vmload_obj, svm_vmload);
+
+static mp_obj_t svm_vmsave(mp_obj_t pa) {
+    __asm__ volatile ("vmsave %%rax" : : "a" (arg_u64(pa)) : "memory");
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(svm_vmsave_obj, svm_vmsave);
+
+static mp_obj_t svm_clgi(void) {
+    __asm__ volatile ("clgi" : : : "memory");
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_0(svm_clgi_obj, svm_clgi);
+
+static mp_obj_t svm_stgi(void) {
+    __asm__ volatile ("stgi" : : : "memory");
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_0(svm_stgi_obj, svm_stgi);
+
+static mp_obj_t svm_invlpga(mp_obj_t va, mp_obj_t asid) {
+    __asm__ volatile ("invlpga %%rax, %%ecx" : : "a" (arg_u64(va)), "c" ((uint32_t)arg_u64(asid)) : "memory");
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(svm_invlpga_obj, svm_invlpga);
+
+static const mp_rom_map_elem_t svm_globals_table[] = {
+    { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR_svm) },
+    { MP_ROM_QSTR(MP_QSTR_run), MP_ROM_PTR(&svm_run_obj) },
+    { MP_ROM_QSTR(MP_QSTR_intr_vector), MP_ROM_PTR(&svm_intr_vector_obj) },
+    { MP_ROM_QSTR(MP_QSTR_fast_cpuid), MP_ROM_PTR(&svm_fast_cpuid_obj) },
+    { MP_ROM_QSTR(MP_QSTR_fast_served), MP_ROM_PTR(&svm_fast_served_obj) },
+    { MP_ROM_QSTR(MP_QSTR_vmload), MP_ROM_PTR(&svm_vmload_obj) },
+    { MP_ROM_QSTR(MP_QSTR_vmsave), MP_ROM_PTR(&svm_vmsave_obj) },
+    { MP_ROM_QSTR(MP_QSTR_clgi), MP_ROM_PTR(&svm_clgi_obj) },
+    { MP_ROM_QSTR(MP_QSTR_stgi), MP_ROM_PTR(&svm_stgi_obj) },
+    { MP_ROM_QSTR(MP_QSTR_invlpga), MP_ROM_PTR(&svm_invlpga_obj) },
+};
+static MP_DEFINE_CONST_DICT(svm_globals, svm_globals_table);
+
+const mp_obj_module_t svm_module = {
+    .base = { &mp_type_module },
+    .globals = (mp_obj_dict_t *)&svm_globals,
+};
+MP_REGISTER_MODULE(MP_QSTR_svm, svm_module);

@@ -1,0 +1,79 @@
+# What a guest's CPUID returns: the host's leaves with VMX, SVM and
+# MONITOR hidden, the hypervisor-present bit set, and leaf 0x40000000
+# answering mpvisor's signature. Arch-neutral policy for both back ends.
+# Runs on the bare-metal port and on CPython (host tests, fake cpuid).
+import struct
+from array import array
+from micropython import const
+
+SIGNATURE = b"mpvisor\0\0\0\0\0"                # 12 bytes: EBX, ECX, EDX of 0x40000000
+HV_LEAF_BASE = const(0x40000000)
+HV_LEAF_MAX = const(0x40000001)
+_LEAF1_ECX_MONITOR = const(1 << 3)              # APM3 / SDM 2A CPUID Fn0000_0001
+_LEAF1_ECX_VMX = const(1 << 5)
+_LEAF1_ECX_HYPERVISOR = const(1 << 31)          # reserved for hypervisor use
+_EXT1_ECX_SVM = const(1 << 2)                   # APM3 Fn8000_0001
+_SVM_LEAF = const(0x8000000A)                   # SVM features: hidden entirely
+# Leaves whose output depends on ECX (SDM 2A Table 3-8, APM3 Appendix E).
+_SUBLEAF_LEAVES = (0x4, 0x7, 0xB, 0xD, 0xF, 0x10, 0x12, 0x14, 0x17, 0x18, 0x1D, 0x1E,
+                   0x1F, 0x20, 0x23, 0x24, 0x8000001D, 0x80000020, 0x80000026)
+_CACHE_LIMIT = const(256)
+
+
+class CpuidPolicy:
+    """answer(leaf, sub) -> (eax, ebx, ecx, edx), cached: by leaf alone for
+    leaves that ignore ECX (one dict lookup on the hot path), by (leaf, sub)
+    for the others."""
+
+    def __init__(self, host_cpuid):
+        self._host = host_cpuid
+        self._by_leaf = {}
+        self._by_sub = {}
+        # The vCPUs' fast lane: the cached answer of a leaf that ignores
+        # ECX, or None (then they call answer()).
+        self.cached = self._by_leaf.get
+        sig = struct.unpack("<3I", SIGNATURE)
+        self._hv = {HV_LEAF_BASE: (HV_LEAF_MAX, sig[0], sig[1], sig[2]),
+                    HV_LEAF_MAX: (0, 0, 0, 0)}
+
+    def answer(self, leaf, sub):
+        r = self._by_leaf.get(leaf)
+        if r is None:
+            r = self._slow(leaf, sub)
+        return r
+
+    def _slow(self, leaf, sub):
+        if leaf in _SUBLEAF_LEAVES:
+            key = leaf << 32 | sub
+            r = self._by_sub.get(key)
+            if r is None:
+                r = self._compute(leaf, sub)
+                if len(self._by_sub) < _CACHE_LIMIT:
+                    self._by_sub[key] = r
+            return r
+        r = self._compute(leaf, 0)
+        if len(self._by_leaf) < _CACHE_LIMIT:
+            self._by_leaf[leaf] = r
+        return r
+
+    def _compute(self, leaf, sub):
+        if leaf & 0xFFFFFF00 == HV_LEAF_BASE:
+            return self._hv.get(leaf, (0, 0, 0, 0))
+        if leaf == _SVM_LEAF:
+            return (0, 0, 0, 0)
+        a, b, c, d = self._host(leaf, sub)
+        if leaf == 1:
+            c = (c & ~(_LEAF1_ECX_VMX | _LEAF1_ECX_MONITOR)) | _LEAF1_ECX_HYPERVISOR
+        elif leaf == 0x80000001:
+            c &= ~_EXT1_ECX_SVM
+        return (a, b, c, d)
+
+    def table(self, leaves):
+        """The answers for (leaf, sub) pairs as array('I') of 6-word entries
+        (leaf, sub or 0xFFFFFFFF for any, EAX, EBX, ECX, EDX): the layout of
+        the native fast path (svm.fast_cpuid)."""
+        t = array("I")
+        for leaf, sub in leaves:
+            a, b, c, d = self.answer(leaf, sub)
+            t.extend((leaf, sub if leaf in _SUBLEAF_LEAVES else 0xFFFFFFFF, a, b, c, d))
+        return t

@@ -1,0 +1,57 @@
+# The guest scenario table (tests/guests/scenarios.py) on the SVM back end,
+# under QEMU TCG (-cpu qemu64,+svm,+npt: no NRIPS, so RIP is decoded) and
+# Bochs (cpu: model=ryzen: NRIPS). Each scenario: exact exits, COM1 output,
+# and the frame allocator back at its starting count after vm.close().
+# One boot per emulator (module-scoped fixtures).
+import os
+import sys
+
+import pytest
+
+from conftest import ELF, ISO, booted, image
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "guests"))
+from scenarios import SCENARIOS, expected_output  # noqa: E402
+
+EMULATORS = {
+    "qemu": dict(kernel=ELF),
+    "bochs": dict(iso=ISO, model="ryzen"),
+}
+
+# Runs on the target: one scenario, returning what the host compares.
+RUNNER = """
+import hv, hw, guests
+
+def run_scenario(guest, mode, vmm):
+    free0 = hv.frames.free_count()
+    r = hv.run_guest(guests.ALL[guest], mode, trace=True, echo=False, max_exits=100000, **vmm)
+    return {'reason': r.reason, 'exits': r.trace, 'output': r.output.decode(),
+            'free_delta': hv.frames.free_count() - free0}
+
+XSAVE = bool(hw.cpuid(1)[2] & (1 << 26))
+"""
+
+
+@pytest.fixture(scope="module", params=sorted(EMULATORS))
+def target(request):
+    opts = dict(EMULATORS[request.param])
+    path = opts.pop("kernel", None) or opts.pop("iso")
+    key = "kernel" if path == ELF else "iso"
+    with booted(request.param, **{key: image(path)}, **opts) as repl:
+        repl.exec(RUNNER)
+        yield request.param, repl
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s["name"] for s in SCENARIOS])
+def test_scenario(target, scenario):
+    emulator, repl = target
+    if emulator in scenario.get("skip", {}):
+        pytest.skip(scenario["skip"][emulator])
+    got = repl.eval(f"run_scenario({scenario['guest']!r}, {scenario['mode']!r}, {scenario['vmm']!r})",
+                    timeout=300)
+    xsave = repl.eval("XSAVE")
+    assert got["output"] == expected_output(scenario, xsave), emulator
+    assert got["exits"] == scenario["exits"], emulator
+    assert got["reason"] == scenario["reason"]
+    assert got["free_delta"] == 0, "frames leaked by the VM"
+    assert "BAD" not in got["output"]
