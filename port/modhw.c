@@ -21,8 +21,9 @@ void fault_raise_done(void);
 static uint64_t arg_u64(mp_obj_t o) {
     return mp_obj_int_get_uint_checked(o);
 }
+// A small int when it fits (no heap allocation), MPZ above 2**62.
 static mp_obj_t new_u64(uint64_t v) {
-    return mp_obj_new_int_from_ull(v);
+    return mp_obj_new_int_from_uint(v);
 }
 
 // --- CPUID, MSRs, XCRs, TSC ---

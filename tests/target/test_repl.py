@@ -114,3 +114,24 @@ def test_vendor_detection(qemu_repl):
 def test_paste_mode(qemu_repl):
     out = qemu_repl.paste("def f(n):\n    if n:\n        return n * f(n - 1)\n    return 1\nprint(f(25))\n")
     assert "15511210043330985984000000" in out
+
+
+def test_natives_do_not_allocate_for_small_values(qemu_repl):
+    # Exit handlers call these on every VM exit: with the heap locked any
+    # allocation raises MemoryError.
+    out = qemu_repl.exec(
+        "import micropython\n"
+        "def f():\n"
+        "    i = 0\n"
+        "    while i < 100:\n"
+        "        x = hw.read64(0x1000); y = hw.rdmsr(0xC0000080); z = hw.inb(0x3FD); i += 1\n"
+        "r = 'allocates'\n"                  # bound before the lock: no dict growth
+        "micropython.heap_lock()\n"
+        "try:\n"
+        "    f(); r = 'no allocation'\n"
+        "except MemoryError:\n"
+        "    r = 'allocates'\n"
+        "micropython.heap_unlock()\n"
+        "print(r)\n")
+    assert out.strip() == "no allocation"
+    assert qemu_repl.eval("hw.read64(0x7000008) if hw.write64(0x7000008, 2**64 - 1) is None else 0") == 2**64 - 1

@@ -32,7 +32,14 @@ XSAVE = bool(hw.cpuid(1)[2] & (1 << 26))
 """
 
 
-@pytest.fixture(scope="module", params=sorted(EMULATORS))
+# Scenario x emulator cases. A scenario's "skip" entry names an emulator
+# defect that makes it meaningless there (see tests/guests/scenarios.py);
+# such a case is not generated rather than reported as skipped.
+CASES = [pytest.param(e, s, id="%s-%s" % (e, s["name"]))
+         for e in sorted(EMULATORS) for s in SCENARIOS if e not in s.get("skip", {})]
+
+
+@pytest.fixture(scope="module")
 def target(request):
     opts = dict(EMULATORS[request.param])
     path = opts.pop("kernel", None) or opts.pop("iso")
@@ -42,11 +49,9 @@ def target(request):
         yield request.param, repl
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s["name"] for s in SCENARIOS])
+@pytest.mark.parametrize("target, scenario", CASES, indirect=["target"])
 def test_scenario(target, scenario):
     emulator, repl = target
-    if emulator in scenario.get("skip", {}):
-        pytest.skip(scenario["skip"][emulator])
     got = repl.eval(f"run_scenario({scenario['guest']!r}, {scenario['mode']!r}, {scenario['vmm']!r})",
                     timeout=300)
     xsave = repl.eval("XSAVE")
