@@ -30,9 +30,9 @@ class VM:
         self.io, self.native, self.arch = io, native, arch
         self.allocator = default_allocator() if allocator is None else allocator
         self.mem_size = mem_size
-        if arch == "intel":                 # EPT entries (hv.vmx.ept), else AMD NPT
-            from hv.vmx.ept import EptFormat
-            self.npt = paging.NestedPageTable(self.allocator, EptFormat())
+        if arch == "intel":                 # EPT, 1 GiB leaves where allowed (hv.vmx.ept)
+            from hv.vmx.ept import EptTable
+            self.npt = EptTable.for_cpu(self.allocator, io.rdmsr)
         else:
             self.npt = paging.NestedPageTable(self.allocator)
         self.cpuid = CpuidPolicy(io.cpuid)

@@ -1,0 +1,361 @@
+// The `vmx` module: thin wrappers over the Intel VMX instructions for the
+// Python back end (py/hv/vmx/), the VM-entry loop that hands host interrupts
+// to the host's own handlers, and an optional native CPUID fast path used by
+// the benchmark. Runs in 64-bit ring 0 in VMX root operation; physical
+// addresses are identity-mapped; 64-bit values cross as MPZ ints.
+// Manual: Intel SDM Vol. 3C (2023+ numbering) 31 (VMX instruction reference,
+// 31.2 VMsucceed/VMfail conventions, 31.4 error numbers), 25.9 (exit
+// information fields), 28.2.2 (acknowledge interrupt on exit).
+#include <stdint.h>
+#include "py/runtime.h"
+#include "py/objexcept.h"
+#include "cpu.h"
+#include "cpu_tables.h"
+
+// VMCS fields the C side touches (SDM App. B, Tables B-9, B-10, B-14).
+#define VM_INSTRUCTION_ERROR        0x4400
+#define VM_EXIT_REASON              0x4402
+#define VM_EXIT_INTR_INFO           0x4404
+#define VM_EXIT_INSTRUCTION_LEN     0x440C
+#define GUEST_INTERRUPTIBILITY_INFO 0x4824
+#define GUEST_RIP                   0x681E
+#define EXIT_EXCEPTION_NMI          0       // SDM App. C, Table C-1
+#define EXIT_EXTERNAL_INTERRUPT     1
+#define EXIT_CPUID                  10
+#define EXIT_FAILED_ENTRY           (1u << 31)  // SDM 3C 25.9.1, Table 25-18
+#define INTR_INFO_VALID             (1u << 31)  // SDM 3C 25.9.2, Table 25-19
+#define INTR_TYPE_EXTERNAL          0
+#define INTR_TYPE_NMI               2
+#define NUM_HOST_VECTORS            48          // boot/vectors.asm stubs
+#define GPRS_SIZE                   (16 * 8)
+
+int vmx_run(uint64_t *gprs, int launched);      // port/vmx.asm
+extern const uint64_t trap_vectors[];           // boot/vectors.asm
+
+static uint64_t arg_u64(mp_obj_t o) {
+    return mp_obj_int_get_uint_checked(o);
+}
+
+static uint64_t *gprs_of(mp_obj_t buf) {
+    mp_buffer_info_t info;
+    mp_get_buffer_raise(buf, &info, MP_BUFFER_RW);
+    if (info.len < GPRS_SIZE || ((uintptr_t)info.buf & 7)) {
+        mp_raise_ValueError(MP_ERROR_TEXT("gprs must be 16 aligned u64 slots"));
+    }
+    return info.buf;
+}
+
+// --- vmx.VMXFail(message, error): error is the VM-instruction error number
+// (SDM 3C 31.4) for VMfailValid, 0 for VMfailInvalid (no current VMCS). ---
+static void vmx_fail_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
+    mp_obj_exception_t *self = MP_OBJ_TO_PTR(self_in);
+    if (attr == MP_QSTR_error && dest[0] == MP_OBJ_NULL) {
+        dest[0] = self->args->len > 1 ? self->args->items[1] : mp_const_none;
+        return;
+    }
+    mp_obj_exception_attr(self_in, attr, dest);
+}
+
+static void vmx_fail_print(const mp_print_t *print, mp_obj_t self_in, mp_print_kind_t kind) {
+    mp_obj_exception_t *self = MP_OBJ_TO_PTR(self_in);
+    if ((kind == PRINT_STR || kind == PRINT_EXC) && self->args->len > 0) {
+        if (kind == PRINT_EXC) {
+            mp_printf(print, "%q: ", self->base.type->name);
+        }
+        mp_obj_print_helper(print, self->args->items[0], PRINT_STR);
+        return;
+    }
+    mp_obj_exception_print(print, self_in, kind);
+}
+
+MP_DEFINE_CONST_OBJ_TYPE(
+    mp_type_VMXFail, MP_QSTR_VMXFail, MP_TYPE_FLAG_NONE,
+    make_new, mp_obj_exception_make_new,
+    print, vmx_fail_print,
+    attr, vmx_fail_attr,
+    parent, &mp_type_Exception
+    );
+
+static uint64_t vmread_raw(uint64_t field) {
+    uint64_t v = 0;
+    __asm__ volatile ("vmread %1, %0" : "=r" (v) : "r" (field) : "cc");
+    return v;
+}
+
+static NORETURN void raise_vmfail(const char *what, int invalid) {
+    uint64_t err = invalid ? 0 : vmread_raw(VM_INSTRUCTION_ERROR);
+    vstr_t msg;
+    vstr_init(&msg, 64);
+    if (invalid) {
+        vstr_printf(&msg, "%s: VMfailInvalid (no current VMCS)", what);
+    } else {
+        vstr_printf(&msg, "%s: VMfailValid, VM-instruction error %u", what, (unsigned)err);
+    }
+    mp_obj_t args[2] = { mp_obj_new_str_from_vstr(&msg), mp_obj_new_int_from_ull(err) };
+    nlr_raise(mp_obj_exception_make_new(&mp_type_VMXFail, 2, 0, args));
+}
+
+// SDM 3C 31.2: CF = 1 VMfailInvalid, ZF = 1 VMfailValid.
+static void check(const char *what, uint8_t cf, uint8_t zf) {
+    if (cf | zf) {
+        raise_vmfail(what, cf);
+    }
+}
+
+// --- Single instructions (SDM 3C 31.3) ---
+#define DEFINE_PA_INSN(NAME, INSN) \
+    static mp_obj_t vmx_##NAME(mp_obj_t pa_in) { \
+        uint64_t pa = arg_u64(pa_in); uint8_t cf, zf; \
+        __asm__ volatile (INSN " %2" : "=@ccc" (cf), "=@ccz" (zf) : "m" (pa) : "memory"); \
+        check(#INSN, cf, zf); return mp_const_none; } \
+    static MP_DEFINE_CONST_FUN_OBJ_1(vmx_##NAME##_obj, vmx_##NAME);
+DEFINE_PA_INSN(vmxon, "vmxon")
+DEFINE_PA_INSN(vmclear, "vmclear")
+DEFINE_PA_INSN(vmptrld, "vmptrld")
+
+static mp_obj_t vmx_vmxoff(void) {
+    uint8_t cf, zf;
+    __asm__ volatile ("vmxoff" : "=@ccc" (cf), "=@ccz" (zf) : : "memory");
+    check("vmxoff", cf, zf);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_0(vmx_vmxoff_obj, vmx_vmxoff);
+
+static mp_obj_t vmx_vmptrst(void) {
+    uint64_t pa;
+    __asm__ volatile ("vmptrst %0" : "=m" (pa) : : "memory");
+    return mp_obj_new_int_from_ull(pa);
+}
+static MP_DEFINE_CONST_FUN_OBJ_0(vmx_vmptrst_obj, vmx_vmptrst);
+
+static mp_obj_t vmx_vmread(mp_obj_t field) {
+    uint64_t v = 0;
+    uint8_t cf, zf;
+    __asm__ volatile ("vmread %3, %2" : "=@ccc" (cf), "=@ccz" (zf), "=r" (v)
+                      : "r" (arg_u64(field)));
+    check("vmread", cf, zf);
+    return mp_obj_new_int_from_ull(v);
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(vmx_vmread_obj, vmx_vmread);
+
+static mp_obj_t vmx_vmwrite(mp_obj_t field, mp_obj_t value) {
+    uint8_t cf, zf;
+    __asm__ volatile ("vmwrite %3, %2" : "=@ccc" (cf), "=@ccz" (zf)
+                      : "r" (arg_u64(field)), "r" (arg_u64(value)) : "memory");
+    check("vmwrite", cf, zf);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(vmx_vmwrite_obj, vmx_vmwrite);
+
+// INVEPT descriptor: EPTP, 0; INVVPID: VPID (bits 15:0), linear address
+// (SDM 3C 31.3, INVEPT and INVVPID, Figures 31-1 and 31-2).
+static mp_obj_t vmx_invept(mp_obj_t type, mp_obj_t eptp) {
+    uint64_t desc[2] = { arg_u64(eptp), 0 };
+    uint8_t cf, zf;
+    __asm__ volatile ("invept %2, %3" : "=@ccc" (cf), "=@ccz" (zf)
+                      : "m" (desc), "r" (arg_u64(type)) : "memory");
+    check("invept", cf, zf);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(vmx_invept_obj, vmx_invept);
+
+static mp_obj_t vmx_invvpid(mp_obj_t type, mp_obj_t vpid, mp_obj_t gla) {
+    uint64_t desc[2] = { arg_u64(vpid) & 0xFFFF, arg_u64(gla) };
+    uint8_t cf, zf;
+    __asm__ volatile ("invvpid %2, %3" : "=@ccc" (cf), "=@ccz" (zf)
+                      : "m" (desc), "r" (arg_u64(type)) : "memory");
+    check("invvpid", cf, zf);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(vmx_invvpid_obj, vmx_invvpid);
+
+// Host selectors and descriptor-table registers for the host-state area
+// (SDM 3C 25.5): (cs, ss, ds, es, fs, gs, tr, gdt_base, gdt_limit,
+// idt_base, idt_limit).
+static mp_obj_t vmx_host_segments(void) {
+    uint16_t sel[7];
+    struct __attribute__((packed)) { uint16_t limit; uint64_t base; } gdtr, idtr;
+    __asm__ volatile ("mov %%cs, %0" : "=r" (sel[0]));
+    __asm__ volatile ("mov %%ss, %0" : "=r" (sel[1]));
+    __asm__ volatile ("mov %%ds, %0" : "=r" (sel[2]));
+    __asm__ volatile ("mov %%es, %0" : "=r" (sel[3]));
+    __asm__ volatile ("mov %%fs, %0" : "=r" (sel[4]));
+    __asm__ volatile ("mov %%gs, %0" : "=r" (sel[5]));
+    __asm__ volatile ("str %0" : "=r" (sel[6]));
+    __asm__ volatile ("sgdt %0" : "=m" (gdtr));
+    __asm__ volatile ("sidt %0" : "=m" (idtr));
+    mp_obj_t t[11];
+    for (int i = 0; i < 7; i++) {
+        t[i] = MP_OBJ_NEW_SMALL_INT(sel[i]);
+    }
+    t[7] = mp_obj_new_int_from_ull(gdtr.base);
+    t[8] = MP_OBJ_NEW_SMALL_INT(gdtr.limit);
+    t[9] = mp_obj_new_int_from_ull(idtr.base);
+    t[10] = MP_OBJ_NEW_SMALL_INT(idtr.limit);
+    return mp_obj_new_tuple(11, t);
+}
+static MP_DEFINE_CONST_FUN_OBJ_0(vmx_host_segments_obj, vmx_host_segments);
+
+// --- Host interrupts behind an exit ---
+// With "acknowledge interrupt on exit" the exit has already taken the
+// vector from the PIC (SDM 3C 28.2.2), so nothing is left pending: enter the
+// host's own stub through the frame a 64-bit interrupt gate pushes (SS, RSP,
+// RFLAGS, CS, RIP; SDM 3A 6.14.2), as Linux KVM does. Its IRET comes back
+// here with RFLAGS.IF = 0 as the exit left it. NMIs go the same way.
+static void host_dispatch(uint64_t vector) {
+    __asm__ volatile (
+        "mov %%rsp, %%rdx\n\t"          // RSP before the frame
+        "and $-16, %%rsp\n\t"           // aligned, as the CPU does (6.14.2)
+        "push %[ss]\n\t"
+        "push %%rdx\n\t"
+        "pushfq\n\t"
+        "push %[cs]\n\t"
+        "call *%[entry]\n\t"            // pushes RIP; the stub ends in IRETQ
+        : : [entry] "r" (trap_vectors[vector]), [ss] "i" (SEL_DATA), [cs] "i" (SEL_CODE64)
+        : "rdx", "memory", "cc");
+}
+
+static void host_event(uint64_t reason) {
+    if (reason != EXIT_EXTERNAL_INTERRUPT && reason != EXIT_EXCEPTION_NMI) {
+        return;
+    }
+    uint32_t info = (uint32_t)vmread_raw(VM_EXIT_INTR_INFO);
+    uint32_t type = (info >> 8) & 7, vector = info & 0xFF;
+    if (!(info & INTR_INFO_VALID)) {
+        return;
+    }
+    if (type == INTR_TYPE_NMI || (reason == EXIT_EXTERNAL_INTERRUPT
+                                  && vector >= PIC_VECTOR_BASE && vector < NUM_HOST_VECTORS)) {
+        host_dispatch(vector);
+    }
+}
+
+// --- Native CPUID fast path (benchmark only; Python owns the table) ---
+// Entries of 6 u32: leaf, subleaf (0xFFFFFFFF: any), EAX, EBX, ECX, EDX.
+static struct {
+    const uint32_t *table;
+    size_t entries;
+    uint64_t served;
+} fast;
+MP_REGISTER_ROOT_POINTER(mp_obj_t vmx_fast_table);    // keeps the table alive
+
+// RIP past the instruction that exited, by the VM-exit instruction length
+// (SDM 3C 25.9.4), which also ends blocking by STI or MOV SS (25.4.2).
+static void skip_instruction(void) {
+    uint64_t rip = vmread_raw(GUEST_RIP) + vmread_raw(VM_EXIT_INSTRUCTION_LEN);
+    uint64_t blocking = vmread_raw(GUEST_INTERRUPTIBILITY_INFO);
+    __asm__ volatile ("vmwrite %0, %1" : : "r" (rip), "r" ((uint64_t)GUEST_RIP) : "cc", "memory");
+    if (blocking & 3) {
+        blocking &= ~3ull;
+        __asm__ volatile ("vmwrite %0, %1" : : "r" (blocking),
+                          "r" ((uint64_t)GUEST_INTERRUPTIBILITY_INFO) : "cc", "memory");
+    }
+}
+
+static mp_obj_t vmx_skip(void) {
+    skip_instruction();
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_0(vmx_skip_obj, vmx_skip);
+
+static int fast_cpuid(uint64_t *gprs) {
+    uint32_t leaf = (uint32_t)gprs[0], sub = (uint32_t)gprs[1];
+    const uint32_t *e = fast.table;
+    for (size_t i = 0; i < fast.entries; i++, e += 6) {
+        if (e[0] != leaf || (e[1] != 0xFFFFFFFFu && e[1] != sub)) {
+            continue;
+        }
+        gprs[0] = e[2];                         // CPUID zero-extends into RAX..RDX
+        gprs[3] = e[3];
+        gprs[1] = e[4];
+        gprs[2] = e[5];
+        skip_instruction();
+        fast.served++;
+        return 1;
+    }
+    return 0;
+}
+
+// vmx.run(gprs, launched) -> exit reason (bit 31 set: failed entry, SDM 3C
+// 27.7); raises VMXFail on VMfail. Interrupts stay off from entry until the
+// host's handler has seen the interrupt behind an exit.
+static mp_obj_t vmx_run_obj_fn(mp_obj_t gprs_in, mp_obj_t launched_in) {
+    uint64_t *gprs = gprs_of(gprs_in), flags, reason;
+    int launched = mp_obj_is_true(launched_in);
+    __asm__ volatile ("pushfq; pop %0; cli" : "=r" (flags) : : "memory");
+    for (;;) {
+        int r = vmx_run(gprs, launched);
+        if (r != 0) {
+            if (flags & (1u << 9)) {
+                __asm__ volatile ("sti");
+            }
+            raise_vmfail(launched ? "vmresume" : "vmlaunch", r == 1);
+        }
+        reason = vmread_raw(VM_EXIT_REASON) & 0xFFFFFFFFu;
+        if (reason & EXIT_FAILED_ENTRY) {
+            break;
+        }
+        launched = 1;
+        host_event(reason);
+        if (!(reason == EXIT_CPUID && fast.table
+              && MP_STATE_THREAD(mp_pending_exception) == MP_OBJ_NULL && fast_cpuid(gprs))) {
+            break;
+        }
+    }
+    if (flags & (1u << 9)) {
+        __asm__ volatile ("sti");
+    }
+    return mp_obj_new_int_from_ull(reason);
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(vmx_run_obj, vmx_run_obj_fn);
+
+// vmx.fast_cpuid(table) or vmx.fast_cpuid(None); either resets fast_served().
+static mp_obj_t vmx_fast_cpuid(mp_obj_t table) {
+    fast.table = NULL;
+    fast.served = 0;
+    MP_STATE_VM(vmx_fast_table) = MP_OBJ_NULL;
+    if (table == mp_const_none) {
+        return mp_const_none;
+    }
+    mp_buffer_info_t info;
+    mp_get_buffer_raise(table, &info, MP_BUFFER_READ);
+    if (info.len % 24 || ((uintptr_t)info.buf & 3)) {
+        mp_raise_ValueError(MP_ERROR_TEXT("need a table of 6-u32 entries"));
+    }
+    fast.entries = info.len / 24;
+    MP_STATE_VM(vmx_fast_table) = table;
+    fast.table = info.buf;
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(vmx_fast_cpuid_obj, vmx_fast_cpuid);
+
+static mp_obj_t vmx_fast_served(void) {
+    return mp_obj_new_int_from_ull(fast.served);
+}
+static MP_DEFINE_CONST_FUN_OBJ_0(vmx_fast_served_obj, vmx_fast_served);
+
+static const mp_rom_map_elem_t vmx_globals_table[] = {
+    { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR_vmx) },
+    { MP_ROM_QSTR(MP_QSTR_VMXFail), MP_ROM_PTR(&mp_type_VMXFail) },
+    { MP_ROM_QSTR(MP_QSTR_vmxon), MP_ROM_PTR(&vmx_vmxon_obj) },
+    { MP_ROM_QSTR(MP_QSTR_vmxoff), MP_ROM_PTR(&vmx_vmxoff_obj) },
+    { MP_ROM_QSTR(MP_QSTR_vmclear), MP_ROM_PTR(&vmx_vmclear_obj) },
+    { MP_ROM_QSTR(MP_QSTR_vmptrld), MP_ROM_PTR(&vmx_vmptrld_obj) },
+    { MP_ROM_QSTR(MP_QSTR_vmptrst), MP_ROM_PTR(&vmx_vmptrst_obj) },
+    { MP_ROM_QSTR(MP_QSTR_vmread), MP_ROM_PTR(&vmx_vmread_obj) },
+    { MP_ROM_QSTR(MP_QSTR_vmwrite), MP_ROM_PTR(&vmx_vmwrite_obj) },
+    { MP_ROM_QSTR(MP_QSTR_invept), MP_ROM_PTR(&vmx_invept_obj) },
+    { MP_ROM_QSTR(MP_QSTR_invvpid), MP_ROM_PTR(&vmx_invvpid_obj) },
+    { MP_ROM_QSTR(MP_QSTR_host_segments), MP_ROM_PTR(&vmx_host_segments_obj) },
+    { MP_ROM_QSTR(MP_QSTR_run), MP_ROM_PTR(&vmx_run_obj) },
+    { MP_ROM_QSTR(MP_QSTR_skip), MP_ROM_PTR(&vmx_skip_obj) },
+    { MP_ROM_QSTR(MP_QSTR_fast_cpuid), MP_ROM_PTR(&vmx_fast_cpuid_obj) },
+    { MP_ROM_QSTR(MP_QSTR_fast_served), MP_ROM_PTR(&vmx_fast_served_obj) },
+};
+static MP_DEFINE_CONST_DICT(vmx_globals, vmx_globals_table);
+
+const mp_obj_module_t vmx_module = {
+    .base = { &mp_type_module },
+    .globals = (mp_obj_dict_t *)&vmx_globals,
+};
+MP_REGISTER_MODULE(MP_QSTR_vmx, vmx_module);

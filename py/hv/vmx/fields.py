@@ -1,0 +1,215 @@
+# VMCS component encodings, each defined once in the order and grouping of
+# SDM Appendix B (Tables B-1 to B-15); bits 14:13 give the width, 11:10 the
+# type (SDM 3C 25.11.2), checked line by line by tests/host/test_vmx_layout.py.
+# Constants only; runs on the bare-metal port and on CPython.
+from micropython import const
+
+# --- B.1.1 16-bit control fields (Table B-1) ---
+VIRTUAL_PROCESSOR_ID = const(0x0000)
+POSTED_INTR_NOTIFICATION_VECTOR = const(0x0002)
+EPTP_INDEX = const(0x0004)
+
+# --- B.1.2 16-bit guest-state fields (Table B-2) ---
+GUEST_ES_SELECTOR = const(0x0800)
+GUEST_CS_SELECTOR = const(0x0802)
+GUEST_SS_SELECTOR = const(0x0804)
+GUEST_DS_SELECTOR = const(0x0806)
+GUEST_FS_SELECTOR = const(0x0808)
+GUEST_GS_SELECTOR = const(0x080A)
+GUEST_LDTR_SELECTOR = const(0x080C)
+GUEST_TR_SELECTOR = const(0x080E)
+GUEST_INTR_STATUS = const(0x0810)
+GUEST_PML_INDEX = const(0x0812)
+
+# --- B.1.3 16-bit host-state fields (Table B-3) ---
+HOST_ES_SELECTOR = const(0x0C00)
+HOST_CS_SELECTOR = const(0x0C02)
+HOST_SS_SELECTOR = const(0x0C04)
+HOST_DS_SELECTOR = const(0x0C06)
+HOST_FS_SELECTOR = const(0x0C08)
+HOST_GS_SELECTOR = const(0x0C0A)
+HOST_TR_SELECTOR = const(0x0C0C)
+
+# --- B.2.1 64-bit control fields (Table B-4) ---
+IO_BITMAP_A = const(0x2000)
+IO_BITMAP_B = const(0x2002)
+MSR_BITMAP = const(0x2004)
+VM_EXIT_MSR_STORE_ADDR = const(0x2006)
+VM_EXIT_MSR_LOAD_ADDR = const(0x2008)
+VM_ENTRY_MSR_LOAD_ADDR = const(0x200A)
+EXECUTIVE_VMCS_POINTER = const(0x200C)
+PML_ADDRESS = const(0x200E)
+TSC_OFFSET = const(0x2010)
+VIRTUAL_APIC_PAGE_ADDR = const(0x2012)
+APIC_ACCESS_ADDR = const(0x2014)
+POSTED_INTR_DESC_ADDR = const(0x2016)
+VM_FUNCTION_CONTROLS = const(0x2018)
+EPT_POINTER = const(0x201A)
+EOI_EXIT_BITMAP0 = const(0x201C)
+EOI_EXIT_BITMAP1 = const(0x201E)
+EOI_EXIT_BITMAP2 = const(0x2020)
+EOI_EXIT_BITMAP3 = const(0x2022)
+EPTP_LIST_ADDR = const(0x2024)
+VMREAD_BITMAP = const(0x2026)
+VMWRITE_BITMAP = const(0x2028)
+VE_INFORMATION_ADDR = const(0x202A)
+XSS_EXIT_BITMAP = const(0x202C)
+ENCLS_EXITING_BITMAP = const(0x202E)
+SPP_TABLE_POINTER = const(0x2030)
+TSC_MULTIPLIER = const(0x2032)
+TERTIARY_VM_EXEC_CONTROL = const(0x2034)
+
+# --- B.2.2 64-bit read-only data field (Table B-5) ---
+GUEST_PHYSICAL_ADDRESS = const(0x2400)
+
+# --- B.2.3 64-bit guest-state fields (Table B-6) ---
+VMCS_LINK_POINTER = const(0x2800)
+GUEST_IA32_DEBUGCTL = const(0x2802)
+GUEST_IA32_PAT = const(0x2804)
+GUEST_IA32_EFER = const(0x2806)
+GUEST_IA32_PERF_GLOBAL_CTRL = const(0x2808)
+GUEST_PDPTE0 = const(0x280A)
+GUEST_PDPTE1 = const(0x280C)
+GUEST_PDPTE2 = const(0x280E)
+GUEST_PDPTE3 = const(0x2810)
+GUEST_IA32_BNDCFGS = const(0x2812)
+GUEST_IA32_RTIT_CTL = const(0x2814)
+GUEST_IA32_LBR_CTL = const(0x2816)
+GUEST_IA32_PKRS = const(0x2818)
+
+# --- B.2.4 64-bit host-state fields (Table B-7) ---
+HOST_IA32_PAT = const(0x2C00)
+HOST_IA32_EFER = const(0x2C02)
+HOST_IA32_PERF_GLOBAL_CTRL = const(0x2C04)
+HOST_IA32_PKRS = const(0x2C06)
+
+# --- B.3.1 32-bit control fields (Table B-8) ---
+PIN_BASED_VM_EXEC_CONTROL = const(0x4000)
+CPU_BASED_VM_EXEC_CONTROL = const(0x4002)
+EXCEPTION_BITMAP = const(0x4004)
+PAGE_FAULT_ERROR_CODE_MASK = const(0x4006)
+PAGE_FAULT_ERROR_CODE_MATCH = const(0x4008)
+CR3_TARGET_COUNT = const(0x400A)
+VM_EXIT_CONTROLS = const(0x400C)
+VM_EXIT_MSR_STORE_COUNT = const(0x400E)
+VM_EXIT_MSR_LOAD_COUNT = const(0x4010)
+VM_ENTRY_CONTROLS = const(0x4012)
+VM_ENTRY_MSR_LOAD_COUNT = const(0x4014)
+VM_ENTRY_INTR_INFO = const(0x4016)
+VM_ENTRY_EXCEPTION_ERROR_CODE = const(0x4018)
+VM_ENTRY_INSTRUCTION_LEN = const(0x401A)
+TPR_THRESHOLD = const(0x401C)
+SECONDARY_VM_EXEC_CONTROL = const(0x401E)
+PLE_GAP = const(0x4020)
+PLE_WINDOW = const(0x4022)
+
+# --- B.3.2 32-bit read-only data fields (Table B-9) ---
+VM_INSTRUCTION_ERROR = const(0x4400)
+VM_EXIT_REASON = const(0x4402)
+VM_EXIT_INTR_INFO = const(0x4404)
+VM_EXIT_INTR_ERROR_CODE = const(0x4406)
+IDT_VECTORING_INFO = const(0x4408)
+IDT_VECTORING_ERROR_CODE = const(0x440A)
+VM_EXIT_INSTRUCTION_LEN = const(0x440C)
+VMX_INSTRUCTION_INFO = const(0x440E)
+
+# --- B.3.3 32-bit guest-state fields (Table B-10) ---
+GUEST_ES_LIMIT = const(0x4800)
+GUEST_CS_LIMIT = const(0x4802)
+GUEST_SS_LIMIT = const(0x4804)
+GUEST_DS_LIMIT = const(0x4806)
+GUEST_FS_LIMIT = const(0x4808)
+GUEST_GS_LIMIT = const(0x480A)
+GUEST_LDTR_LIMIT = const(0x480C)
+GUEST_TR_LIMIT = const(0x480E)
+GUEST_GDTR_LIMIT = const(0x4810)
+GUEST_IDTR_LIMIT = const(0x4812)
+GUEST_ES_AR_BYTES = const(0x4814)
+GUEST_CS_AR_BYTES = const(0x4816)
+GUEST_SS_AR_BYTES = const(0x4818)
+GUEST_DS_AR_BYTES = const(0x481A)
+GUEST_FS_AR_BYTES = const(0x481C)
+GUEST_GS_AR_BYTES = const(0x481E)
+GUEST_LDTR_AR_BYTES = const(0x4820)
+GUEST_TR_AR_BYTES = const(0x4822)
+GUEST_INTERRUPTIBILITY_INFO = const(0x4824)
+GUEST_ACTIVITY_STATE = const(0x4826)
+GUEST_SMBASE = const(0x4828)
+GUEST_SYSENTER_CS = const(0x482A)
+VMX_PREEMPTION_TIMER_VALUE = const(0x482E)
+
+# --- B.3.4 32-bit host-state field (Table B-11) ---
+HOST_IA32_SYSENTER_CS = const(0x4C00)
+
+# --- B.4.1 natural-width control fields (Table B-12) ---
+CR0_GUEST_HOST_MASK = const(0x6000)
+CR4_GUEST_HOST_MASK = const(0x6002)
+CR0_READ_SHADOW = const(0x6004)
+CR4_READ_SHADOW = const(0x6006)
+CR3_TARGET_VALUE0 = const(0x6008)
+CR3_TARGET_VALUE1 = const(0x600A)
+CR3_TARGET_VALUE2 = const(0x600C)
+CR3_TARGET_VALUE3 = const(0x600E)
+
+# --- B.4.2 natural-width read-only data fields (Table B-13) ---
+EXIT_QUALIFICATION = const(0x6400)
+IO_RCX = const(0x6402)
+IO_RSI = const(0x6404)
+IO_RDI = const(0x6406)
+IO_RIP = const(0x6408)
+GUEST_LINEAR_ADDRESS = const(0x640A)
+
+# --- B.4.3 natural-width guest-state fields (Table B-14) ---
+GUEST_CR0 = const(0x6800)
+GUEST_CR3 = const(0x6802)
+GUEST_CR4 = const(0x6804)
+GUEST_ES_BASE = const(0x6806)
+GUEST_CS_BASE = const(0x6808)
+GUEST_SS_BASE = const(0x680A)
+GUEST_DS_BASE = const(0x680C)
+GUEST_FS_BASE = const(0x680E)
+GUEST_GS_BASE = const(0x6810)
+GUEST_LDTR_BASE = const(0x6812)
+GUEST_TR_BASE = const(0x6814)
+GUEST_GDTR_BASE = const(0x6816)
+GUEST_IDTR_BASE = const(0x6818)
+GUEST_DR7 = const(0x681A)
+GUEST_RSP = const(0x681C)
+GUEST_RIP = const(0x681E)
+GUEST_RFLAGS = const(0x6820)
+GUEST_PENDING_DBG_EXCEPTIONS = const(0x6822)
+GUEST_SYSENTER_ESP = const(0x6824)
+GUEST_SYSENTER_EIP = const(0x6826)
+GUEST_S_CET = const(0x6828)
+GUEST_SSP = const(0x682A)
+GUEST_INTR_SSP_TABLE_ADDR = const(0x682C)
+
+# --- B.4.4 natural-width host-state fields (Table B-15) ---
+HOST_CR0 = const(0x6C00)
+HOST_CR3 = const(0x6C02)
+HOST_CR4 = const(0x6C04)
+HOST_FS_BASE = const(0x6C06)
+HOST_GS_BASE = const(0x6C08)
+HOST_TR_BASE = const(0x6C0A)
+HOST_GDTR_BASE = const(0x6C0C)
+HOST_IDTR_BASE = const(0x6C0E)
+HOST_IA32_SYSENTER_ESP = const(0x6C10)
+HOST_IA32_SYSENTER_EIP = const(0x6C12)
+HOST_RSP = const(0x6C14)
+HOST_RIP = const(0x6C16)
+HOST_S_CET = const(0x6C18)
+HOST_SSP = const(0x6C1A)
+HOST_INTR_SSP_TABLE_ADDR = const(0x6C1C)
+
+# The guest segment registers: (name, selector, base, limit, access rights),
+# in the order of the SDM's field tables (ES CS SS DS FS GS LDTR TR).
+SEGMENTS = (
+    ("es", GUEST_ES_SELECTOR, GUEST_ES_BASE, GUEST_ES_LIMIT, GUEST_ES_AR_BYTES),
+    ("cs", GUEST_CS_SELECTOR, GUEST_CS_BASE, GUEST_CS_LIMIT, GUEST_CS_AR_BYTES),
+    ("ss", GUEST_SS_SELECTOR, GUEST_SS_BASE, GUEST_SS_LIMIT, GUEST_SS_AR_BYTES),
+    ("ds", GUEST_DS_SELECTOR, GUEST_DS_BASE, GUEST_DS_LIMIT, GUEST_DS_AR_BYTES),
+    ("fs", GUEST_FS_SELECTOR, GUEST_FS_BASE, GUEST_FS_LIMIT, GUEST_FS_AR_BYTES),
+    ("gs", GUEST_GS_SELECTOR, GUEST_GS_BASE, GUEST_GS_LIMIT, GUEST_GS_AR_BYTES),
+    ("ldtr", GUEST_LDTR_SELECTOR, GUEST_LDTR_BASE, GUEST_LDTR_LIMIT, GUEST_LDTR_AR_BYTES),
+    ("tr", GUEST_TR_SELECTOR, GUEST_TR_BASE, GUEST_TR_LIMIT, GUEST_TR_AR_BYTES),
+)
