@@ -7,7 +7,9 @@
 #include "py/objarray.h"
 #include "py/objexcept.h"
 #include "py/objstr.h"
+#include "console.h"
 #include "cpu.h"
+#include "message_exception.h"
 #include "paging.h"
 #include "platform.h"
 #include "timer.h"
@@ -152,15 +154,22 @@ static mp_obj_t hw_exit(size_t n_args, const mp_obj_t *args) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(hw_exit_obj, 0, 1, hw_exit);
 
+// --- Console input without waiting (a guest's COM1 in the foreground) ---
+static mp_obj_t hw_console_getc(void) {
+    return console_rx_ready() ? MP_OBJ_NEW_SMALL_INT(console_read()) : mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_0(hw_console_getc_obj, hw_console_getc);
+
 // --- hw.CPUFault: args are (message, vector, error_code, rip, cr2) ---
 static const qstr fault_fields[] = {
     MP_QSTR_vector, MP_QSTR_error_code, MP_QSTR_rip, MP_QSTR_cr2,
 };
 
-static void cpu_fault_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
+void message_exception_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest,
+    const qstr *fields, size_t n_fields) {
     mp_obj_exception_t *self = MP_OBJ_TO_PTR(self_in);
-    for (size_t i = 0; i < MP_ARRAY_SIZE(fault_fields); i++) {
-        if (attr == fault_fields[i] && dest[0] == MP_OBJ_NULL) {
+    for (size_t i = 0; i < n_fields; i++) {
+        if (attr == fields[i] && dest[0] == MP_OBJ_NULL) {
             dest[0] = self->args->len > i + 1 ? self->args->items[i + 1] : mp_const_none;
             return;
         }
@@ -169,7 +178,7 @@ static void cpu_fault_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
 }
 
 // Prints only the message, not the whole args tuple.
-static void cpu_fault_print(const mp_print_t *print, mp_obj_t self_in, mp_print_kind_t kind) {
+void message_exception_print(const mp_print_t *print, mp_obj_t self_in, mp_print_kind_t kind) {
     mp_obj_exception_t *self = MP_OBJ_TO_PTR(self_in);
     if ((kind == PRINT_STR || kind == PRINT_EXC) && self->args->len > 0) {
         if (kind == PRINT_EXC) {
@@ -181,10 +190,14 @@ static void cpu_fault_print(const mp_print_t *print, mp_obj_t self_in, mp_print_
     mp_obj_exception_print(print, self_in, kind);
 }
 
+static void cpu_fault_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
+    message_exception_attr(self_in, attr, dest, fault_fields, MP_ARRAY_SIZE(fault_fields));
+}
+
 MP_DEFINE_CONST_OBJ_TYPE(
     mp_type_CPUFault, MP_QSTR_CPUFault, MP_TYPE_FLAG_NONE,
     make_new, mp_obj_exception_make_new,
-    print, cpu_fault_print,
+    print, message_exception_print,
     attr, cpu_fault_attr,
     parent, &mp_type_Exception
     );
@@ -242,6 +255,7 @@ static const mp_rom_map_elem_t hw_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_kernel_range), MP_ROM_PTR(&hw_kernel_range_obj) },
     { MP_ROM_QSTR(MP_QSTR_identity_limit), MP_ROM_PTR(&hw_identity_limit_obj) },
     { MP_ROM_QSTR(MP_QSTR_exit), MP_ROM_PTR(&hw_exit_obj) },
+    { MP_ROM_QSTR(MP_QSTR_console_getc), MP_ROM_PTR(&hw_console_getc_obj) },
 };
 static MP_DEFINE_CONST_DICT(hw_globals, hw_globals_table);
 

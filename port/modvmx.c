@@ -7,6 +7,7 @@
 // 31.2 VMsucceed/VMfail conventions, 31.4 error numbers), 25.9 (exit
 // information fields), 28.2.2 (acknowledge interrupt on exit).
 #include <stdint.h>
+#include "message_exception.h"
 #include "py/runtime.h"
 #include "py/objexcept.h"
 #include "cpu.h"
@@ -47,31 +48,16 @@ static uint64_t *gprs_of(mp_obj_t buf) {
 
 // --- vmx.VMXFail(message, error): error is the VM-instruction error number
 // (SDM 3C 31.4) for VMfailValid, 0 for VMfailInvalid (no current VMCS). ---
-static void vmx_fail_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
-    mp_obj_exception_t *self = MP_OBJ_TO_PTR(self_in);
-    if (attr == MP_QSTR_error && dest[0] == MP_OBJ_NULL) {
-        dest[0] = self->args->len > 1 ? self->args->items[1] : mp_const_none;
-        return;
-    }
-    mp_obj_exception_attr(self_in, attr, dest);
-}
+static const qstr vmx_fail_fields[] = { MP_QSTR_error };
 
-static void vmx_fail_print(const mp_print_t *print, mp_obj_t self_in, mp_print_kind_t kind) {
-    mp_obj_exception_t *self = MP_OBJ_TO_PTR(self_in);
-    if ((kind == PRINT_STR || kind == PRINT_EXC) && self->args->len > 0) {
-        if (kind == PRINT_EXC) {
-            mp_printf(print, "%q: ", self->base.type->name);
-        }
-        mp_obj_print_helper(print, self->args->items[0], PRINT_STR);
-        return;
-    }
-    mp_obj_exception_print(print, self_in, kind);
+static void vmx_fail_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
+    message_exception_attr(self_in, attr, dest, vmx_fail_fields, MP_ARRAY_SIZE(vmx_fail_fields));
 }
 
 MP_DEFINE_CONST_OBJ_TYPE(
     mp_type_VMXFail, MP_QSTR_VMXFail, MP_TYPE_FLAG_NONE,
     make_new, mp_obj_exception_make_new,
-    print, vmx_fail_print,
+    print, message_exception_print,
     attr, vmx_fail_attr,
     parent, &mp_type_Exception
     );
