@@ -44,12 +44,34 @@ build/guests/%.bin: tests/guests/%.asm tests/guests/common.inc
 build/guests/guests.py: $(GUESTS) tools/mkguests.py
 	$(PYTHON) tools/mkguests.py $@ $(GUESTS)
 
-# What the image embeds: py/ plus the generated guests module, staged with
-# mtimes kept so the port re-embeds only when a file changed.
+# --- demo guests: the multiboot kernels in guests/, embedded as the module
+# `demos` (hv.boot('demo')); a.out-kludge kernels and the boot sector are
+# flat binaries, the others ELF32/ELF64 linked at 1 MiB by guests/elf.ld ---
+DEMO_FLAT  := demo echo bootsect
+DEMO_ELF32 := mbinfo32
+DEMO_ELF64 := hello64
+DEMOS := $(DEMO_FLAT:%=build/demos/%.bin) $(DEMO_ELF32:%=build/demos/%.elf) \
+	$(DEMO_ELF64:%=build/demos/%.elf)
+build/demos/%.bin: guests/%.asm guests/lib.inc
+	@mkdir -p $(dir $@)
+	nasm -f bin -I guests/ -o $@ $<
+$(DEMO_ELF32:%=build/demos/%.elf): build/demos/%.elf: guests/%.asm guests/lib.inc guests/elf.ld
+	@mkdir -p $(dir $@)
+	nasm -f elf32 -I guests/ -o build/demos/$*.o $<
+	ld -m elf_i386 --no-warn-rwx-segments -s -T guests/elf.ld -o $@ build/demos/$*.o
+$(DEMO_ELF64:%=build/demos/%.elf): build/demos/%.elf: guests/%.asm guests/lib.inc guests/elf.ld
+	@mkdir -p $(dir $@)
+	nasm -f elf64 -I guests/ -o build/demos/$*.o $<
+	ld -m elf_x86_64 --no-warn-rwx-segments -s -T guests/elf.ld -o $@ build/demos/$*.o
+build/demos/demos.py: $(DEMOS) tools/mkguests.py
+	$(PYTHON) tools/mkguests.py --demos $@ $(DEMOS)
+
+# What the image embeds: py/ plus the generated guests and demos modules,
+# staged with mtimes kept so the port re-embeds only when a file changed.
 PY_TREE := build/py-tree
-$(PY_TREE)/.staged: build/guests/guests.py FORCE
+$(PY_TREE)/.staged: build/guests/guests.py build/demos/demos.py FORCE
 	@rm -rf $(PY_TREE) && mkdir -p $(PY_TREE)
-	@cp -a py/. $(PY_TREE)/ && cp -p build/guests/guests.py $(PY_TREE)/
+	@cp -a py/. $(PY_TREE)/ && cp -p build/guests/guests.py build/demos/demos.py $(PY_TREE)/
 	@touch $@
 
 # --- the kernel: py/ embedded as .mpy (default) or, for comparison, as .py ---
@@ -63,16 +85,31 @@ build/mpvisor-py.elf: $(MPY_DIR)/.unpacked $(PY_TREE)/.staged deps FORCE
 	@$(PORT_MAKE) BUILD=$(abspath build/port-py) EMBED=py
 	@cmp -s build/port-py/mpvisor.elf $@ || cp build/port-py/mpvisor.elf $@
 
-$(ISO): $(ELF) qemu/mkiso.sh qemu/grub.cfg.in
-	qemu/mkiso.sh $(ELF) $@
+# The ISO's second menu entry boots two demo guests from GRUB `module` lines
+# (hv.autoboot); the first is the plain REPL.
+ISO_ENTRY := mpvisor: boot demo guests from GRUB modules|run=hv.autoboot|build/demos/demo.bin|build/demos/mbinfo32.elf from grub
+$(ISO): $(ELF) qemu/mkiso.sh qemu/grub.cfg.in build/demos/demo.bin build/demos/mbinfo32.elf
+	qemu/mkiso.sh $(ELF) $@ "" "$(ISO_ENTRY)"
 
 FORCE:
 
 # --- running ---
-# ARGS: the kernel command line; the default runs the SVM demo guest (hv.demo).
+# ARGS: the kernel command line; the default boots the demo guest (hv.demo).
+# GUEST=path/to/kernel [GUEST_ARGS='...']: build/guest.iso holds that kernel
+# as a GRUB module with GUEST_ARGS on its line; mpvisor boots it (hv.autoboot)
+# and its REPL follows. The ISO can go on a USB stick (docs/real-hardware.md).
 ARGS ?= run=hv.demo
+GUEST ?=
+GUEST_ARGS ?=
+GUEST_ISO := build/guest.iso
 run: all
+ifeq ($(GUEST),)
 	$(PYTHON) qemu/launch.py qemu --kernel $(ELF) $(if $(ARGS),--append "$(ARGS)")
+else
+	GRUB_TIMEOUT=0 GRUB_DEFAULT=1 qemu/mkiso.sh $(ELF) $(GUEST_ISO) "" \
+		"guest: $(notdir $(GUEST))|run=hv.autoboot|$(GUEST) $(GUEST_ARGS)"
+	$(PYTHON) qemu/launch.py qemu --iso $(GUEST_ISO)
+endif
 run-uefi: all
 	$(PYTHON) qemu/launch.py qemu --iso $(ISO) --uefi
 run-bochs: all
@@ -91,6 +128,7 @@ bench: all build/mpvisor-py.elf
 	$(VENV_PY) bench/vmx_cpuid.py
 
 clean:
-	rm -rf build/port-* build/mpvisor*.elf $(ISO) build/trivial build/bench build/guests build/py-tree
+	rm -rf build/port-* build/mpvisor*.elf $(ISO) $(GUEST_ISO) build/trivial build/bench build/guests \
+		build/demos build/py-tree
 distclean:
 	rm -rf build

@@ -1,19 +1,28 @@
 #!/bin/bash
 # Builds a hybrid BIOS + UEFI boot ISO (GRUB, multiboot v1) around one kernel.
-# Host tool: qemu/mkiso.sh KERNEL_ELF OUT_ISO [CMDLINE]
+# Host tool: qemu/mkiso.sh KERNEL_ELF OUT_ISO [CMDLINE] [ENTRY...]
+#   ENTRY = "TITLE|CMDLINE|FILE ARGS|FILE ARGS..." adds a menu entry booting
+#   the kernel with CMDLINE and one `module /boot/modules/NAME NAME ARGS` line
+#   per FILE (copied in as NAME, its file name; GRUB 2 gives a module only the
+#   words after the path, so NAME comes first). GRUB_DEFAULT picks the entry
+#   booted when the menu times out (0: the plain first one), GRUB_TIMEOUT when.
 # Reproducible: the same inputs give the same ISO bytes (see SOURCE_DATE_EPOCH).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 die() { echo "mkiso.sh: $*" >&2; exit 1; }
 
-[ $# -ge 2 ] && [ $# -le 3 ] || die "usage: $0 KERNEL_ELF OUT_ISO [CMDLINE]"
+[ $# -ge 2 ] || die "usage: $0 KERNEL_ELF OUT_ISO [CMDLINE] [ENTRY...]"
 kernel=$1 out=$2 cmdline=${3-}
+entries=("${@:4}")
 [ -f "$kernel" ] || die "no kernel file: $kernel"
-# GRUB script would expand or split on these; the kernel cmdline is plain words.
-case $cmdline in
-    *[\'\"\\\$\;\|\&\<\>\{\}\#]* | *$'\n'*) die "unsupported character in CMDLINE: $cmdline" ;;
-esac
+# GRUB script would expand or split on these; command lines are plain words.
+plain() {
+    case $2 in
+        *[\'\"\\\$\;\|\&\<\>\{\}\#]* | *$'\n'*) die "unsupported character in $1: $2" ;;
+    esac
+}
+plain CMDLINE "$cmdline"
 for platform in i386-pc x86_64-efi; do
     [ -d "/usr/lib/grub/$platform" ] || die "missing /usr/lib/grub/$platform (grub-pc-bin / grub-efi-amd64-bin)"
 done
@@ -31,11 +40,36 @@ timeout=${GRUB_TIMEOUT:-1}  # menu wait in seconds; 0 boots at once
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/mkiso.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
-mkdir -p "$tmp/root/boot/grub"
+mkdir -p "$tmp/root/boot/grub" "$tmp/root/boot/modules"
 cp "$kernel" "$tmp/root/boot/mpvisor.elf"
+menu=""
+for entry in "${entries[@]}"; do
+    IFS='|' read -r -a field <<<"$entry"
+    [ ${#field[@]} -ge 2 ] || die "ENTRY needs TITLE|CMDLINE[|FILE ARGS...]: $entry"
+    plain "ENTRY title" "${field[0]}"
+    plain "ENTRY cmdline" "${field[1]}"
+    menu+=$'\n'"menuentry \"${field[0]}\" {"$'\n'"    multiboot /boot/mpvisor.elf ${field[1]}"
+    for module in "${field[@]:2}"; do
+        plain "ENTRY module" "$module"
+        read -r file args <<<"$module"
+        [ -f "$file" ] || die "no module file: $file"
+        name=$(basename "$file")
+        if [ -e "$tmp/root/boot/modules/$name" ]; then
+            cmp -s "$file" "$tmp/root/boot/modules/$name" || die "two module files named $name"
+        fi
+        cp "$file" "$tmp/root/boot/modules/$name"
+        menu+=$'\n'"    module /boot/modules/$name $name${args:+ $args}"
+    done
+    menu+=$'\n'"    boot"$'\n'"}"
+done
+default=${GRUB_DEFAULT:-0}
+[[ $default =~ ^[0-9]+$ ]] && [ "$default" -le ${#entries[@]} ] ||
+    die "GRUB_DEFAULT must be an entry number from 0 to ${#entries[@]}"
 tmpl=$(<"$here/grub.cfg.in")
 tmpl=${tmpl//@CMDLINE@/"$cmdline"}
 tmpl=${tmpl//@TIMEOUT@/"$timeout"}
+tmpl=${tmpl//@DEFAULT@/"$default"}
+tmpl=${tmpl//@ENTRIES@/"$menu"}
 printf '%s\n' "$tmpl" >"$tmp/root/boot/grub/grub.cfg"
 find "$tmp/root" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 

@@ -16,6 +16,7 @@ DEBIAN = {
     "qemu-system-x86": "/usr/bin/qemu-system-x86_64",
     "nasm": "/usr/bin/nasm",
     "gcc": "/usr/bin/gcc",
+    "binutils": "/usr/bin/ld",
     "make": "/usr/bin/make",
     "grub-common": "/usr/bin/grub-mkrescue",
     "grub-pc-bin": "/usr/lib/grub/i386-pc/kernel.img",

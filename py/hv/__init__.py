@@ -8,6 +8,11 @@ from hv.frame import (BitmapFrameAllocator, FrameError, PhysFrame, PhysFrameIf,
                       set_default_allocator)
 from hv.vcpu import Exit, UnexpectedExit, VCpu   # the arch-neutral vCPU API
 from hv.vm import VM, run_guest                  # hv.VM(mem_size, allocator=hv.frames)
+from hv.mbload import ImageError                 # a kernel image that cannot be loaded
+from hv.boot import boot, images                 # hv.boot('demo'): a kernel to its result
+from hv.help import help                         # hv.help(): the API on one screen
+
+last_vm = None  # the VM of an hv.boot() stopped by Ctrl-C, kept for inspection
 
 _cpu = None
 

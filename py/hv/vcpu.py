@@ -113,6 +113,10 @@ class VCpu:
             raise ValueError("external interrupt vector %d outside 32-255" % vector)
         self._irq_queue.append(vector)
 
+    def pending_interrupts(self):
+        """How many queued interrupts the guest has not been given yet."""
+        return len(self._irq_queue)
+
     def complete(self, value):
         """Complete the IoRead or SysRegRead the last run() returned. I/O
         writes only the access width of RAX (a 32-bit IN zero-extends in

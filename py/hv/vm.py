@@ -43,6 +43,8 @@ class VM:
         self._read64 = io.read64
         from hv.vmm import Vmm
         self.vmm = Vmm(self)
+        self.trace = False          # True: vm.run() prints every exit (hv.trace)
+        self.kernel = None          # the mbload.Plan load_multiboot() followed
         if prealloc:
             self.map_ram(0, mem_size)
 
@@ -187,6 +189,20 @@ class VM:
         for i in range(16 - n):
             buf[n + i] = r8(h2 + i)
         return True
+
+    # -- loading a guest (hv.loader) -------------------------------------------
+    def load_multiboot(self, image, cmdline=""):
+        """Load a multiboot (v1) kernel (ELF32, ELF64 or a.out-kludge) as a
+        multiboot loader would; the first vCPU, ready to run. ImageError
+        names what is wrong with a malformed image."""
+        from hv.loader import load_multiboot
+        return load_multiboot(self, image, cmdline)
+
+    def load_flat(self, data, gpa, entry, mode):
+        """Raw code at gpa entered at entry in mode 'real', 'protected' or
+        'long'; the first vCPU, ready to run."""
+        from hv.loader import load_flat
+        return load_flat(self, data, gpa, entry, mode)
 
     # -- vCPUs and the VMM loop -----------------------------------------------
     def new_vcpu(self):

@@ -1,0 +1,72 @@
+# hv.boot(): one call from a kernel image to its result. Finds the image
+# among the multiboot modules GRUB loaded (`module` lines, named by the first
+# word of their command line) or the demo guests built into mpvisor (module
+# `demos`), loads it into a fresh VM as a multiboot loader would and runs it
+# to completion. Bare-metal port.
+import hv
+import multiboot
+
+
+def _demos():
+    try:
+        import demos
+    except ImportError:
+        return {}
+    return demos.ALL
+
+
+def images():
+    """Names hv.boot() accepts: the boot modules' names (the first word of
+    their command line: `module /boot/modules/k.elf k.elf args` in grub.cfg)
+    and the demo guests built into the image."""
+    return [m.name for m in multiboot.info().modules if m.name] + sorted(_demos())
+
+
+def find(name):
+    """(image, cmdline) of the boot module named `name`, whose cmdline is
+    its own, or of demo guest `name` (cmdline = name). ValueError if there
+    is none or more than one."""
+    found = [(_module_bytes(m), m.cmdline) for m in multiboot.info().modules
+             if m.name and m.name == name]
+    demo = _demos().get(name)
+    if demo is not None:
+        found.append((demo, name))
+    if len(found) != 1:
+        raise ValueError("%s image named %r; hv.images() lists them: %s"
+                         % ("no" if not found else "more than one", name, images()))
+    return found[0]
+
+
+def _module_bytes(module):
+    import hw
+    return hw.mem(module.start, module.end - module.start)   # no copy: mbload reads it in place
+
+
+def boot(image, cmdline=None, mem=32 << 20, trace=False, echo=True, prefix=None):
+    """Boot a multiboot kernel (bytes, or a name from hv.images()) in a new
+    VM with `mem` bytes of RAM and run it to completion; the RunResult
+    (r.result: what it wrote to port 0xF4). trace=True prints every exit;
+    prefix: the guest's COM1 line prefix ('' for none). Ctrl-C stops the
+    guest and keeps the VM as hv.last_vm for inspection."""
+    if isinstance(image, str):
+        image, default_cmdline = find(image)
+        if cmdline is None:
+            cmdline = default_cmdline
+    vm = hv.VM(mem)
+    try:
+        vm.load_multiboot(image, cmdline or "")
+        vm.trace = trace
+        if prefix is not None:
+            vm.vmm.uart.prefix = prefix
+        r = vm.run(echo=echo)
+    except KeyboardInterrupt:
+        hv.last_vm = vm
+        print("hv.boot: stopped by Ctrl-C; the VM is hv.last_vm (vcpus[0].regs(), "
+              "read(gpa, n), close())")
+        raise
+    except BaseException:
+        vm.close()
+        raise
+    vm.close()
+    return r
+
