@@ -42,6 +42,7 @@
 #define MICROPY_PY_IO_IOBASE                    (0)
 #define MICROPY_PY_BUILTINS_HELP                (1)
 #define MICROPY_PY_BUILTINS_HELP_MODULES        (1)
+#define MICROPY_PY_BUILTINS_HELP_TEXT           mpvisor_help_text   // port/help.c: where to start
 #define MICROPY_PY_MICROPYTHON_MEM_INFO         (1)
 
 #define MICROPY_HW_BOARD_NAME                   "mpvisor"

@@ -1,6 +1,6 @@
-# What a guest's CPUID returns: the host's leaves with VMX, SVM and
-# MONITOR hidden, the hypervisor-present bit set, and leaf 0x40000000
-# answering mpvisor's signature. Arch-neutral policy for both back ends.
+# What a guest's CPUID returns: the host's leaves with VMX, SVM, MONITOR
+# and the local APIC (guests get the emulated PIC instead) hidden, the
+# hypervisor-present bit set, and leaf 0x40000000 answering mpvisor's signature. Arch-neutral policy for both back ends.
 # Runs on the bare-metal port and on CPython (host tests, fake cpuid).
 import struct
 from array import array
@@ -11,6 +11,8 @@ HV_LEAF_BASE = const(0x40000000)
 HV_LEAF_MAX = const(0x40000001)
 _LEAF1_ECX_MONITOR = const(1 << 3)              # APM3 / SDM 2A CPUID Fn0000_0001
 _LEAF1_ECX_VMX = const(1 << 5)
+_LEAF1_ECX_X2APIC = const(1 << 21)
+_LEAF1_EDX_APIC = const(1 << 9)
 _LEAF1_ECX_HYPERVISOR = const(1 << 31)          # reserved for hypervisor use
 _EXT1_ECX_SVM = const(1 << 2)                   # APM3 Fn8000_0001
 _SVM_LEAF = const(0x8000000A)                   # SVM features: hidden entirely
@@ -63,7 +65,8 @@ class CpuidPolicy:
             return (0, 0, 0, 0)
         a, b, c, d = self._host(leaf, sub)
         if leaf == 1:
-            c = (c & ~(_LEAF1_ECX_VMX | _LEAF1_ECX_MONITOR)) | _LEAF1_ECX_HYPERVISOR
+            c = (c & ~(_LEAF1_ECX_VMX | _LEAF1_ECX_MONITOR | _LEAF1_ECX_X2APIC)) | _LEAF1_ECX_HYPERVISOR
+            d &= ~_LEAF1_EDX_APIC
         elif leaf == 0x80000001:
             c &= ~_EXT1_ECX_SVM
         return (a, b, c, d)

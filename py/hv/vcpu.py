@@ -159,3 +159,11 @@ class VCpu:
         d = {name: self.get_gpr(i) for i, name in enumerate(NAMES)}
         d["rip"], d["rflags"] = self.rip, self.rflags
         return d
+
+    def print_regs(self):
+        """The registers in hex, three to a line, for a person at the REPL."""
+        from hv.regs import NAMES
+        names = NAMES + ("rip", "rflags")
+        values = [self.get_gpr(i) for i in range(16)] + [self.rip, self.rflags]
+        for i in range(0, len(names), 3):
+            print("  ".join("%-6s %016x" % nv for nv in zip(names[i:i + 3], values[i:i + 3])))

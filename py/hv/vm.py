@@ -219,8 +219,9 @@ class VM:
         return c
 
     def run(self, vcpu=None, **options):
-        """Run a vCPU under the small VMM (hv.vmm.Vmm.run) until it halts or
-        shuts down; a RunResult."""
+        """Run a vCPU under the small VMM (hv.vmm.Vmm.run: trace, echo,
+        max_exits, stop) until it halts, shuts down, writes port 0xF4 or
+        stop(exit) says so; a RunResult."""
         if vcpu is None:
             vcpu = self.vcpus[0] if self.vcpus else self.new_vcpu()
         return self.vmm.run(vcpu, **options)

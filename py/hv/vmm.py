@@ -64,10 +64,12 @@ class Vmm:
         vcpu.inject_interrupt(args[0])
         return 0
 
-    def run(self, vcpu, trace=False, echo=True, max_exits=None):
+    def run(self, vcpu, trace=False, echo=True, max_exits=None, stop=None):
         """Run until the guest writes port 0xF4, halts for good, shuts down
-        or exits in a way the VMM cannot handle. echo: the guest is in the
-        foreground (COM1 output to the console, console input to COM1)."""
+        or exits in a way the VMM cannot handle, or stop(exit) returns True
+        for an exit the VMM has handled (run() again goes on from there).
+        echo: the guest is in the foreground (COM1 output to the console,
+        console input to COM1)."""
         vcpu.bind()
         for m in self.msrs:
             vcpu.set_msr_intercept(m, True, True)
@@ -98,6 +100,8 @@ class Vmm:
                     if e.port == DEBUG_EXIT and r == "IoWrite" and e.port not in self.ports:
                         result = e.data
                         break
+                    if stop is not None and stop(e):
+                        break
                     continue
                 if tr is not None:
                     tr.append(e.as_tuple())
@@ -115,6 +119,8 @@ class Vmm:
                     ticks.poll(vcpu)
                 elif r != "Halt" or not ticks.halted(vcpu):
                     break               # Halt for good, SystemDown, FailEntry, ...
+                if stop is not None and stop(e):
+                    break
             else:
                 raise RuntimeError("guest still running after %d exits" % n)
         finally:

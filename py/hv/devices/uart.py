@@ -53,9 +53,11 @@ class Uart:
         self.write(out)
 
     def end_line(self):
-        """After a run: end a colour the guest's last line left open."""
-        if not self._line_start and self.colour is not None and self.write is not None:
-            self.write(b"\x1b[0m")
+        """After a run: end the line (and colour) the guest left open, so
+        what the REPL prints next starts on a line of its own."""
+        if not self._line_start and self.write is not None:
+            self.write(b"\r\n" if self.colour is None else b"\x1b[0m\r\n")
+            self._line_start = True
 
     def _poll(self):
         if self._rx < 0 and self.getc is not None:

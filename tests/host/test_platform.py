@@ -1,0 +1,224 @@
+# Host tests for the PC a guest sees (hv.platform, hv.devices.uart) and its
+# timer ticks (hv.ticks, hv.hosttimer): port routing, the COM1 model with its
+# prefix, colour and input, guest time without the VMM's share, the
+# lost-tick rules, the halted wait and the host's borrowed 8254.
+import pytest
+
+from hv.devices.uart import Uart
+from hv.hosttimer import HostTimer
+from hv.platform import Platform
+from hv.ticks import Ticks
+from hv.devices.pic import Pic
+
+HZ = 1_000_000                       # fake TSC: one cycle per microsecond
+PERIOD_100HZ = 11932                 # PIT count for 100 Hz
+
+
+class Tsc:
+    """A TSC that advances `step` cycles every time it is read."""
+
+    def __init__(self, step=0):
+        self.t, self.step = 0, step
+
+    def __call__(self):
+        self.t += self.step
+        return self.t
+
+
+class Io:
+    """Port writes and the host PIC mask of a fake `hw`."""
+
+    def __init__(self):
+        self.out = []
+        self.imr = 0xEF              # only COM1 (IRQ 4) unmasked, as port/cpu_tables.c
+
+    def outb(self, port, value):
+        self.out.append((port, value))
+        if port == 0x21:
+            self.imr = value
+
+    def inb(self, port):
+        assert port == 0x21
+        return self.imr
+
+
+class VCpu:
+    def __init__(self, rflags=0x202):
+        self.queue, self.rflags = [], rflags
+
+    def pending_interrupts(self):
+        return len(self.queue)
+
+    def inject_interrupt(self, vector):
+        self.queue.append(vector)
+
+
+def program_pit(p, vcpu, count=PERIOD_100HZ):
+    p.io(vcpu, 0x43, 1, 0x34)                        # channel 0, lo/hi, mode 2
+    p.io(vcpu, 0x40, 1, count & 0xFF)
+    p.io(vcpu, 0x40, 1, count >> 8)
+
+
+def init_pic(p, vcpu):
+    for port, value in ((0x20, 0x11), (0x21, 0x20), (0x21, 0x04), (0x21, 0x01), (0x21, 0xFE)):
+        p.io(vcpu, port, 1, value)
+
+
+# -- COM1 -----------------------------------------------------------------------
+def test_uart_prefix_colour_and_plain_output():
+    got = []
+    u = Uart(write=got.append)
+    for b in b"hi\r\nyo":
+        u.io_write(0x3F8, 1, b)
+    assert b"".join(got) == b"guest| hi\r\nguest| yo" and u.output == bytearray(b"hi\r\nyo")
+    got.clear()
+    u = Uart(write=got.append, prefix="", colour=36)
+    for b in b"a\nb":
+        u.io_write(0x3F8, 1, b)
+    u.end_line()
+    assert b"".join(got) == b"\x1b[36ma\n\x1b[0m\x1b[36mb\x1b[0m\r\n"
+    got.clear()
+    u = Uart(write=got.append, prefix="", colour=None)
+    for b in b"x\n\xff":
+        u.io_write(0x3F8, 1, b)
+    assert b"".join(got) == b"x\n\xff"                  # unchanged, bytes >= 0x80 too
+    u.end_line()
+    u.end_line()
+    assert b"".join(got) == b"x\n\xff\r\n"              # the open line ended, once
+
+
+def test_uart_input_line_status_and_divisor_latch():
+    keys = [ord("k"), None]
+    u = Uart(getc=lambda: keys.pop(0) if keys else None)
+    assert u.io_read(0x3FD, 1) == 0x61                  # idle transmitter, data ready
+    assert u.io_read(0x3FD, 1) == 0x61                  # still there: read once
+    assert u.io_read(0x3F8, 1) == ord("k")
+    assert u.io_read(0x3FD, 1) == 0x60 and u.io_read(0x3F8, 1) == 0
+    u.io_write(0x3FB, 1, 0x80)                          # DLAB: 0x3F8 is the divisor
+    u.io_write(0x3F8, 1, 1)
+    assert u.output == bytearray() and u.io_read(0x3F8, 1) == 1
+    assert Uart().io_read(0x3FD, 1) == 0x60             # no console in the foreground
+
+
+# -- routing ----------------------------------------------------------------------
+def test_platform_routes_ports_and_names_them():
+    p = Platform(Tsc(), lambda: HZ)
+    c = VCpu()
+    assert {p.names[x] for x in (0x20, 0x21, 0xA0, 0xA1)} == {"PIC"}
+    assert {p.names[x] for x in (0x40, 0x43)} == {"PIT"} and p.names[0x3F8] == "COM1"
+    assert p.names[0xF4] == "debug-exit" and p.names[0x80] == "POST"
+    init_pic(p, c)
+    assert p.io(c, 0x21, 1, None) == 0xFE and p.pic.master.vector_base == 0x20
+    p.io(c, 0x80, 1, 0x12)
+    assert p.io(c, 0x80, 1, None) == 0xFF and p.io(c, 0xF4, 2, None) == 0xFFFF
+    p.io(c, 0xF4, 1, 7)
+    assert p.debug_exit.value == 7
+
+
+# -- ticks ----------------------------------------------------------------------
+def test_guest_time_leaves_out_the_vmm_and_stands_still_meanwhile():
+    tsc = Tsc()
+    p = Platform(tsc, lambda: HZ)
+    t = p.ticks
+    program_pit(p, VCpu())
+    tsc.t = 1000
+    t.exited()                                            # the guest left at 1000 us
+    tsc.t = 6000
+    assert t.clock() == 0.001                             # frozen at the exit
+    t.entering()                                          # 5 ms in the VMM: not the guest's
+    tsc.t = 7000
+    assert t.stolen == 5000 and t.clock() == 0.002
+    p.pit.armed_at = None                                 # no timer: nothing is counted
+    t.exited()
+    tsc.t = 9000
+    t.entering()
+    assert t.stolen == 5000
+
+
+def test_ticks_reach_the_vcpu_one_at_a_time_through_the_pic():
+    tsc = Tsc()
+    io = Io()
+    p = Platform(tsc, lambda: HZ, HostTimer(io))
+    c = VCpu()
+    init_pic(p, c)
+    program_pit(p, c)
+    assert io.out[-4:] == [(0x43, 0x34), (0x40, 11932 & 0xFF), (0x40, 11932 >> 8), (0x21, 0xEE)]
+    tsc.t = 10_100                                        # first edge due at 10 ms
+    p.ticks.poll(c)
+    assert c.queue == [0x20] and p.pic.master.isr == 1
+    tsc.t = 19_900
+    p.ticks.poll(c)
+    assert c.queue == [0x20]                              # one at a time
+    c.queue.clear()
+    p.io(c, 0x20, 1, 0x20)                                # EOI
+    tsc.t = 29_950                                        # the 20 ms edge, seen late
+    p.ticks.poll(c)
+    assert c.queue == [0x20]
+    c.queue.clear()
+    tsc.t = 30_050                                        # EOI just after the 30 ms edge:
+    p.io(c, 0x20, 1, 0x20)                                # that edge met IRQ 0 in service
+    assert p.ticks.lost == 1 and c.queue == [] and p.pic.master.isr == 0
+    tsc.t = 40_100
+    p.ticks.poll(c)
+    assert c.queue == [0x20]
+    p.ticks.stop()
+    assert io.out[-2:] == [(0x43, 0x30), (0x21, 0xEF)]   # counter stopped, IRQ 0 masked again
+
+
+def test_a_slow_tick_holds_the_next_one_off_for_a_period():
+    tsc = Tsc()
+    p = Platform(tsc, lambda: HZ)
+    c = VCpu()
+    init_pic(p, c)
+    program_pit(p, c)
+    tsc.t = 10_100
+    p.ticks.poll(c)                                       # injected at 10.1 ms
+    c.queue.clear()
+    tsc.t = 19_900                                        # EOI 9.8 ms later: slow
+    p.io(c, 0x20, 1, 0x20)
+    tsc.t = 20_100
+    p.ticks.poll(c)
+    assert c.queue == [] and p.ticks.lost == 1            # the 20 ms edge is dropped
+    tsc.t = 30_100
+    p.ticks.poll(c)
+    assert c.queue == [0x20]
+    c.queue.clear()
+    tsc.t = 30_200                                        # a fast tick: no hold-off
+    p.io(c, 0x20, 1, 0x20)
+    tsc.t = 40_100
+    p.ticks.poll(c)
+    assert c.queue == [0x20]
+
+
+def test_halted_guest_waits_for_its_tick_or_stops():
+    tsc = Tsc(step=100)
+    p = Platform(tsc, lambda: HZ)
+    c = VCpu()
+    assert not p.ticks.halted(c)                          # no timer: nothing will wake it
+    init_pic(p, c)
+    program_pit(p, c)
+    assert not p.ticks.halted(VCpu(rflags=0x2))           # HLT with IF = 0
+    p.ticks.exited()
+    assert p.ticks.halted(c) and c.queue == [0x20]
+    assert 0.010 <= p.ticks.clock() < 0.0105 and p.ticks.stolen < 1000   # the wait was guest time
+
+
+def test_host_timer_clamps_and_restores_the_mask():
+    io = Io()
+    t = HostTimer(io)
+    assert t.arm(-1) == 60 / 1193182                      # already due: at once
+    assert t.arm(1.0) == 0xFFFF / 1193182                 # beyond 55 ms: the longest count
+    assert io.out == [(0x43, 0x34), (0x40, 60), (0x40, 0), (0x21, 0xEE),
+                      (0x43, 0x34), (0x40, 0xFF), (0x40, 0xFF)]
+    t.disarm()
+    t.disarm()
+    assert io.imr == 0xEF and io.out[-2:] == [(0x43, 0x30), (0x21, 0xEF)]
+
+
+def test_ticks_without_a_timer_programmed_do_nothing():
+    p = Platform(Tsc(), lambda: pytest.fail("no clock needed"))
+    c = VCpu()
+    p.ticks.poll(c)
+    p.ticks.exited()
+    p.ticks.entering()
+    assert c.queue == [] and isinstance(p.pic, Pic)

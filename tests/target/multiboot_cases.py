@@ -1,0 +1,133 @@
+# The multiboot guests of guests/ and the loader on a booted mpvisor, as test
+# functions that test_multiboot_qemu.py (AMD SVM, QEMU TCG) and
+# test_multiboot_bochs.py (Intel VMX, Bochs) import, each with its own
+# module-scoped `repl` fixture: the same calls must give the same results.
+import re
+
+RUN = """
+def run(image, cmdline='', mem=32 << 20):
+    free0 = hv.frames.free_count()
+    vm = hv.VM(mem)
+    vm.load_multiboot(image, cmdline)
+    r = vm.run(trace=True, echo=False)
+    vm.close()
+    return {'reason': r.reason, 'result': r.result, 'trace': r.trace,
+            'output': r.output.decode(), 'free_delta': hv.frames.free_count() - free0}
+"""
+
+
+def lines(text):
+    return text.replace("\r\n", "\n").splitlines()
+
+
+def test_demo_guest_cpuid_hypercall_timer_and_exit_port(repl):
+    repl.exec(RUN)
+    got = repl.eval("run(demos.DEMO, 'demo')", timeout=300)
+    assert lines(got["output"]) == [
+        "started by a multiboot loader: ok", "hello from the demo guest",
+        "CPUID says a hypervisor is present: ok", "CPUID 0x40000000 signature is mpvisor: ok",
+        "hypercall HC_ADD(40, 2) returned 42: ok", "3 timer interrupts taken: ok", "PASS"]
+    assert (got["reason"], got["result"], got["free_delta"]) == ("DebugExit", 0, 0)
+    t = got["trace"]
+    assert t[:9] == [("Hypercall", 1, (40, 2, 0, 0, 0, 0)),
+                     ("IoWrite", 0x20, 1, 0x11), ("IoWrite", 0x21, 1, 0x20),
+                     ("IoWrite", 0x21, 1, 0x04), ("IoWrite", 0x21, 1, 0x01),
+                     ("IoWrite", 0x21, 1, 0xFE), ("IoWrite", 0x43, 1, 0x34),
+                     ("IoWrite", 0x40, 1, 11932 & 0xFF), ("IoWrite", 0x40, 1, 11932 >> 8)]
+    assert t.count(("IoWrite", 0x20, 1, 0x20)) == 3 and ("Halt",) in t     # 3 EOIs, waited in HLT
+    assert t[-2][:3] == ("IoWrite", 0x80, 1) and t[-1] == ("IoWrite", 0xF4, 1, 0)
+
+
+def test_elf32_guest_reads_its_command_line_and_memory_map(repl):
+    repl.exec(RUN)
+    for mem, upper in ((8 << 20, "00700000"), (48 << 20, "02f00000")):
+        got = repl.eval(f"run(demos.MBINFO32, 'course kernel x=1', {mem})", timeout=300)
+        assert lines(got["output"]) == [
+            "started by a multiboot loader: ok",
+            "info has memory sizes, command line and memory map: ok",
+            "cmdline: course kernel x=1",
+            "mmap 00000000 0009fc00 type 00000001", "mmap 0009fc00 00000400 type 00000002",
+            "mmap 000f0000 00010000 type 00000002", f"mmap 00100000 {upper} type 00000001",
+            "available RAM above 1 MiB equals mem_upper: ok", "mem_lower is 639 KiB: ok", "PASS"]
+        assert (got["result"], got["free_delta"]) == (0, 0)
+
+
+def test_elf64_guest_enters_long_mode(repl):
+    repl.exec(RUN)
+    got = repl.eval("run(demos.HELLO64)", timeout=300)
+    assert lines(got["output"]) == ["started by a multiboot loader: ok",
+                                    "running in 64-bit long mode: ok", "64-bit arithmetic: ok", "PASS"]
+    assert got["result"] == 0 and ("SysRegRead", 0xC0000080) not in got["trace"]   # EFER inside
+
+
+def test_aout_guest_spins_through_ticks_and_reads_a_line(repl):
+    repl.exec("free0 = hv.frames.free_count()")
+    repl.send_raw_code("r = hv.boot('echo', prefix='')\nprint(r.result)")
+    m = repl.machine
+    m.read_until(b"OK", 30)
+    assert m.read_until(b"type a line: ", 300).endswith(b"spun until 5 timer interrupts\r\ntype a line: ")
+    m.write(b"hello\r")
+    out = m.read_until(b"\x04>", 300)
+    assert out.startswith(b"hello\r\nread 00000005 bytes\r\n5\r\n\x04\x04>"), out
+    assert repl.eval("hv.frames.free_count() - free0") == 0
+
+
+def test_boot_sector_and_flat_long_mode(repl):
+    got = repl.eval("""(lambda: (
+        vm := hv.VM(1 << 20), c := vm.load_flat(demos.BOOTSECT, 0x7C00, 0x7C00, 'real'),
+        r := vm.run(echo=False), vm.close(),
+        vm2 := hv.VM(16 << 20), c2 := vm2.load_flat(guests.LONG64, 0x10000, 0x10000, 'long'),
+        vm2.vmm.ports.update({0x600: 0xA5A5A5A5}), vm2.vmm.msrs.update({0x4D500001: 0}),
+        r2 := vm2.run(echo=False), vm2.close(),
+        (r.result, r.output, r2.reason, r2.output.count(b' ok')))[-1])()""", timeout=300)
+    assert got[:2] == (0x42, b"hello from a boot sector\r\n")
+    assert got[2] == "Halt" and got[3] >= 10
+
+
+def test_malformed_images_raise_and_the_hypervisor_runs_on(repl):
+    repl.exec("""
+def try_boot(image, **kw):
+    try:
+        hv.boot(image, echo=False, **kw)
+    except hv.ImageError as e:
+        return str(e)
+    return 'booted'
+bad_sum = bytearray(demos.DEMO)
+bad_sum[8] ^= 0xFF
+free0 = hv.frames.free_count()
+""")
+    got = repl.eval("[try_boot(bytes(4096)), try_boot(bad_sum), try_boot('hello64', mem=1 << 20), "
+                    "try_boot(demos.MBINFO32[:4200]), hv.frames.free_count() - free0, "
+                    "hv.boot('hello64', echo=False).result]", timeout=300)
+    assert got[0] == "no multiboot header (magic 0x1BADB002) in the first 8192 bytes"
+    assert got[1].startswith("multiboot header at offset 0x0 has a bad checksum")
+    assert got[2].startswith("segment at 0x100000-") and "lies outside guest RAM (0x100000 bytes)" in got[2]
+    assert got[3].startswith("the file is truncated: segment 0 needs bytes up to")
+    assert got[4:] == [0, 0]
+
+
+def test_ctrl_c_stops_a_guest_and_keeps_the_vm(repl):
+    repl.exec("free0 = hv.frames.free_count()")
+    repl.send_raw_code("hv.boot('echo', prefix='')")
+    m = repl.machine
+    m.read_until(b"type a line: ", 300)
+    m.write(b"\x03")
+    out = m.read_until(b"\x04>", 60)
+    assert b"hv.boot: stopped by Ctrl-C; the VM is hv.last_vm" in out and b"KeyboardInterrupt" in out
+    rip, header = repl.eval("(hv.last_vm.vcpus[0].rip, hv.last_vm.read(0x300000, 4))")
+    assert 0x300000 < rip < 0x301000 and header == b"\x02\xb0\xad\x1b"
+    assert repl.eval("(hv.last_vm.close(), hv.frames.free_count() - free0)[1]") == 0
+
+
+def test_trace_prints_the_exits(repl):
+    out = repl.exec("r = hv.boot('hello64', trace=True, prefix='')", timeout=300)
+    assert "64-bit arithmetic: ok\n" in out
+    assert re.search(r"^\[exit \d+\] IoWrite port=0xf4 width=1 data=0x0 \(debug-exit\) "
+                     r"at rip 0x10[0-9a-f]{4}$", out, re.M), out
+    assert out.rstrip().endswith("bytes of output>") and "[vm] <RunResult DebugExit(0) after" in out
+
+
+def test_images_are_named(repl):
+    assert repl.eval("hv.images()") == ["bootsect", "demo", "echo", "hello64", "mbinfo32"]
+    err = repl.exec_raw("hv.boot('nosuch')")[1]
+    assert "ValueError: no image named 'nosuch'; hv.images() lists them" in err
