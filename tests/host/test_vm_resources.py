@@ -171,3 +171,20 @@ def test_map_ram_stays_inside_guest_ram():
         with pytest.raises(ValueError):
             vm.map_ram(gpa, size)
     vm.close()
+
+
+def test_a_vmx_vcpu_whose_controls_fail_gives_its_frames_back(monkeypatch):
+    from hv.vmx import controls
+    m = vmx_fakes.Machine()
+    a = m.allocator
+    free0 = a.free_count()
+    vm = m.vm(1 * MiB)
+
+    def refuse(c):
+        raise vmx_percpu.VmxError("this CPU cannot set 0x1 (allowed 0x0)")
+    monkeypatch.setattr(controls, "write_controls", refuse)
+    with pytest.raises(vmx_percpu.VmxError):
+        vm.new_vcpu()
+    assert vm.vcpus == [] and vmx_percpu._percpu is None
+    vm.close()
+    assert a.free_count() == free0
