@@ -16,4 +16,5 @@ def FUZZ_N():
 def repl():
     with booted("qemu", kernel=image(ELF)) as r:
         assert r.eval("__import__('hv').vendor()") == "amd"
+        r.timeout = 60          # a busy machine: well beyond the seconds each call takes
         yield r

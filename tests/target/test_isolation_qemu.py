@@ -10,4 +10,5 @@ from isolation_cases import *  # noqa: F401,F403 (the test functions)
 def repl():
     with booted("qemu", kernel=image(ELF)) as r:
         assert r.eval("__import__('hv').vendor()") == "amd"
+        r.timeout = 60          # a busy machine: well beyond the seconds each call takes
         yield r

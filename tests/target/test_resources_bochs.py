@@ -19,4 +19,5 @@ def VMS():
 def repl():
     with booted("bochs", iso=image(ISO), model="corei7_skylake_x") as r:
         assert r.eval("__import__('hv').vendor()") == "intel"
+        r.timeout = 300         # Bochs on a busy 2-core machine: minutes, not seconds
         yield r
