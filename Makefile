@@ -122,6 +122,15 @@ test: all
 test-host: deps
 	$(VENV_PY) -m pytest -q tests/host
 
+# Longer fuzzing than CI: FUZZ_N generated guests per back end (QEMU SVM,
+# Bochs VMX), seed FUZZ_SEED (default: the time), printed for replay.
+.PHONY: fuzz
+FUZZ_N ?= 1000
+FUZZ_SEED ?= $(shell date +%s)
+fuzz: all
+	MPVISOR_FUZZ_N=$(FUZZ_N) MPVISOR_FUZZ_SEED=$(FUZZ_SEED) $(VENV_PY) -m pytest -q -s \
+		tests/target/test_fuzz_qemu.py tests/target/test_fuzz_bochs.py
+
 bench: all build/mpvisor-py.elf
 	$(VENV_PY) bench/run.py
 	$(VENV_PY) bench/svm_cpuid.py

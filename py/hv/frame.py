@@ -25,6 +25,21 @@ class FrameError(ValueError):
     pass
 
 
+class OutOfFrames(MemoryError):
+    """Not enough free frames for `what`: `needed` frames, `free` left."""
+
+    def __init__(self, what, needed, free):
+        super().__init__("out of physical frames for %s: needs %d, %s free"
+                         % (what, needed, "?" if free is None else free))
+        self.what, self.needed, self.free = what, needed, free
+
+
+def out_of_frames(allocator, what, needed):
+    """OutOfFrames for `what`, with the allocator's free count if it has one."""
+    count = getattr(allocator, "free_count", None)
+    return OutOfFrames(what, needed, count() if count is not None else None)
+
+
 class PhysFrameIf:
     """Interface the vCPU code allocates its VMCS/VMCB, bitmaps and page
     tables through (x86_vcpu's PhysFrameIf). Addresses are 4 KiB aligned."""
@@ -292,7 +307,7 @@ class PhysFrame:
         a = default_allocator() if allocator is None else allocator
         paddr = a.alloc_frame()
         if paddr is None:
-            raise MemoryError("out of physical frames")
+            raise out_of_frames(a, "a page", 1)
         try:
             return cls(a, paddr)
         except Exception:

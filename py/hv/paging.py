@@ -208,6 +208,31 @@ class NestedPageTable:
     def table_frames(self):
         return len(self._tables)
 
+    def table_addresses(self):
+        """Host-physical addresses of every table frame (root first)."""
+        return [self.root] + [pa for pa in self._tables if pa != self.root]
+
+    def leaves(self):
+        """Every present leaf as (gpa, address field, page size), in
+        guest-physical order: all the guest can reach. The address field is
+        the entry's raw bits 51:12, so a large leaf with stray low bits shows."""
+        out = []
+        if self.root is not None:
+            self._walk(self.root, 0, 39, out)
+        return out
+
+    def _walk(self, table, base, shift, out):
+        fmt = self.fmt
+        for i in range(512):
+            e = self._get(table, i)             # KeyError: a table we do not own
+            if not fmt.present(e):
+                continue
+            g = base | i << shift
+            if shift == 12 or shift != 39 and fmt.is_large(e):
+                out.append((g, fmt.addr(e), 1 << shift))
+            else:
+                self._walk(fmt.addr(e), g, shift - 9, out)
+
     def close(self):
         for f in self._tables.values():
             f.close()

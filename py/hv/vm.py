@@ -6,7 +6,7 @@ import struct
 from micropython import const
 from hv import paging
 from hv.cpuid import CpuidPolicy
-from hv.frame import default_allocator
+from hv.frame import OutOfFrames, default_allocator, out_of_frames
 
 PAGE = const(0x1000)
 _LARGE = const(0x200000)
@@ -30,23 +30,28 @@ class VM:
         self.io, self.native, self.arch = io, native, arch
         self.allocator = default_allocator() if allocator is None else allocator
         self.mem_size = mem_size
-        if arch == "intel":                 # EPT, 1 GiB leaves where allowed (hv.vmx.ept)
-            from hv.vmx.ept import EptTable
-            self.npt = EptTable.for_cpu(self.allocator, io.rdmsr)
-        else:
-            self.npt = paging.NestedPageTable(self.allocator)
-        self.cpuid = CpuidPolicy(io.cpuid)
+        self.npt = None
         self.vcpus = []
         self._pages = {}            # gpa >> 12 -> hpa of a 4 KiB mapping
         self._large = {}            # gpa >> 21 -> hpa of a 2 MiB mapping
         self._owned = set()         # keys of _pages/_large (large: negated - 1) we allocated
         self._read64 = io.read64
-        from hv.vmm import Vmm
-        self.vmm = Vmm(self)
         self.trace = False          # True: vm.run() prints every exit (hv.trace)
         self.kernel = None          # the mbload.Plan load_multiboot() followed
-        if prealloc:
-            self.map_ram(0, mem_size)
+        if arch == "intel":                 # EPT, 1 GiB leaves where allowed (hv.vmx.ept)
+            from hv.vmx.ept import EptTable
+            self.npt = EptTable.for_cpu(self.allocator, io.rdmsr)
+        else:
+            self.npt = paging.NestedPageTable(self.allocator)
+        try:
+            self.cpuid = CpuidPolicy(io.cpuid)
+            from hv.vmm import Vmm
+            self.vmm = Vmm(self)
+            if prealloc:
+                self.map_ram(0, mem_size)
+        except BaseException:
+            self.close()            # a VM that failed to build keeps no frame
+            raise
 
     # -- guest-physical memory ------------------------------------------------
     def gpa_to_hpa(self, gpa):
@@ -85,29 +90,65 @@ class VM:
             hpa += step
 
     def map_ram(self, gpa, size):
-        """Back the unmapped pages of [gpa, gpa+size) with fresh zeroed frames."""
+        """Back the unmapped pages of [gpa, gpa+size), inside guest RAM, with
+        fresh zeroed frames. OutOfFrames (a MemoryError) when the allocator
+        cannot give them; then nothing this call mapped stays mapped."""
         end = gpa + size
+        if gpa < 0 or gpa & (PAGE - 1) or size <= 0 or end > self.mem_size:
+            raise ValueError("RAM %#x+%#x is not pages inside guest RAM (%#x bytes)"
+                             % (gpa, size, self.mem_size))
+        need = self._unbacked(gpa, end)
         a = self.allocator
-        while gpa < end:
-            if self.gpa_to_hpa(gpa) >= 0:
-                gpa += PAGE
-                continue
-            if not gpa & (_LARGE - 1) and end - gpa >= _LARGE and \
-                    self.npt.translate(gpa, _LARGE) is None:
-                hpa = a.alloc_frames(_LARGE_FRAMES, _LARGE_FRAMES)
-                if hpa is not None:
-                    self._zero(hpa, _LARGE)
-                    self.npt.map(gpa, hpa, _LARGE, paging.RWX)
-                    self._note(gpa, hpa, _LARGE, True)
-                    gpa += _LARGE
+        free = a.free_count() if hasattr(a, "free_count") else need
+        if need > free:
+            raise OutOfFrames("guest RAM %#x-%#x" % (gpa, end), need, free)
+        done = []
+        try:
+            while gpa < end:
+                if self.gpa_to_hpa(gpa) >= 0:
+                    gpa += PAGE
                     continue
-            hpa = a.alloc_frame()
-            if hpa is None:
-                raise MemoryError("out of physical frames for guest RAM")
-            self._zero(hpa, PAGE)
-            self.npt.map(gpa, hpa, PAGE, paging.RWX)
-            self._note(gpa, hpa, PAGE, True)
+                step = PAGE
+                hpa = None
+                if not gpa & (_LARGE - 1) and end - gpa >= _LARGE and \
+                        self.npt.translate(gpa, _LARGE) is None:
+                    hpa = a.alloc_frames(_LARGE_FRAMES, _LARGE_FRAMES)
+                    if hpa is not None:
+                        step = _LARGE
+                if hpa is None:
+                    hpa = a.alloc_frame()
+                    if hpa is None:
+                        raise out_of_frames(a, "guest RAM page %#x" % gpa, 1)
+                self._back(gpa, hpa, step)
+                done.append((gpa, step))
+                gpa += step
+        except BaseException:
+            for g, n in done:
+                self.unmap(g, n)
+            raise
+
+    def _unbacked(self, gpa, end):
+        # Frames [gpa, end) still needs: its pages with no mapping yet.
+        n = 0
+        while gpa < end:
+            if gpa & (_LARGE - 1) == 0 and (gpa >> 21) in self._large:
+                gpa += _LARGE
+                continue
+            if self.gpa_to_hpa(gpa) < 0:
+                n += 1
             gpa += PAGE
+        return n
+
+    def _back(self, gpa, hpa, size):
+        # Zero frames the VM now owns (a guest never sees a previous user's
+        # data), then map them; frames go back if the tables cannot grow.
+        try:
+            self._zero(hpa, size)
+            self.npt.map(gpa, hpa, size, paging.RWX)
+        except BaseException:
+            self.allocator.dealloc_frames(hpa, size // PAGE)
+            raise
+        self._note(gpa, hpa, size, True)
 
     def _zero(self, hpa, size):
         m = self.io.mem(hpa, size)
@@ -214,7 +255,11 @@ class VM:
         else:
             raise NotImplementedError("no vCPU back end for %r" % (self.arch,))
         c = Back(self, self.allocator, self.io, self.native)
-        c.set_ept_root(self.npt.root)
+        try:
+            c.set_ept_root(self.npt.root)
+        except BaseException:
+            c.close()
+            raise
         self.vcpus.append(c)
         return c
 
@@ -230,20 +275,23 @@ class VM:
         return sum(_LARGE_FRAMES if k < 0 else 1 for k in self._owned)
 
     def close(self):
-        """Close the vCPUs and return every frame the VM took."""
-        for c in self.vcpus:
-            c.close()
-        self.vcpus = []
-        for k in self._owned:
-            if k < 0:
-                self.allocator.dealloc_frames(self._large[-k - 1], _LARGE_FRAMES)
-            else:
-                self.allocator.dealloc_frame(self._pages[k])
-        self._owned = set()
-        self._pages, self._large = {}, {}
-        if self.npt is not None:
-            self.npt.close()
-            self.npt = None
+        """Close the vCPUs and return every frame the VM took (also what a
+        half-built VM took); a second close() does nothing."""
+        vcpus, self.vcpus = self.vcpus, []
+        try:
+            for c in vcpus:
+                c.close()
+        finally:
+            for k in self._owned:
+                if k < 0:
+                    self.allocator.dealloc_frames(self._large[-k - 1], _LARGE_FRAMES)
+                else:
+                    self.allocator.dealloc_frame(self._pages[k])
+            self._owned = set()
+            self._pages, self._large = {}, {}
+            if self.npt is not None:
+                self.npt.close()
+                self.npt = None
 
     def __enter__(self):
         return self

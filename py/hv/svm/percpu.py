@@ -4,6 +4,7 @@
 # (rdmsr returns None for an MSR the CPU does not have).
 from hv.msr import IA32_EFER, VM_CR, VM_HSAVE_PA
 from hv.svm import defs
+from hv.frame import out_of_frames
 
 
 def availability(cpuid, rdmsr):
@@ -56,7 +57,7 @@ class PerCpu:
         self.host_area_pa = allocator.alloc_frame()
         if self.hsave_pa is None or self.host_area_pa is None:
             self._free_frames()
-            raise MemoryError("out of physical frames for the SVM host save areas")
+            raise out_of_frames(allocator, "the SVM host save areas", 2)
         allocator.mem(self.hsave_pa, 4096)[:] = bytes(4096)
         allocator.mem(self.host_area_pa, 4096)[:] = bytes(4096)
         self._efer_before = rdmsr(IA32_EFER)

@@ -3,6 +3,7 @@
 # contiguous frames from the allocator. A set bit intercepts.
 # Runs on the bare-metal port and on CPython (host tests).
 from micropython import const
+from hv.frame import out_of_frames
 
 IOPM_PAGES = const(3)
 MSRPM_PAGES = const(2)
@@ -36,7 +37,7 @@ class PermissionMap:
         self.pages = pages
         self.pa = allocator.alloc_frames(pages)
         if self.pa is None:
-            raise MemoryError("out of physical frames for a %d-page permission map" % pages)
+            raise out_of_frames(allocator, "a %d-page permission map (contiguous)" % pages, pages)
         self.mem = allocator.mem(self.pa, pages * 4096)
         self.mem[:] = b"\xff" * (pages * 4096)
 

@@ -3,6 +3,7 @@
 # capability MSRs (App. A) and VPIDs. Bare-metal port; cpuid and MSR/CR
 # accessors are passed in for host tests (rdmsr: None for a missing MSR).
 from hv import msr as M
+from hv.frame import out_of_frames
 from hv.vmx import defs
 
 
@@ -122,7 +123,8 @@ class PerCpu:
         io.cr4(apply_fixed(self._cr4_before | defs.CR4_VMXE, c.cr4_fixed0, c.cr4_fixed1))
         pa = self._allocator.alloc_frame()
         if pa is None:
-            raise MemoryError("out of physical frames for the VMXON region")
+            io.cr4(self._cr4_before & ~defs.CR4_VMXE)
+            raise out_of_frames(self._allocator, "the VMXON region", 1)
         m = self._allocator.mem(pa, 4096)
         m[:] = bytes(4096)
         m[0:4] = c.revision.to_bytes(4, "little")     # SDM 3C 25.11.5

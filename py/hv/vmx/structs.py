@@ -4,6 +4,7 @@
 # A set bitmap bit makes the access exit. Runs on the port and on CPython.
 import struct
 from micropython import const
+from hv.frame import out_of_frames
 
 IO_BITMAP_PAGES = const(2)          # A: ports 0-0x7FFF, B: 0x8000-0xFFFF
 # MSR bitmap quarters (25.6.9): read low, read high, write low, write high;
@@ -36,7 +37,7 @@ class Frames:
         self.pages = pages
         self.pa = allocator.alloc_frames(pages)
         if self.pa is None:
-            raise MemoryError("out of physical frames for a %d-page VMX structure" % pages)
+            raise out_of_frames(allocator, "a %d-page VMX structure (contiguous)" % pages, pages)
         self.mem = allocator.mem(self.pa, pages * 4096)
         self.mem[:] = bytes([fill]) * (pages * 4096)
 

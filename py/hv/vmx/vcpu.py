@@ -76,11 +76,15 @@ class VmxVCpu(VCpu):
         self.tpr = 0                            # guest CR8 (hv.vmx.cr)
         self._window = False                    # interrupt-window exiting is on
         self._ibuf = bytearray(16)
-        self.percpu.make_current(self.vmcs)
-        controls.write_controls(self)
-        for msr in _PASSTHROUGH_MSRS:
-            self.msr_bitmap.set(msr, False, False)
-        host.write_host_state(self.vmcs, io, native)
+        try:                                    # a control the CPU refuses: frames back
+            self.percpu.make_current(self.vmcs)
+            controls.write_controls(self)
+            for msr in _PASSTHROUGH_MSRS:
+                self.msr_bitmap.set(msr, False, False)
+            host.write_host_state(self.vmcs, io, native)
+        except BaseException:
+            self.close()
+            raise
 
     def _vmcs(self):
         """This vCPU's VMCS, made current (one VMCS is current per CPU)."""
