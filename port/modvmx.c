@@ -219,7 +219,9 @@ static void host_event(uint64_t reason) {
 // --- Native CPUID fast path (benchmark only; Python owns the table) ---
 // Entries of 6 u32: leaf, subleaf (0xFFFFFFFF: any), EAX, EBX, ECX, EDX.
 // At most FAST_BATCH exits per vmx.run(), so Python's exit budget and
-// clock still get a look during a storm (fast_served() counts them).
+// clock still get a look during a storm (fast_served() counts them), and a
+// host interrupt the exits did not take (Bochs holds one while the guest's
+// IF is 0), such as Ctrl-C, comes in when Python runs with IF = 1.
 #define FAST_BATCH 256
 static struct {
     const uint32_t *table;
@@ -289,12 +291,6 @@ static mp_obj_t vmx_run_obj_fn(mp_obj_t gprs_in, mp_obj_t launched_in) {
         if (!(reason == EXIT_CPUID && fast.table && batch < FAST_BATCH
               && MP_STATE_THREAD(mp_pending_exception) == MP_OBJ_NULL && fast_cpuid(gprs))) {
             break;
-        }
-        if (flags & (1u << 9)) {
-            // A host interrupt the exits did not take (Bochs holds one while the
-            // guest's IF is 0) comes in here: Ctrl-C ends the storm. STI's
-            // shadow covers one instruction (SDM 2B STI), hence the NOP.
-            __asm__ volatile ("sti; nop; cli" : : : "memory");
         }
     }
     if (flags & (1u << 9)) {

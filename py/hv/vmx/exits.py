@@ -155,7 +155,7 @@ def _efer(c, write, value):
     v = c.vmcs
     cur = v.read64(F.GUEST_IA32_EFER)
     if write:
-        if efer.write_faults(value, cur, v.readn(F.CR0_READ_SHADOW) & _CR0_PG,
+        if efer.write_faults(value, cur, cr.guest_cr0(c) & _CR0_PG,
                              c.vm.cpuid.answer(0x80000001, 0)[3]):
             c.inject_exception(_VEC_GP, 0)
             return None

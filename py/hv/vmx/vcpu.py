@@ -347,7 +347,7 @@ class VmxVCpu(VCpu):
         """(cr0, cr3, cr4, efer, code size): CR0 and CR4 as the guest reads
         them, its bits from the read shadows where the host owns them (25.6.6)."""
         v = self._vmcs()
-        cr0 = v.readn(F.GUEST_CR0) & ~self.cr0_mask | v.readn(F.CR0_READ_SHADOW) & self.cr0_mask
+        cr0 = cr.guest_cr0(self)
         cr4 = v.readn(F.GUEST_CR4) & ~self.cr4_mask | v.readn(F.CR4_READ_SHADOW) & self.cr4_mask
         efer = v.read64(F.GUEST_IA32_EFER)
         ar = v.read32(F.GUEST_CS_AR_BYTES)
