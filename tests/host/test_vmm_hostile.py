@@ -144,6 +144,13 @@ def test_exception_in_a_handler_ends_the_vm(capsys):
         vm.run(c, echo=False, report=False, reraise=True)
     assert not c._bound and capsys.readouterr().out == ""
 
+    def bad_stop(e):
+        raise ValueError("stop callback bug")
+    vm.vmm.hypercalls[0x4D0] = lambda vcpu, args: 0
+    m.svm.steps = [vmmcall(0x4D0)]
+    r = vm.run(c, echo=False, report=False, stop=bad_stop)
+    assert (r.reason, str(r.error)) == ("HandlerError", "stop callback bug") and not c._bound
+
     def stop(e):
         raise KeyboardInterrupt
     vm.vmm.hypercalls[0x4D0] = lambda vcpu, args: 0
