@@ -58,7 +58,10 @@ static int pic_pending_vector(void) {
 // --- Native CPUID fast path (benchmark only; Python owns the table) ---
 // Entries of 6 u32: leaf, subleaf (0xFFFFFFFF: any), EAX, EBX, ECX, EDX.
 // Without NRIPS the next RIP is RIP + 2 only when the guest's linear RIP
-// lies in the window Python verified and the bytes there are 0F A2.
+// lies in the window Python verified and the bytes there are 0F A2. At
+// most FAST_BATCH exits per svm.run(), so Python's exit budget and clock
+// still get a look during a storm (fast_served() counts them).
+#define FAST_BATCH 256
 static struct {
     const uint32_t *table;
     size_t entries;
@@ -102,14 +105,15 @@ static mp_obj_t svm_run_obj_fn(mp_obj_t vmcb, mp_obj_t gprs_in, mp_obj_t host) {
     uint64_t vmcb_pa = arg_u64(vmcb), host_pa = arg_u64(host), code;
     uint64_t *gprs = gprs_of(gprs_in), flags;
     __asm__ volatile ("pushfq; pop %0" : "=r" (flags));
+    int batch = 0;
     do {
         code = svm_run(vmcb_pa, gprs, host_pa);
         intr_vector = code == EXIT_INTR ? pic_pending_vector() : -1;
         if (flags & (1u << 9)) {
             __asm__ volatile ("sti");           // the host takes the interrupt now
         }
-    } while (code == EXIT_CPUID && fast.table && MP_STATE_THREAD(mp_pending_exception) == MP_OBJ_NULL
-             && fast_cpuid(vmcb_pa, gprs));
+    } while (code == EXIT_CPUID && fast.table && batch++ < FAST_BATCH
+             && MP_STATE_THREAD(mp_pending_exception) == MP_OBJ_NULL && fast_cpuid(vmcb_pa, gprs));
     return mp_obj_new_int_from_uint(code);          // a small int: no allocation
 }
 static MP_DEFINE_CONST_FUN_OBJ_3(svm_run_obj, svm_run_obj_fn);

@@ -218,6 +218,11 @@ static void host_event(uint64_t reason) {
 
 // --- Native CPUID fast path (benchmark only; Python owns the table) ---
 // Entries of 6 u32: leaf, subleaf (0xFFFFFFFF: any), EAX, EBX, ECX, EDX.
+// At most FAST_BATCH exits per vmx.run(), so Python's exit budget and
+// clock still get a look during a storm (fast_served() counts them), and a
+// host interrupt the exits did not take (Bochs holds one while the guest's
+// IF is 0), such as Ctrl-C, comes in when Python runs with IF = 1.
+#define FAST_BATCH 256
 static struct {
     const uint32_t *table;
     size_t entries;
@@ -269,7 +274,7 @@ static mp_obj_t vmx_run_obj_fn(mp_obj_t gprs_in, mp_obj_t launched_in) {
     uint64_t *gprs = gprs_of(gprs_in), flags, reason;
     int launched = mp_obj_is_true(launched_in);
     __asm__ volatile ("pushfq; pop %0; cli" : "=r" (flags) : : "memory");
-    for (;;) {
+    for (int batch = 0;; batch++) {
         int r = vmx_run(gprs, launched);
         if (r != 0) {
             if (flags & (1u << 9)) {
@@ -283,7 +288,7 @@ static mp_obj_t vmx_run_obj_fn(mp_obj_t gprs_in, mp_obj_t launched_in) {
         }
         launched = 1;
         host_event(reason);
-        if (!(reason == EXIT_CPUID && fast.table
+        if (!(reason == EXIT_CPUID && fast.table && batch < FAST_BATCH
               && MP_STATE_THREAD(mp_pending_exception) == MP_OBJ_NULL && fast_cpuid(gprs))) {
             break;
         }

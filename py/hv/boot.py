@@ -42,12 +42,15 @@ def _module_bytes(module):
     return hw.mem(module.start, module.end - module.start)   # no copy: mbload reads it in place
 
 
-def boot(image, cmdline=None, mem=32 << 20, trace=False, echo=True, prefix=None):
+def boot(image, cmdline=None, mem=32 << 20, trace=False, echo=True, prefix=None, **options):
     """Boot a multiboot kernel (bytes, or a name from hv.images()) in a new
     VM with `mem` bytes of RAM and run it to completion; the RunResult
     (r.result: what it wrote to port 0xF4). trace=True prints every exit;
-    prefix: the guest's COM1 line prefix ('' for none). Ctrl-C stops the
-    guest and keeps the VM as hv.last_vm for inspection."""
+    prefix: the guest's COM1 line prefix ('' for none); options go to
+    vm.run (max_exits, time_budget, stop, reraise). When the VMM ended the
+    VM (a triple fault, an unhandled port, a budget spent, a handler's
+    exception, ...) it prints r.report. Ctrl-C stops the guest and keeps
+    the VM as hv.last_vm for inspection."""
     if isinstance(image, str):
         image, default_cmdline = find(image)
         if cmdline is None:
@@ -58,7 +61,7 @@ def boot(image, cmdline=None, mem=32 << 20, trace=False, echo=True, prefix=None)
         vm.trace = trace
         if prefix is not None:
             vm.vmm.uart.prefix = prefix
-        r = vm.run(echo=echo)
+        r = vm.run(echo=echo, report=True, **options)
     except KeyboardInterrupt:
         hv.last_vm = vm
         print("hv.boot: stopped by Ctrl-C; the VM is hv.last_vm (vcpus[0].regs(), "

@@ -1,11 +1,12 @@
 # Readable exit traces for people at the REPL: `vm.trace = True` makes
 # vm.run() print one line per exit as it happens (COM1 traffic shows as the
-# guest's output instead), and describe() formats any exit tuple the same way.
-# Arch-neutral; runs on the bare-metal port and on CPython.
+# guest's output instead), describe() formats any exit tuple the same way,
+# and Ring keeps the last few exits for hv.report. Arch-neutral; runs on
+# the bare-metal port and on CPython.
 from hv.vcpu import FIELDS
 
 HYPERCALLS = {1: "HC_ADD", 2: "HC_INJECT"}
-_WITH_EXIT_RIP = ("IoRead", "IoWrite", "SysRegRead", "SysRegWrite", "Hypercall")
+WITH_EXIT_RIP = ("IoRead", "IoWrite", "SysRegRead", "SysRegWrite", "Hypercall")
 
 
 def _value(v):
@@ -40,8 +41,29 @@ class Printer:
         self.vm, self.names = vm, platform.names
 
     def exit(self, n, t, vcpu):
-        rip = vcpu.exit_rip if t[0] in _WITH_EXIT_RIP else vcpu.rip
+        rip = vcpu.exit_rip if t[0] in WITH_EXIT_RIP else vcpu.rip
         print("[exit %d] %s at rip %#x" % (n, describe(t, self.names), rip))
 
     def end(self, result):
         print("[vm] %r" % (result,))
+
+
+class Ring:
+    """The last `size` exits the VMM saw, as (n, exit tuple, rip), for the
+    report of how a VM ended; add() overwrites the oldest."""
+
+    def __init__(self, size=8):
+        self._slots = [None] * size
+        self.count = 0
+
+    def add(self, n, t, rip):
+        self._slots[self.count % len(self._slots)] = (n, t, rip)
+        self.count += 1
+
+    def entries(self):
+        """Oldest first."""
+        k = len(self._slots)
+        if self.count <= k:
+            return self._slots[:self.count]
+        i = self.count % k
+        return self._slots[i:] + self._slots[:i]

@@ -67,6 +67,8 @@ class VCpu:
         self._pending_read = None       # (kind, width) of an IoRead/SysRegRead
         self._irq_queue = []
         self.exit_rip = None            # RIP of the instruction behind the last I/O, MSR or hypercall exit
+        self.exits = 0                  # every exit this vCPU took, handled inside run() or not
+        self.run_slice = None           # run() returns 'Nothing' after about this many exits (None: never)
 
     # -- to be implemented by the back end --------------------------------
     def setup(self, mode):
@@ -104,6 +106,16 @@ class VCpu:
 
     def close(self):
         raise NotImplementedError
+
+    def control_regs(self):
+        """(cr0, cr3, cr4, efer, code size in bits) as the guest sees them."""
+        raise NotImplementedError
+
+    def set_watchdog(self, cycles):
+        """Make run() return 'Nothing' after about `cycles` TSC cycles in the
+        guest without an exit, whatever the guest's RFLAGS.IF (None: off).
+        False where the back end has no such timer (the caller arms its own)."""
+        return False
 
     # -- shared -----------------------------------------------------------
     def inject_interrupt(self, vector):
@@ -145,6 +157,14 @@ class VCpu:
         self._pending_read = None
         self.rip = self.exit_rip
         self.inject_exception(vector, error_code)
+
+    def retry(self):
+        """Undo the last I/O, MSR or hypercall exit: RIP back at its
+        instruction, the read dropped, so the next run() executes it again."""
+        if self.exit_rip is None:
+            raise ValueError("the last exit was not an instruction the VMM completes")
+        self._pending_read = None
+        self.rip = self.exit_rip
 
     def set_return_value(self, value):
         """Hypercall result, in RAX (x86_vcpu's set_return_value)."""

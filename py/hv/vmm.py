@@ -1,10 +1,11 @@
 # The small VMM behind vm.run(): the guest's ports go to the PC it sees
 # (hv.platform: PIC, PIT, COM1 forwarded to the real console, isa-debug-exit,
 # POST), ports and MSRs the VMM answers, a few hypercalls, fresh zeroed RAM
-# on a NestedPageFault inside guest RAM. Arch-neutral; bare metal and CPython.
+# on a NestedPageFault inside guest RAM; whatever else the guest does ends
+# its VM with a report (hv.report). Arch-neutral; bare metal and CPython.
 import sys
 from micropython import const
-from hv import trace as _trace
+from hv import report as _report, trace as _trace
 from hv.hosttimer import HostTimer
 from hv.platform import DEBUG_EXIT, Platform
 
@@ -12,24 +13,39 @@ COM1 = const(0x3F8)
 COM1_PORTS = const(8)
 HC_ADD = const(1)                       # returns the sum of the six arguments
 HC_INJECT = const(2)                    # queue interrupt args[0] for this vCPU
-HC_UNKNOWN = const(0xFFFFFFFFFFFFFFFF)  # -1: no such hypercall
 _VEC_GP = const(13)
+EXIT_BUDGET = const(50000000)   # default vm.vmm.exit_budget: ~10 minutes of exits under TCG
+SLICE = const(4096)             # exits a vCPU handles itself before vm.run() looks at the budgets
+WATCHDOG_S = 0.05               # the longest a guest runs without an exit, where a timer can tell
 
 
 class RunResult:
-    """How vm.run() ended: reason ('DebugExit' when the guest wrote port
-    0xF4, then `result` is the value; 'Halt', 'SystemDown', or the exit it
-    could not handle), the last exit record, the guest's COM1 output, the
-    number of exits and, with trace=True, every exit as a tuple (COM1
-    traffic left out)."""
+    """How vm.run() ended: `reason` ('DebugExit' when the guest wrote port
+    0xF4, then `result` is the value; 'Halt', 'SystemDown', 'FailEntry',
+    'NestedPageFault', 'UnknownHypercall', 'UnhandledPort', 'ExitBudget',
+    'TimeBudget', 'HandlerError' with the exception as `error`; the exit's
+    reason when stop(exit) said so), the last exit record, the guest's COM1
+    output, the number of exits (those the vCPU handled itself included),
+    with trace=True every exit the VMM saw as a tuple (COM1 traffic left
+    out), and `report`: hv.report's text."""
 
-    def __init__(self, exit, output, exits, trace, result=None):
-        self.reason = exit.reason if result is None else "DebugExit"
+    def __init__(self, reason, exit, output, exits, trace, result=None, report="", error=None):
+        self.reason = reason
         self.result = result
         self.exit = exit
         self.output = output
         self.exits = exits
         self.trace = trace
+        self.report = report
+        self.error = error
+
+    @property
+    def ok(self):
+        """True when the guest or the caller ended the run (port 0xF4, a
+        halt with interrupts off, stop()), not the VMM."""
+        return self.reason in _report.NORMAL or self.stopped
+
+    stopped = False
 
     def __repr__(self):
         what = self.reason if self.result is None else "DebugExit(%d)" % self.result
@@ -45,16 +61,25 @@ def _console_writer():
 class Vmm:
     """vm.vmm: `ports` (port -> value IN returns, OUT stores; before the
     platform's devices), `msrs` (likewise for RDMSR/WRMSR), `hypercalls`
-    (nr -> fn(vcpu, args)), `platform` and its `uart` (prefix, colour)."""
+    (nr -> fn(vcpu, args) returning RAX), `platform` and its `uart`
+    (prefix, colour). What ends a VM instead of going on: a port no device
+    handles (unless `unhandled_io` = 'absent'), an unknown hypercall, more
+    than `exit_budget` exits or `time_budget` seconds in one run() (None:
+    no limit), an exception in a handler. `recent`: the last exits (hv.trace.Ring)."""
 
     def __init__(self, vm, tsc=None, hz=None, timer=None):
         self.vm = vm
         self.ports = {}
         self.msrs = {}
         self.hypercalls = {HC_ADD: self._hc_add, HC_INJECT: self._hc_inject}
+        self.unhandled_io = "stop"
+        self.exit_budget = EXIT_BUDGET
+        self.time_budget = None
+        self.recent = None
         io = vm.io
-        self.platform = Platform(tsc or (lambda: io.rdtsc()), hz or (lambda: io.tsc_hz()),
-                                 timer or HostTimer(io))
+        self._tsc = tsc or (lambda: io.rdtsc())
+        self._hz = hz or (lambda: io.tsc_hz())
+        self.platform = Platform(self._tsc, self._hz, timer or HostTimer(io))
         self.uart = self.platform.uart
 
     def _hc_add(self, vcpu, args):
@@ -64,77 +89,136 @@ class Vmm:
         vcpu.inject_interrupt(args[0])
         return 0
 
-    def run(self, vcpu, trace=False, echo=True, max_exits=None, stop=None):
-        """Run until the guest writes port 0xF4, halts for good, shuts down
-        or exits in a way the VMM cannot handle, or stop(exit) returns True
-        for an exit the VMM has handled (run() again goes on from there).
+    def run(self, vcpu, trace=False, echo=True, max_exits=None, stop=None, time_budget=None,
+            report=None, reraise=False):
+        """Run until the guest writes port 0xF4, halts for good, shuts down,
+        or does what the VMM will not handle, or stop(exit) returns True for
+        an exit the VMM has handled (run() again goes on from there).
         echo: the guest is in the foreground (COM1 output to the console,
-        console input to COM1)."""
+        console input to COM1). max_exits, time_budget: this run's budgets
+        (default vm.vmm.exit_budget, vm.vmm.time_budget). report: print the
+        report of a run the VMM ended (None: when echo is on or a handler
+        raised). An exception in a handler ends the run as 'HandlerError';
+        reraise=True raises it again once the vCPU is unbound. Ctrl-C
+        (KeyboardInterrupt) goes through, the vCPU unbound."""
+        budget = self.exit_budget if max_exits is None else max_exits
+        seconds = self.time_budget if time_budget is None else time_budget
         vcpu.bind()
-        for m in self.msrs:
-            vcpu.set_msr_intercept(m, True, True)
         uart, plat, ticks = self.uart, self.platform, self.platform.ticks
-        uart.write = _console_writer() if echo else None
-        uart.getc = self.vm.io.console_getc if echo else None
+        tsc, hz = self._tsc, self._hz
         out0 = len(uart.output)
         tr = [] if trace else None
         show = _trace.Printer(self.vm, plat) if self.vm.trace else None
-        n = 0
-        result = None
+        ring = self.recent = _trace.Ring()
+        n, base, start = 0, vcpu.exits, tsc()
+        deadline = None if seconds is None else start + int(seconds * hz())
+        why = detail = error = None
         try:
-            while max_exits is None or n < max_exits:
+            for m in self.msrs:
+                vcpu.set_msr_intercept(m, True, True)
+            uart.write = _console_writer() if echo else None
+            uart.getc = self.vm.io.console_getc if echo else None
+            # Control comes back at least every WATCHDOG_S of guest time even if
+            # the guest spins with interrupts off: the vCPU's own timer (VMX
+            # preemption timer), else, with a time budget, the host's (SVM:
+            # physical interrupts exit whatever the guest's IF, APM2 15.21.1).
+            vcpu.run_slice = SLICE
+            if not vcpu.set_watchdog(int(WATCHDOG_S * hz())) and deadline is not None \
+                    and ticks.timer is not None:
+                ticks.timer.arm(WATCHDOG_S)
+            while True:
                 ticks.entering()
                 e = vcpu.run()
                 ticks.exited()
-                n += 1
-                r = e.reason
-                if r == "IoWrite" or r == "IoRead":
-                    com1 = COM1 <= e.port < COM1 + COM1_PORTS
-                    value = self._io(vcpu, e)
-                    if not com1:
-                        t = (r, e.port, e.width, e.data if r == "IoWrite" else value)
-                        if tr is not None:
-                            tr.append(t)
-                        if show is not None:
-                            show.exit(n, t, vcpu)
-                    if e.port == DEBUG_EXIT and r == "IoWrite" and e.port not in self.ports:
-                        result = e.data
-                        break
-                    if stop is not None and stop(e):
-                        break
-                    continue
-                if tr is not None:
-                    tr.append(e.as_tuple())
-                if show is not None:
-                    show.exit(n, e.as_tuple(), vcpu)
-                if r == "Hypercall":
-                    fn = self.hypercalls.get(e.nr)
-                    vcpu.set_return_value(HC_UNKNOWN if fn is None else fn(vcpu, e.args))
-                elif r == "SysRegRead" or r == "SysRegWrite":
-                    self._msr(vcpu, e)
-                elif r == "NestedPageFault":
-                    if not self._fault_in(e.addr, e.access):
-                        break
-                elif r == "ExternalInterrupt":
+                if e.reason == "Nothing":       # the vCPU's slice or watchdog ran out
                     ticks.poll(vcpu)
-                elif r != "Halt" or not ticks.halted(vcpu):
-                    break               # Halt for good, SystemDown, FailEntry, ...
-                if stop is not None and stop(e):
+                else:
+                    n += 1
+                    why = self._exit(vcpu, e, n, tr, show, ring)
+                    if why is None and stop is not None and stop(e):
+                        why = "Stopped"
+                    if why is not None:
+                        detail = e.data if why == "DebugExit" else None
+                        break
+                if budget is not None and vcpu.exits - base >= budget:
+                    why, detail = "ExitBudget", vcpu.exits - base
                     break
-            else:
-                raise RuntimeError("guest still running after %d exits" % n)
+                if deadline is not None and tsc() >= deadline:
+                    why, detail = "TimeBudget", (tsc() - start) / hz()
+                    break
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:            # a handler's bug or the VMM's: this VM ends
+            why, error = "HandlerError", exc
         finally:
-            ticks.stop()
-            uart.end_line()
-            vcpu.unbind()
-        res = RunResult(e.copy(), bytes(uart.output[out0:]), n, tr, result)
+            vcpu.run_slice = None
+            try:
+                vcpu.set_watchdog(None)
+            finally:
+                ticks.stop()
+                uart.end_line()
+                vcpu.unbind()
+        e = vcpu.exit
+        reason = e.reason if why == "Stopped" else why
+        text = _report.build(why, e, detail, vcpu, ring, plat.names, error)
+        res = RunResult(reason, e.copy(), bytes(uart.output[out0:]), vcpu.exits - base, tr,
+                        detail if why == "DebugExit" else None, text, error)
+        res.stopped = why == "Stopped"
         if show is not None:
             show.end(res)
+        if not res.ok and (report or report is None and (echo or error is not None)):
+            print(text)
+        if error is not None and reraise:
+            raise error
         return res
 
+    def _exit(self, vcpu, e, n, tr, show, ring):
+        # One exit the vCPU returned: handled (None) or why the run ends.
+        r = e.reason
+        if r == "IoWrite" or r == "IoRead":
+            port = e.port
+            if port not in self.ports and port not in self.platform.devices \
+                    and self.unhandled_io != "absent":
+                ring.add(n, e.as_tuple(), vcpu.exit_rip)
+                vcpu.retry()                # run() again, once allowed, repeats the IN/OUT
+                return "UnhandledPort"
+            value = self._io(vcpu, e)
+            t = (r, port, e.width, e.data if r == "IoWrite" else value)
+            ring.add(n, t, vcpu.exit_rip)
+            if not COM1 <= port < COM1 + COM1_PORTS:
+                if tr is not None:
+                    tr.append(t)
+                if show is not None:
+                    show.exit(n, t, vcpu)
+            if port == DEBUG_EXIT and r == "IoWrite" and port not in self.ports:
+                return "DebugExit"
+            return None
+        t = e.as_tuple()
+        ring.add(n, t, vcpu.exit_rip if r in _trace.WITH_EXIT_RIP else vcpu.rip)
+        if tr is not None:
+            tr.append(t)
+        if show is not None:
+            show.exit(n, t, vcpu)
+        if r == "Hypercall":
+            fn = self.hypercalls.get(e.nr)
+            if fn is None:
+                vcpu.retry()                # run() again, once registered, repeats it
+                return "UnknownHypercall"
+            vcpu.set_return_value(fn(vcpu, e.args))
+        elif r == "SysRegRead" or r == "SysRegWrite":
+            self._msr(vcpu, e)
+        elif r == "NestedPageFault":
+            if not self._fault_in(e.addr, e.access):
+                return r
+        elif r == "ExternalInterrupt":
+            self.platform.ticks.poll(vcpu)
+        elif r != "Halt" or not self.platform.ticks.halted(vcpu):
+            return r                        # Halt for good, SystemDown, FailEntry, ...
+        return None
+
     def _io(self, vcpu, e):
-        # VMM ports first, then the platform's devices; the rest behave as
-        # absent (writes dropped, reads float high).
+        # VMM ports first, then the platform's devices; the rest (with
+        # unhandled_io = 'absent') behave as absent: writes dropped, reads float high.
         port = e.port
         if e.reason == "IoWrite":
             if port in self.ports:

@@ -56,7 +56,7 @@ class FakeHw:
             1: (0x00800F11, 0x800, 0x80002001 | ((1 << 26) if xsave else 0) | (1 << 5), 0x0789FBFF),
             0xD: (0x7, 0x240, 0x340, 0),
             0x80000000: (0x8000000A, 0, 0, 0),
-            0x80000001: (0, 0, 0x4, 0),
+            0x80000001: (0, 0, 0x4, 0x28100800),         # SVM; SYSCALL, NX, LM
             0x8000000A: (1, 16, 0, 1 | (8 if nrips else 0) | 0x40),
         }
 
@@ -73,6 +73,15 @@ class FakeHw:
 
     def cr4(self):
         return 0x40620 if self.xsave else 0x620
+
+    tsc = 0
+
+    def rdtsc(self):                    # 1 us per read at tsc_hz()
+        self.tsc += 1000
+        return self.tsc
+
+    def tsc_hz(self):
+        return 1_000_000_000
 
     def xgetbv(self, index):
         return self.xcr0

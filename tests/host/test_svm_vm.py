@@ -61,6 +61,7 @@ def test_vmm_loop_serial_ports_msrs_hypercalls_and_faults():
     vm.write(0x10000, b"\x90" * 5 + b"\xf4")
     vm.vmm.ports[0x600] = 0xA5A5A5A5
     vm.vmm.msrs[0x4D500001] = 9
+    vm.vmm.unhandled_io = "absent"                    # 0x601: reads float high (default: stop)
     steps = []
 
     def io(port, size, is_in, rax=0):
@@ -105,7 +106,11 @@ def test_vmm_hypercalls():
         return defs.VMEXIT_HLT
     m.svm.steps = [call(1, 1, 2, 3), check]
     assert vm.run(c, echo=False).reason == "Halt"
+    m.svm.steps = [call(99)]                          # unknown: the VM stops at it
+    r = vm.run(c, echo=False)
+    assert (r.reason, c.get_gpr(RAX), c.rip) == ("UnknownHypercall", 99, 0x10006)
+    assert "vm.vmm.hypercalls[0x63] = fn(vcpu, args)" in r.report
+    vm.vmm.hypercalls[99] = lambda vcpu, args: 7      # allowed: run() again repeats it
     m.svm.steps = [call(99), exit_with(defs.VMEXIT_HLT)]
-    vm.run(c, echo=False)
-    assert c.get_gpr(RAX) == (1 << 64) - 1
+    assert vm.run(c, echo=False).reason == "Halt" and c.get_gpr(RAX) == 7
     vm.close()

@@ -43,6 +43,7 @@ class FakeHw:
             1: (0x50654, 0x800, 0x80202021 | ((1 << 26) if xsave else 0), 0x0789FBFF),
             0xD: (0x7, 0x240, 0x340, 0),
             0x80000000: (0x80000008, 0, 0, 0),
+            0x80000001: (0, 0, 0x121, 0x2C100800),       # SYSCALL, NX, RDTSCP, LM
             0x80000008: (0x3028, 0, 0, 0),
         }
         # A 64-bit TSS descriptor at selector 0x18 (SDM 3A 8.2.3).
@@ -73,6 +74,15 @@ class FakeHw:
     cr0 = _cr("cr0_value")
     cr3 = _cr("cr3_value")
     cr4 = _cr("cr4_value")
+
+    tsc = 0
+
+    def rdtsc(self):                    # 1 us per read at tsc_hz()
+        self.tsc += 1000
+        return self.tsc
+
+    def tsc_hz(self):
+        return 1_000_000_000
 
     def xgetbv(self, index):
         return self.xcr0

@@ -4,6 +4,7 @@
 # record. Exits that are not instruction intercepts may have cut an event's
 # delivery short and requeue it first (15.7.2). Runs on the bare-metal port
 # and on CPython (host tests, fakes).
+from hv import efer
 from hv.regs import MASK64, RCX, RDX, RSI, RDI, R8, R9
 from hv.svm import defs, vmcb as V
 from hv.insn import TABLE
@@ -14,6 +15,7 @@ _VEC_UD = 6
 _VEC_GP = 13
 _WIDTH_MASK = (0, 0xFF, 0xFFFF, 0, 0xFFFFFFFF)
 _RFLAGS_IF = 1 << 9
+_CR0_PG = 1 << 31
 # XCR0 bits a guest may set: x87, SSE, AVX (SDM 1 13.3); x87 is mandatory.
 _XCR0_X87, _XCR0_SSE, _XCR0_AVX = 1, 2, 4
 
@@ -88,11 +90,12 @@ def msr(c):
 
 def _efer(c, write, value):
     # The guest sees its EFER without SVME; SVME stays set underneath
-    # (15.5.1) and LMA stays the processor's (APM2 3.1.7: read-only).
+    # (15.5.1) and LMA stays the processor's (APM2 3.1.7: read-only). A
+    # value the CPU would refuse #GPs (hv.efer), never reaching the VMCB.
     v = c.vmcb
     cur = v.get(V.EFER)
     if write:
-        if value & ~(defs.EFER_SCE | defs.EFER_LME | defs.EFER_LMA | defs.EFER_NXE):
+        if efer.write_faults(value, cur, v.get(V.CR0) & _CR0_PG, c.vm.cpuid.answer(0x80000001, 0)[3]):
             c.inject_exception(_VEC_GP, 0)
             return None
         v.set(V.EFER, value & ~defs.EFER_LMA | cur & defs.EFER_LMA | defs.EFER_SVME)

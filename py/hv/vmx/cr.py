@@ -21,6 +21,14 @@ def set_cr0(c, value):
     v.writen(F.GUEST_CR0, (value | c.cr0_fixed0) & c.caps.cr0_fixed1)
 
 
+def guest_cr0(c):
+    """CR0 as the guest reads it: the read shadow for the bits the host owns
+    (the guest/host mask), the real CR0 for the rest (SDM 3C 25.6.6); PE and
+    PG change without an exit under unrestricted guest."""
+    v, m = c.vmcs, c.cr0_mask
+    return v.readn(F.GUEST_CR0) & ~m | v.readn(F.CR0_READ_SHADOW) & m
+
+
 def set_cr4(c, value):
     v = c.vmcs
     v.writen(F.CR4_READ_SHADOW, value)

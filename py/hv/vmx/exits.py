@@ -2,6 +2,7 @@
 # XSETBV, EFER, CRs (hv.vmx.cr), the interrupt window and VMX instructions
 # are handled here (None: run on); the rest fill the arch-neutral exit
 # record, entry failures a FailEntry. Port and CPython (fakes).
+from hv import efer
 from hv.regs import RAX, RCX, RDX, RBX, RSI, RDI, R8, R9
 from hv.vcpu import UnexpectedExit
 from hv.vmx import checks, cr, defs, fields as F
@@ -11,7 +12,7 @@ _WIDTH_MASK = (0, 0xFF, 0xFFFF, 0, 0xFFFFFFFF)
 _RFLAGS_IF = 1 << 9
 _XCR0_X87, _XCR0_SSE, _XCR0_AVX = 1, 2, 4           # SDM 1 13.3
 _CR0_PG = 1 << 31
-_EFER_SCE, _EFER_LME, _EFER_LMA, _EFER_NXE = 1, 1 << 8, 1 << 10, 1 << 11
+_EFER_LMA = 1 << 10
 _VMMCALL = b"\x0f\x01\xd9"                          # AMD's hypercall (APM3 VMMCALL)
 
 
@@ -149,12 +150,13 @@ def wrmsr(c):
 
 def _efer(c, write, value):
     # EFER lives in the VMCS (load/save IA32_EFER); LMA is the processor's
-    # (SDM 3A 2.2.1: read-only), LME may not change while paging is on.
+    # (SDM 3A 2.2.1: read-only). A value the CPU would refuse #GPs
+    # (hv.efer), never reaching the VMCS, where entry would fail (27.3.1.1).
     v = c.vmcs
     cur = v.read64(F.GUEST_IA32_EFER)
     if write:
-        if value & ~(_EFER_SCE | _EFER_LME | _EFER_LMA | _EFER_NXE) or (
-                (value ^ cur) & _EFER_LME and v.readn(F.CR0_READ_SHADOW) & _CR0_PG):
+        if efer.write_faults(value, cur, cr.guest_cr0(c) & _CR0_PG,
+                             c.vm.cpuid.answer(0x80000001, 0)[3]):
             c.inject_exception(_VEC_GP, 0)
             return None
         v.write64(F.GUEST_IA32_EFER, value & ~_EFER_LMA | cur & _EFER_LMA)
@@ -200,6 +202,11 @@ def ept_misconfig(c):
 
 def preemption_timer(c):
     return _record(c, "Nothing")            # the time slice set_preemption_timer() gave
+
+
+def nothing(c):
+    """'Nothing': run() gives the caller control without an exit to handle."""
+    return _record(c, "Nothing")
 
 
 # --- Entry outcomes other than an exit (SDM 3C 27.7, 31.4) ---
