@@ -45,6 +45,8 @@ def sentence(reason, exit, detail):
     if reason == "TimeBudget":
         return ("the guest ran for %.2f s without ending, past vm.vmm.time_budget; "
                 "raise it, or set it to None for no limit" % detail)
+    if reason == "Unsupported":
+        return "the guest did what mpvisor cannot virtualize yet: %s" % detail
     if reason == "HandlerError":
         return "a Python exit handler raised %s: %s" % (type(detail).__name__, detail)
     return "the VMM cannot handle this exit (%s)" % reason

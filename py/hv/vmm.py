@@ -8,11 +8,13 @@ from micropython import const
 from hv import report as _report, trace as _trace
 from hv.hosttimer import HostTimer
 from hv.platform import DEBUG_EXIT, Platform
+from hv.vcpu import UnexpectedExit
 
 COM1 = const(0x3F8)
 COM1_PORTS = const(8)
 HC_ADD = const(1)                       # returns the sum of the six arguments
 HC_INJECT = const(2)                    # queue interrupt args[0] for this vCPU
+HC_EINVAL = const(0xFFFFFFFFFFFFFFFF)   # -1: a hypercall's argument is out of range
 _VEC_GP = const(13)
 EXIT_BUDGET = const(50000000)   # default vm.vmm.exit_budget: ~10 minutes of exits under TCG
 SLICE = const(4096)             # exits a vCPU handles itself before vm.run() looks at the budgets
@@ -86,6 +88,9 @@ class Vmm:
         return sum(args)
 
     def _hc_inject(self, vcpu, args):
+        # Vectors 0-31 are exceptions (SDM 3A 6.3.1): not the guest's to ask for.
+        if not 32 <= args[0] <= 255:
+            return HC_EINVAL
         vcpu.inject_interrupt(args[0])
         return 0
 
@@ -98,7 +103,8 @@ class Vmm:
         console input to COM1). max_exits, time_budget: this run's budgets
         (default vm.vmm.exit_budget, vm.vmm.time_budget). report: print the
         report of a run the VMM ended (None: when echo is on or a handler
-        raised). An exception in a handler ends the run as 'HandlerError';
+        raised). An exception in a handler ends the run as 'HandlerError'
+        (an exit the vCPU cannot handle, e.g. string I/O: 'Unsupported');
         reraise=True raises it again once the vCPU is unbound. Ctrl-C
         (KeyboardInterrupt) goes through, the vCPU unbound."""
         budget = self.exit_budget if max_exits is None else max_exits
@@ -148,6 +154,8 @@ class Vmm:
                     break
         except KeyboardInterrupt:
             raise
+        except (UnexpectedExit, NotImplementedError) as exc:
+            why, detail = "Unsupported", exc    # the vCPU names what it cannot do: no traceback
         except Exception as exc:            # a handler's bug or the VMM's: this VM ends
             why, error = "HandlerError", exc
         finally:

@@ -5,6 +5,8 @@ Host test code (CPython); used by tests/target/test_make_run.py and the
 tutorial test (docs/tutorial.md's commands).
 """
 
+import contextlib
+import fcntl
 import os
 import select
 import signal
@@ -19,7 +21,24 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 def make_run(*args, done, timeout=240):
     """Run `make run ARGS...` in the repository; once done(text) is true for
     its output so far (ANSI sequences removed, CRLF as LF), stop it and
-    return that text. AssertionError with the output if it never is."""
+    return that text. AssertionError with the output if it never is.
+    Holds build_lock() while it runs."""
+    with build_lock():
+        return _make_run(args, done, timeout)
+
+
+@contextlib.contextmanager
+def build_lock():
+    """One `make` from the tests at a time (pytest-xdist runs test files in
+    parallel): two would rebuild the same staging tree (build/py-tree) under
+    each other. Not reentrant."""
+    os.makedirs(os.path.join(ROOT, 'build'), exist_ok=True)
+    with open(os.path.join(ROOT, 'build', '.make.lock'), 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _make_run(args, done, timeout):
     p = subprocess.Popen(['make', '--no-print-directory', 'run', *args], cwd=ROOT,
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, start_new_session=True)

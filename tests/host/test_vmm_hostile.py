@@ -10,7 +10,7 @@ from hv import efer, report
 from hv.regs import RAX, RCX, RDX
 from hv.svm import defs, percpu, vmcb as V
 from hv.trace import Ring
-from hv.vmm import EXIT_BUDGET, Vmm
+from hv.vmm import EXIT_BUDGET, HC_EINVAL, HC_INJECT, Vmm
 from svm_fakes import MiB, Machine, exit_with
 from test_vmm_devices import Timer, Tsc, io, out8
 
@@ -74,6 +74,17 @@ def test_unknown_hypercall_stops_the_vm(capsys):
     assert (r.reason, r.exit.nr, c.rip) == ("UnknownHypercall", 0x4D0, 0x10000)
     assert "register vm.vmm.hypercalls[0x4d0] = fn(vcpu, args) returning RAX" in r.report
     assert capsys.readouterr().out == ""              # echo off: kept in r.report only
+    vm.close()
+
+
+def test_inject_hypercall_refuses_exception_vectors():
+    m = Machine()
+    vm, c = guest(m, code=b"\x0f\x01\xd9" * 4)
+    for vector, result, queued in ((0, HC_EINVAL, 0), (31, HC_EINVAL, 0), (256, HC_EINVAL, 0),
+                                   (0x40, 0, 1)):
+        c._irq_queue.clear()
+        got = vm.vmm.hypercalls[HC_INJECT](c, (vector, 0, 0, 0, 0, 0))
+        assert (got, c.pending_interrupts()) == (result, queued)
     vm.close()
 
 

@@ -4,9 +4,9 @@
 # test_fuzz_bochs.py (Intel VMX, Bochs) import with their own module-scoped
 # `repl` and `FUZZ_N`. Each guest runs under vm.run to its end or to its
 # budget (MAX_EXITS exits, BUDGET_S of its own time); the test fails if the
-# hypervisor raises anything but a refusal it names (UnexpectedExit,
-# NotImplementedError: counted as endings) -- hw.CPUFault, a Python error --
-# dies (fatal dump, REPL gone), hangs, or leaks frames or heap.
+# VMM's own code raises (a HandlerError: there are no user handlers here;
+# an exit the vCPU names as unsupported, e.g. INS/OUTS, is an ending), the
+# hypervisor dies (fatal dump, REPL gone), hangs, or leaks frames or heap.
 # Seed: MPVISOR_FUZZ_SEED (decimal or 0x hex), else SEED; count:
 # MPVISOR_FUZZ_N, else the module's FUZZ_N. Guest i alone replays as
 # fuzzgen.case(seed, i).
@@ -22,58 +22,26 @@ BATCH = 10              # guests per REPL call: a hang is pinned to 10 guests
 
 RUNNER = """
 import hv, hw, gc, fuzzgen
-from hv.hosttimer import HostTimer
 
-class Budget:
-    # vm.run's stop(): True once the guest's run passed its deadline.
-    def __init__(self, seconds):
-        self.cycles = int(seconds * hw.tsc_hz())
-    def start(self):
-        self.deadline = hw.rdtsc() + self.cycles
-        self.hit = False
-    def __call__(self, e):
-        self.hit = hw.rdtsc() > self.deadline
-        return self.hit
-
-def fuzz_one(seed, i, max_exits, budget, timer, preempt):
-    # One generated guest to its end: the way it ended, as a short name.
+def fuzz_one(seed, i, max_exits, seconds):
+    # One generated guest to its end under the VMM's own exit and time
+    # budgets (its watchdog ends a spin without exits): how it ended.
     mode, kind, code = fuzzgen.case(seed, i)
     vm = hv.VM(2 << 20)
     try:
         c = vm.load_flat(code, 0x10000, 0x10000, mode)
-        if preempt:                     # VMX: the preemption timer ends a spin
-            c.set_preemption_timer(preempt)
-        elif timer is not None:         # SVM: host IRQ 0 every 5 ms ends it
-            timer.arm(0.005)
-        budget.start()
-        try:
-            r = vm.run(c, echo=False, max_exits=max_exits, stop=budget)
-            end = 'budget' if budget.hit or r.reason == 'Nothing' else (
-                'DebugExit' if r.result is not None else r.reason)
-        except (hv.UnexpectedExit, NotImplementedError) as e:
-            end = type(e).__name__      # a refusal the vCPU names (e.g. INS/OUTS): counted
-        except RuntimeError as e:       # (after NotImplementedError, its subclass)
-            if 'still running after' not in str(e):
-                raise
-            end = 'exits'
+        r = vm.run(c, echo=False, max_exits=max_exits, time_budget=seconds, report=False)
     finally:
-        if timer is not None:
-            timer.disarm()
         vm.close()
-    return mode + ':' + end
+    if r.reason == 'HandlerError':      # the VMM's own code raised: a hypervisor bug
+        raise r.error
+    return mode + ':' + r.reason
 
 def fuzz_batch(seed, start, n, max_exits, seconds):
-    budget = Budget(seconds)
-    timer = preempt = None
-    if hv.vendor() == 'intel':
-        rate = hw.rdmsr(0x485) & 0x1F   # IA32_VMX_MISC[4:0]: TSC >> rate (SDM 3C 26.5.1)
-        preempt = min(int(seconds * hw.tsc_hz()) >> rate, 0xFFFFFFFF)
-    else:
-        timer = HostTimer(hw)
     ends = {}
     for i in range(start, start + n):
         try:
-            end = fuzz_one(seed, i, max_exits, budget, timer, preempt)
+            end = fuzz_one(seed, i, max_exits, seconds)
         except Exception as e:
             return ('error', i, '%s: %s' % (type(e).__name__, e), ends)
         ends[end] = ends.get(end, 0) + 1

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import ELF, ROOT, booted, image
 
-from harness.makerun import make_run
+from harness.makerun import build_lock, make_run
 
 TUTORIAL = os.path.join(ROOT, "docs", "tutorial.md")
 
@@ -135,7 +135,9 @@ def test_tutorial_shell_commands():
                 args = shlex.split(cmd)[2:]
                 make_run(*args, done=lambda text: matches(expected + ["..."], text_lines(text)))
                 continue
-            p = subprocess.run(cmd, shell=True, cwd=ROOT, capture_output=True, text=True, timeout=600)
+            with build_lock():
+                p = subprocess.run(cmd, shell=True, cwd=ROOT, capture_output=True, text=True,
+                                   timeout=600)
             assert p.returncode == 0, f"$ {cmd}\n{p.stdout}{p.stderr}"
             if expected:
                 got = text_lines(p.stdout + p.stderr)
