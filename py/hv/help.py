@@ -16,6 +16,9 @@ r = vm.run()                      the small VMM (devices, COM1) to the end
 vm.trace = True                   print every exit as it happens
 vm.read(gpa, n), vm.write(gpa, b) guest memory
 vm.vmm.ports[port] = value        answer IN on a port yourself
+vm.vmm.hypercalls[nr] = fn        fn(vcpu, args) -> RAX
+vm.vmm.exit_budget, .time_budget  when a run that never ends stops
+r.reason, r.result, r.report      how it ended and why, in words
 vm.vmm.uart.prefix = ''           guest output without 'guest| '
 vm.close()                        frees every frame""",
     "vcpu": """\
@@ -35,7 +38,10 @@ def help(topic=None):
         for name in ("boot", "vm", "vcpu"):
             print(_TOPICS[name])
         print("Exits: Hypercall IoRead IoWrite SysRegRead SysRegWrite NestedPageFault\n"
-              "  ExternalInterrupt Halt SystemDown FailEntry. docs/tutorial.md has more.")
+              "  ExternalInterrupt Halt SystemDown FailEntry.\n"
+              "Run ends (r.reason): DebugExit Halt SystemDown FailEntry NestedPageFault\n"
+              "  UnhandledPort UnknownHypercall ExitBudget TimeBudget HandlerError\n"
+              "  Unsupported. docs/guests.md says what each means; docs/tutorial.md more.")
     elif topic in _TOPICS:
         print(_TOPICS[topic])
     else:

@@ -135,3 +135,14 @@ def test_natives_do_not_allocate_for_small_values(qemu_repl):
         "print(r)\n")
     assert out.strip() == "no allocation"
     assert qemu_repl.eval("hw.read64(0x7000008) if hw.write64(0x7000008, 2**64 - 1) is None else 0") == 2**64 - 1
+
+
+def test_help_says_where_to_start(qemu_repl):
+    out = qemu_repl.exec("help()")
+    assert "hv.help() lists its API" in out and "docs/tutorial.md" in out
+    out = qemu_repl.exec("import hv\nhv.help()")
+    for line in ("hv.boot(image, cmdline=None", "vm.vmm.hypercalls[nr] = fn",
+                 "c.complete(value)", "UnhandledPort UnknownHypercall ExitBudget"):
+        assert line in out, out
+    assert qemu_repl.exec("hv.help('vcpu')").startswith("c.bind(); e = c.run()")
+    assert "ValueError: hv.help topics" in qemu_repl.exec_raw("hv.help('nosuch')")[1]
