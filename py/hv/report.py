@@ -47,6 +47,8 @@ def sentence(reason, exit, detail):
                 "raise it, or set it to None for no limit" % detail)
     if reason == "Unsupported":
         return "the guest did what mpvisor cannot virtualize yet: %s" % detail
+    if reason == "OutOfFrames":
+        return "the host has no frame left to back the guest's RAM (%s)" % detail
     if reason == "HandlerError":
         return "a Python exit handler raised %s: %s" % (type(detail).__name__, detail)
     return "the VMM cannot handle this exit (%s)" % reason

@@ -8,6 +8,7 @@ from micropython import const
 from hv import report as _report, trace as _trace
 from hv.hosttimer import HostTimer
 from hv.platform import DEBUG_EXIT, Platform
+from hv.frame import OutOfFrames
 from hv.vcpu import UnexpectedExit
 
 COM1 = const(0x3F8)
@@ -25,7 +26,8 @@ class RunResult:
     """How vm.run() ended: `reason` ('DebugExit' when the guest wrote port
     0xF4, then `result` is the value; 'Halt', 'SystemDown', 'FailEntry',
     'NestedPageFault', 'UnknownHypercall', 'UnhandledPort', 'ExitBudget',
-    'TimeBudget', 'HandlerError' with the exception as `error`; the exit's
+    'TimeBudget', 'HandlerError' with the exception as `error`, likewise
+    'Unsupported' (what the vCPU cannot virtualize) and 'OutOfFrames'; the exit's
     reason when stop(exit) said so), the last exit record, the guest's COM1
     output, the number of exits (those the vCPU handled itself included),
     with trace=True every exit the VMM saw as a tuple (COM1 traffic left
@@ -104,7 +106,8 @@ class Vmm:
         (default vm.vmm.exit_budget, vm.vmm.time_budget). report: print the
         report of a run the VMM ended (None: when echo is on or a handler
         raised). An exception in a handler ends the run as 'HandlerError'
-        (an exit the vCPU cannot handle, e.g. string I/O: 'Unsupported');
+        (an exit the vCPU cannot handle, e.g. string I/O: 'Unsupported';
+        no frame left for guest RAM: 'OutOfFrames');
         reraise=True raises it again once the vCPU is unbound. Ctrl-C
         (KeyboardInterrupt) goes through, the vCPU unbound."""
         budget = self.exit_budget if max_exits is None else max_exits
@@ -156,6 +159,8 @@ class Vmm:
             raise
         except (UnexpectedExit, NotImplementedError) as exc:
             why, detail = "Unsupported", exc    # the vCPU names what it cannot do: no traceback
+        except OutOfFrames as exc:
+            why, detail = "OutOfFrames", exc    # no frame to back the guest's RAM: not a bug
         except Exception as exc:            # a handler's bug or the VMM's: this VM ends
             why, error = "HandlerError", exc
         finally:
@@ -170,7 +175,8 @@ class Vmm:
         reason = e.reason if why == "Stopped" else why
         text = _report.build(why, e, detail, vcpu, ring, plat.names, error)
         res = RunResult(reason, e.copy(), bytes(uart.output[out0:]), vcpu.exits - base, tr,
-                        detail if why == "DebugExit" else None, text, error)
+                        detail if why == "DebugExit" else None, text,
+                        detail if why == "Unsupported" or why == "OutOfFrames" else error)
         res.stopped = why == "Stopped"
         if show is not None:
             show.end(res)

@@ -9,6 +9,7 @@ import pytest
 from hv import efer, report
 from hv.regs import RAX, RCX, RDX
 from hv.svm import defs, percpu, vmcb as V
+from hv.frame import OutOfFrames
 from hv.trace import Ring
 from hv.vmm import EXIT_BUDGET, HC_EINVAL, HC_INJECT, Vmm
 from svm_fakes import MiB, Machine, exit_with
@@ -235,3 +236,30 @@ def test_vmx_efer_sees_paging_the_guest_turned_on_without_an_exit():
     assert not v[F.PIN_BASED_VM_EXEC_CONTROL] & X.PIN_PREEMPTION_TIMER
     vm.close()
     vpercpu._percpu = None
+
+
+def test_string_io_and_no_frame_for_ram_end_the_vm_by_name():
+    m = Machine()
+    vm, c = guest(m)
+    m.svm.steps = [io(0x61, defs.IOIO_SZ8 | defs.IOIO_STR, True)]
+    r = vm.run(c, echo=False)
+    assert (r.reason, type(r.error)) == ("Unsupported", NotImplementedError)
+    assert r.report.startswith("VM stopped: the guest did what mpvisor cannot virtualize yet: "
+                               "string I/O (INS/OUTS) on port 0x61")
+    assert "Traceback" not in r.report
+    held = []
+    while True:
+        pa = m.allocator.alloc_frame()
+        if pa is None:
+            break
+        held.append(pa)
+    m.svm.steps = [exit_with(defs.VMEXIT_NPF, 0x100000006, 0x300000)]   # first touch of RAM
+    r = vm.run(c, echo=False)
+    assert (r.reason, type(r.error)) == ("OutOfFrames", OutOfFrames)
+    assert r.report.startswith("VM stopped: the host has no frame left to back the guest's RAM "
+                               "(out of physical frames for ") and ", 0 free)." in r.report
+    for pa in held:
+        m.allocator.dealloc_frame(pa)
+    m.svm.steps = [exit_with(defs.VMEXIT_NPF, 0x100000006, 0x300000), out8(0xF4, 7)]
+    assert vm.run(c, echo=False).result == 7                # frames back: the same VM goes on
+    vm.close()

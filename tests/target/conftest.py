@@ -36,6 +36,23 @@ def booted(emulator="qemu", **options):
         yield repl
 
 
+@contextlib.contextmanager
+def back_end(arch, imports=None):
+    """A booted mpvisor whose back end is `arch`, checked: 'amd' (SVM under
+    QEMU TCG, -kernel) or 'intel' (VMX under Bochs corei7_skylake_x, the
+    ISO), REPL timeouts for a busy machine, and `import imports` done."""
+    if arch == "amd":
+        machine, timeout = booted("qemu", kernel=image(ELF)), 60
+    else:
+        machine, timeout = booted("bochs", iso=image(ISO), model="corei7_skylake_x"), 300
+    with machine as r:
+        assert r.eval("__import__('hv').vendor()") == arch
+        r.timeout = timeout     # well beyond what each call takes on an idle machine
+        if imports:
+            r.exec("import " + imports)
+        yield r
+
+
 @pytest.fixture(scope="module")
 def qemu_repl():
     with booted("qemu", kernel=image(ELF)) as repl:

@@ -2,13 +2,11 @@
 # Intel VMX back end under Bochs (cpu: model=corei7_skylake_x). One boot.
 import pytest
 
-from conftest import ISO, booted, image
+from conftest import back_end
 from multiboot_cases import *  # noqa: F401,F403 (the test functions)
 
 
 @pytest.fixture(scope="module")
 def repl():
-    with booted("bochs", iso=image(ISO), model="corei7_skylake_x") as r:
-        assert r.eval("__import__('hv').vendor()") == "intel"
-        r.exec("import hv, hw, demos, guests")
+    with back_end("intel", "hv, hw, demos, guests") as r:
         yield r
