@@ -124,8 +124,7 @@ test-host: deps
 
 bench: all build/mpvisor-py.elf
 	$(VENV_PY) bench/run.py
-	$(VENV_PY) bench/svm_cpuid.py
-	$(VENV_PY) bench/vmx_cpuid.py
+	$(VENV_PY) bench/exits.py
 
 clean:
 	rm -rf build/port-* build/mpvisor*.elf $(ISO) $(GUEST_ISO) build/trivial build/bench build/guests \
