@@ -47,7 +47,7 @@ build/guests/guests.py: $(GUESTS) tools/mkguests.py
 # --- demo guests: the multiboot kernels in guests/, embedded as the module
 # `demos` (hv.boot('demo')); a.out-kludge kernels and the boot sector are
 # flat binaries, the others ELF32/ELF64 linked at 1 MiB by guests/elf.ld ---
-DEMO_FLAT  := demo echo bootsect
+DEMO_FLAT  := demo echo bootsect sieve
 DEMO_ELF32 := mbinfo32
 DEMO_ELF64 := hello64
 DEMOS := $(DEMO_FLAT:%=build/demos/%.bin) $(DEMO_ELF32:%=build/demos/%.elf) \
@@ -125,6 +125,7 @@ test-host: deps
 bench: all build/mpvisor-py.elf
 	$(VENV_PY) bench/run.py
 	$(VENV_PY) bench/exits.py
+	$(VENV_PY) bench/sieve.py
 
 clean:
 	rm -rf build/port-* build/mpvisor*.elf $(ISO) $(GUEST_ISO) build/trivial build/bench build/guests \
