@@ -5,8 +5,9 @@ Host tool (CPython). Boots the real image in QEMU and Bochs and reports:
 time from emulator start to the first prompt (QEMU -kernel, QEMU ISO under
 SeaBIOS, Bochs ISO) next to a trivial multiboot kernel that prints one
 character (QEMU -kernel), the image size, the free GC heap at the prompt,
-and the frame allocator's throughput next to a viper baseline in the same
-boot. Writes the tables to stdout and build/bench.md.
+the frame allocator's throughput next to a viper baseline in the same boot,
+and the heap and frames one idle VM takes on each back end. Writes the
+tables to stdout and build/bench.md.
 """
 import argparse
 import os
@@ -62,7 +63,7 @@ def build_trivial():
     subprocess.run(["nasm", "-f", "bin", "-o", TRIVIAL, os.path.join(ROOT, "qemu", "trivial.asm")], check=True)
 
 
-def section_boot(runs):
+def section_boot(runs, baseline=None):
     build_trivial()
     rows = [
         ("trivial kernel, QEMU -kernel (prints 'K')", median_time(runs, "qemu", TRIVIAL_OUTPUT, kernel=TRIVIAL)),
@@ -72,6 +73,9 @@ def section_boot(runs):
         ("mpvisor, QEMU ISO (SeaBIOS, GRUB timeout 1 s)", median_time(runs, "qemu", PROMPT, iso=ISO)),
         ("mpvisor, Bochs ISO (corei7_skylake_x)", median_time(runs, "bochs", PROMPT, iso=ISO)),
     ]
+    if baseline:
+        rows.append((f"baseline image {os.path.relpath(baseline, ROOT)}, QEMU -kernel",
+                     median_time(runs, "qemu", PROMPT, kernel=baseline)))
     out = [f"### Boot: emulator start to first output (median of {runs}; min-max)", "",
            "| what | median | range |", "|---|---|---|"]
     for name, (med, lo, hi) in rows:
@@ -123,15 +127,64 @@ def section_frames():
     return out
 
 
+# Runs on the target: heap and frames one idle VM (a VM and its vCPU)
+# takes, after gc.collect(); the first VM also imports the VM layer (lazy
+# since hv/__init__ resolves hv.VM on first use) and sets up the per-CPU
+# state (SVM host save area / VMXON region), so a second VM is measured too.
+IDLE_VM = """
+import gc, hv
+
+def footprint(make):
+    gc.collect()
+    f0, m0 = hv.frames.free_count(), gc.mem_free()
+    held = make()
+    gc.collect()
+    return held, f0 - hv.frames.free_count(), m0 - gc.mem_free()
+
+def idle_vm():
+    def vm():
+        v = hv.VM(16 << 20)
+        v.new_vcpu()
+        return v
+    _, _, imports = footprint(lambda: (hv.VM, hv.VCpu))
+    first, f1, m1 = footprint(vm)
+    second, f2, m2 = footprint(vm)
+    second.close()
+    first.close()
+    gc.collect()
+    return imports, (f1, m1), (f2, m2)
+"""
+
+
+def section_vm():
+    setups = [("QEMU TCG, SVM (qemu64,+svm,+npt)", "qemu", dict(kernel=ELF)),
+              ("Bochs, VMX (corei7_skylake_x)", "bochs", dict(iso=ISO, model="corei7_skylake_x"))]
+    out = ["### One idle VM (hv.VM(16 << 20) and its vCPU, nothing run), after gc.collect()", "",
+           "| back end | VM layer import (heap) | first VM: frames, heap | second VM: frames, heap |",
+           "|---|---:|---:|---:|"]
+    for label, emu, opts in setups:
+        with Machine(emu, **opts) as m:
+            repl = Repl(m)
+            repl.wait_prompt(120)
+            repl.enter_raw()
+            repl.exec(IDLE_VM)
+            imports, (f1, m1), (f2, m2) = repl.eval("idle_vm()", timeout=120)
+        out.append(f"| {label} | {imports / 1024:.1f} KiB | {f1} ({f1 * 4} KiB), {m1 / 1024:.1f} KiB "
+                   f"| {f2} ({f2 * 4} KiB), {m2 / 1024:.1f} KiB |")
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5, help="boots per boot-time figure")
-    ap.add_argument("--only", choices=("boot", "image", "frames"), action="append")
+    ap.add_argument("--only", choices=("boot", "image", "frames", "vm"), action="append")
+    ap.add_argument("--baseline", help="another kernel ELF to time to the prompt next to build/mpvisor.elf")
     args = ap.parse_args()
     for path in (ELF, ELF_PY, ISO):
         if not os.path.exists(path):
             sys.exit(f"bench: {path} is missing: run `make` first")
-    sections = {"boot": lambda: section_boot(args.runs), "image": section_image, "frames": section_frames}
+    sections = {"boot": lambda: section_boot(args.runs, args.baseline), "image": section_image,
+                "frames": section_frames, "vm": section_vm}
     report = []
     for name in args.only or sections:
         lines = sections[name]()
