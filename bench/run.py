@@ -38,9 +38,15 @@ def boot_time(emulator, marker, **options):
         return m.matched_at - m.started_at
 
 
-def median_time(runs, *args, **kwargs):
-    times = [boot_time(*args, **kwargs) for _ in range(runs)]
-    return statistics.median(times), min(times), max(times)
+def interleaved_times(runs, cases):
+    """{name: (median, min, max)} of boot_time(*args, **kwargs) for each
+    (name, args, kwargs); run i of every case comes before run i + 1 of any,
+    so a change in the host's load touches every row alike."""
+    times = {name: [] for name, _, _ in cases}
+    for _ in range(runs):
+        for name, args, kwargs in cases:
+            times[name].append(boot_time(*args, **kwargs))
+    return {k: (statistics.median(v), min(v), max(v)) for k, v in times.items()}
 
 
 def elf_load_sizes(path):
@@ -65,18 +71,22 @@ def build_trivial():
 
 def section_boot(runs, baseline=None):
     build_trivial()
-    rows = [
-        ("trivial kernel, QEMU -kernel (prints 'K')", median_time(runs, "qemu", TRIVIAL_OUTPUT, kernel=TRIVIAL)),
-        ("mpvisor, QEMU -kernel", median_time(runs, "qemu", PROMPT, kernel=ELF)),
-        ("mpvisor with py/ as source (build/mpvisor-py.elf), QEMU -kernel",
-         median_time(runs, "qemu", PROMPT, kernel=ELF_PY)),
-        ("mpvisor, QEMU ISO (SeaBIOS, GRUB timeout 1 s)", median_time(runs, "qemu", PROMPT, iso=ISO)),
-        ("mpvisor, Bochs ISO (corei7_skylake_x)", median_time(runs, "bochs", PROMPT, iso=ISO)),
+    cases = [
+        ("trivial kernel, QEMU -kernel (prints 'K')", ("qemu", TRIVIAL_OUTPUT), dict(kernel=TRIVIAL)),
+        ("mpvisor, QEMU -kernel", ("qemu", PROMPT), dict(kernel=ELF)),
+        ("mpvisor with py/ as source (build/mpvisor-py.elf), QEMU -kernel", ("qemu", PROMPT),
+         dict(kernel=ELF_PY)),
+        ("mpvisor, QEMU ISO (SeaBIOS, GRUB timeout 1 s)", ("qemu", PROMPT), dict(iso=ISO)),
+        ("mpvisor, Bochs ISO (corei7_skylake_x)", ("bochs", PROMPT), dict(iso=ISO)),
     ]
     if baseline:
-        rows.append((f"baseline image {os.path.relpath(baseline, ROOT)}, QEMU -kernel",
-                     median_time(runs, "qemu", PROMPT, kernel=baseline)))
-    out = [f"### Boot: emulator start to first output (median of {runs}; min-max)", "",
+        cases.insert(2, (f"baseline image {os.path.relpath(baseline, ROOT)}, QEMU -kernel",
+                         ("qemu", PROMPT), dict(kernel=baseline)))
+    load0 = os.getloadavg()[0]
+    times = interleaved_times(runs, cases)
+    rows = [(name, times[name]) for name, _, _ in cases]
+    out = [f"### Boot: emulator start to first output (median of {runs}, interleaved; min-max; "
+           f"host load average {load0:.2f} at start, {os.getloadavg()[0]:.2f} at end)", "",
            "| what | median | range |", "|---|---|---|"]
     for name, (med, lo, hi) in rows:
         out.append(f"| {name} | {med:.3f} s | {lo:.3f}-{hi:.3f} s |")
@@ -92,7 +102,7 @@ def heap_at_prompt(elf):
         return repl.eval("(__import__('gc').mem_free(), __import__('gc').mem_alloc())")
 
 
-def section_image():
+def section_image(baseline=None):
     out = ["### Image and heap", "", "| what | py/ as .mpy (shipped) | py/ as .py source |", "|---|---|---|"]
     sizes = [elf_load_sizes(ELF), elf_load_sizes(ELF_PY)]
     heaps = [heap_at_prompt(ELF), heap_at_prompt(ELF_PY)]
@@ -103,6 +113,10 @@ def section_image():
     out.append("| GC heap free at the first prompt | %.0f KiB (%.0f KiB used) | %.0f KiB (%.0f KiB used) |"
                % (heaps[0][0] / 1024, heaps[0][1] / 1024, heaps[1][0] / 1024, heaps[1][1] / 1024))
     out.append("| build/mpvisor.iso | %.1f MiB | |" % (os.path.getsize(ISO) / 2**20))
+    if baseline:
+        free, used = heap_at_prompt(baseline)
+        out.append("| GC heap free at the first prompt, baseline %s | %.0f KiB (%.0f KiB used) | |"
+                   % (os.path.relpath(baseline, ROOT), free / 1024, used / 1024))
     return out
 
 
@@ -183,7 +197,7 @@ def main():
     for path in (ELF, ELF_PY, ISO):
         if not os.path.exists(path):
             sys.exit(f"bench: {path} is missing: run `make` first")
-    sections = {"boot": lambda: section_boot(args.runs, args.baseline), "image": section_image,
+    sections = {"boot": lambda: section_boot(args.runs, args.baseline), "image": lambda: section_image(args.baseline),
                 "frames": section_frames, "vm": section_vm}
     report = []
     for name in args.only or sections:
