@@ -197,7 +197,8 @@ def main():
     for path in (ELF, ELF_PY, ISO):
         if not os.path.exists(path):
             sys.exit(f"bench: {path} is missing: run `make` first")
-    sections = {"boot": lambda: section_boot(args.runs, args.baseline), "image": lambda: section_image(args.baseline),
+    sections = {"boot": lambda: section_boot(args.runs, args.baseline),
+                "image": lambda: section_image(args.baseline),
                 "frames": section_frames, "vm": section_vm}
     report = []
     for name in args.only or sections:
