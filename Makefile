@@ -1,7 +1,7 @@
 # mpvisor: build the bootable image, run it, test it.
 #   make run     build and boot the default demo in QEMU (TCG, AMD SVM)
 #   make test    install what is missing, build, run the whole test suite
-#   make bench   boot-time, size and heap figures (see README)
+#   make bench   boot time, size, heap, VM exits, efficiency (see README)
 
 MPY_VERSION := 1.28.0.4
 MPY_SHA256  := 42845bd1f5516c1b1aa0a220e15ffc0f1b8208268a5f9054cbce27e78ada2e89
@@ -122,8 +122,9 @@ test: all
 test-host: deps
 	$(VENV_PY) -m pytest -q tests/host
 
+# BASELINE=path/to/other.elf: also time that kernel to the prompt (before/after).
 bench: all build/mpvisor-py.elf
-	$(VENV_PY) bench/run.py
+	$(VENV_PY) bench/run.py $(if $(BASELINE),--baseline $(BASELINE))
 	$(VENV_PY) bench/exits.py
 	$(VENV_PY) bench/sieve.py
 
