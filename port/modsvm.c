@@ -1,7 +1,8 @@
 // The `svm` module: thin wrappers over the AMD SVM instructions for the
 // Python back end (py/hv/svm/), plus an optional native CPUID fast path and
-// a minimal exit loop, both used by the benchmark. Runs in 64-bit ring 0 as the SVM host. Physical
-// addresses are identity-mapped; 64-bit values cross as MPZ ints.
+// a minimal exit loop, both used by the benchmark. Runs in 64-bit ring 0 as
+// the SVM host. Physical addresses are identity-mapped; 64-bit values cross
+// as MPZ ints.
 // Manual: AMD APM Vol. 2, chapter 15 and Appendix B.
 #include <stdint.h>
 #include "py/runtime.h"

@@ -1,8 +1,9 @@
 // The `vmx` module: thin wrappers over the Intel VMX instructions for the
 // Python back end (py/hv/vmx/), the VM-entry loop that hands host interrupts
 // to the host's own handlers, an optional native CPUID fast path and a
-// minimal exit loop, both used by the benchmark. Runs in 64-bit ring 0 in VMX root operation; physical
-// addresses are identity-mapped; 64-bit values cross as MPZ ints.
+// minimal exit loop, both used by the benchmark. Runs in 64-bit ring 0 in
+// VMX root operation; physical addresses are identity-mapped; 64-bit values
+// cross as MPZ ints.
 // Manual: Intel SDM Vol. 3C (2023+ numbering) 31 (VMX instruction reference,
 // 31.2 VMsucceed/VMfail conventions, 31.4 error numbers), 25.9 (exit
 // information fields), 28.2.2 (acknowledge interrupt on exit).
@@ -353,7 +354,8 @@ static mp_obj_t vmx_bench_loop(size_t n_args, const mp_obj_t *args) {
         }
         if (reason == EXIT_EPT_VIOLATION) {
             uint64_t rip = vmread_raw(GUEST_RIP) + len;
-            __asm__ volatile ("vmwrite %0, %1" : : "r" (rip), "r" ((uint64_t)GUEST_RIP) : "cc", "memory");
+            __asm__ volatile ("vmwrite %0, %1" : : "r" (rip), "r" ((uint64_t)GUEST_RIP)
+                              : "cc", "memory");
         } else {
             skip_instruction();
         }
