@@ -1,7 +1,7 @@
 # mpvisor: build the bootable image, run it, test it.
 #   make run     build and boot the default demo in QEMU (TCG, AMD SVM)
 #   make test    install what is missing, build, run the whole test suite
-#   make bench   boot-time, size and heap figures (see README)
+#   make bench   boot time, size, heap, VM exits, efficiency (see README)
 
 MPY_VERSION := 1.28.0.4
 MPY_SHA256  := 42845bd1f5516c1b1aa0a220e15ffc0f1b8208268a5f9054cbce27e78ada2e89
@@ -47,7 +47,7 @@ build/guests/guests.py: $(GUESTS) tools/mkguests.py
 # --- demo guests: the multiboot kernels in guests/, embedded as the module
 # `demos` (hv.boot('demo')); a.out-kludge kernels and the boot sector are
 # flat binaries, the others ELF32/ELF64 linked at 1 MiB by guests/elf.ld ---
-DEMO_FLAT  := demo echo bootsect
+DEMO_FLAT  := demo echo bootsect sieve
 DEMO_ELF32 := mbinfo32
 DEMO_ELF64 := hello64
 DEMOS := $(DEMO_FLAT:%=build/demos/%.bin) $(DEMO_ELF32:%=build/demos/%.elf) \
@@ -131,10 +131,11 @@ fuzz: all
 	MPVISOR_FUZZ_N=$(FUZZ_N) MPVISOR_FUZZ_SEED=$(FUZZ_SEED) $(VENV_PY) -m pytest -q -s \
 		tests/target/test_fuzz_qemu.py tests/target/test_fuzz_bochs.py
 
+# BASELINE=path/to/other.elf: also time that kernel to the prompt (before/after).
 bench: all build/mpvisor-py.elf
-	$(VENV_PY) bench/run.py
-	$(VENV_PY) bench/svm_cpuid.py
-	$(VENV_PY) bench/vmx_cpuid.py
+	$(VENV_PY) bench/run.py $(if $(BASELINE),--baseline $(BASELINE))
+	$(VENV_PY) bench/exits.py
+	$(VENV_PY) bench/sieve.py
 
 clean:
 	rm -rf build/port-* build/mpvisor*.elf $(ISO) $(GUEST_ISO) build/trivial build/bench build/guests \

@@ -5,8 +5,9 @@ Host tool (CPython). Boots the real image in QEMU and Bochs and reports:
 time from emulator start to the first prompt (QEMU -kernel, QEMU ISO under
 SeaBIOS, Bochs ISO) next to a trivial multiboot kernel that prints one
 character (QEMU -kernel), the image size, the free GC heap at the prompt,
-and the frame allocator's throughput next to a viper baseline in the same
-boot. Writes the tables to stdout and build/bench.md.
+the frame allocator's throughput next to a viper baseline in the same boot,
+and the heap and frames one idle VM takes on each back end. Writes the
+tables to stdout and build/bench.md.
 """
 import argparse
 import os
@@ -15,6 +16,7 @@ import statistics
 import struct
 import subprocess
 import sys
+import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path[:0] = [os.path.join(ROOT, "qemu"), os.path.join(ROOT, "tests")]
@@ -37,9 +39,15 @@ def boot_time(emulator, marker, **options):
         return m.matched_at - m.started_at
 
 
-def median_time(runs, *args, **kwargs):
-    times = [boot_time(*args, **kwargs) for _ in range(runs)]
-    return statistics.median(times), min(times), max(times)
+def interleaved_times(runs, cases):
+    """{name: (median, min, max)} of boot_time(*args, **kwargs) for each
+    (name, args, kwargs); run i of every case comes before run i + 1 of any,
+    so a change in the host's load touches every row alike."""
+    times = {name: [] for name, _, _ in cases}
+    for _ in range(runs):
+        for name, args, kwargs in cases:
+            times[name].append(boot_time(*args, **kwargs))
+    return {k: (statistics.median(v), min(v), max(v)) for k, v in times.items()}
 
 
 def elf_load_sizes(path):
@@ -62,17 +70,24 @@ def build_trivial():
     subprocess.run(["nasm", "-f", "bin", "-o", TRIVIAL, os.path.join(ROOT, "qemu", "trivial.asm")], check=True)
 
 
-def section_boot(runs):
+def section_boot(runs, baseline=None):
     build_trivial()
-    rows = [
-        ("trivial kernel, QEMU -kernel (prints 'K')", median_time(runs, "qemu", TRIVIAL_OUTPUT, kernel=TRIVIAL)),
-        ("mpvisor, QEMU -kernel", median_time(runs, "qemu", PROMPT, kernel=ELF)),
-        ("mpvisor with py/ as source (build/mpvisor-py.elf), QEMU -kernel",
-         median_time(runs, "qemu", PROMPT, kernel=ELF_PY)),
-        ("mpvisor, QEMU ISO (SeaBIOS, GRUB timeout 1 s)", median_time(runs, "qemu", PROMPT, iso=ISO)),
-        ("mpvisor, Bochs ISO (corei7_skylake_x)", median_time(runs, "bochs", PROMPT, iso=ISO)),
+    cases = [
+        ("trivial kernel, QEMU -kernel (prints 'K')", ("qemu", TRIVIAL_OUTPUT), dict(kernel=TRIVIAL)),
+        ("mpvisor, QEMU -kernel", ("qemu", PROMPT), dict(kernel=ELF)),
+        ("mpvisor with py/ as source (build/mpvisor-py.elf), QEMU -kernel", ("qemu", PROMPT),
+         dict(kernel=ELF_PY)),
+        ("mpvisor, QEMU ISO (SeaBIOS, GRUB timeout 1 s)", ("qemu", PROMPT), dict(iso=ISO)),
+        ("mpvisor, Bochs ISO (corei7_skylake_x)", ("bochs", PROMPT), dict(iso=ISO)),
     ]
-    out = [f"### Boot: emulator start to first output (median of {runs}; min-max)", "",
+    if baseline:
+        cases.insert(2, (f"baseline image {os.path.relpath(baseline, ROOT)}, QEMU -kernel",
+                         ("qemu", PROMPT), dict(kernel=baseline)))
+    load0 = os.getloadavg()[0]
+    times = interleaved_times(runs, cases)
+    rows = [(name, times[name]) for name, _, _ in cases]
+    out = [f"### Boot: emulator start to first output (median of {runs}, interleaved; min-max; "
+           f"host load average {load0:.2f} at start, {os.getloadavg()[0]:.2f} at end)", "",
            "| what | median | range |", "|---|---|---|"]
     for name, (med, lo, hi) in rows:
         out.append(f"| {name} | {med:.3f} s | {lo:.3f}-{hi:.3f} s |")
@@ -88,7 +103,7 @@ def heap_at_prompt(elf):
         return repl.eval("(__import__('gc').mem_free(), __import__('gc').mem_alloc())")
 
 
-def section_image():
+def section_image(baseline=None):
     out = ["### Image and heap", "", "| what | py/ as .mpy (shipped) | py/ as .py source |", "|---|---|---|"]
     sizes = [elf_load_sizes(ELF), elf_load_sizes(ELF_PY)]
     heaps = [heap_at_prompt(ELF), heap_at_prompt(ELF_PY)]
@@ -99,6 +114,10 @@ def section_image():
     out.append("| GC heap free at the first prompt | %.0f KiB (%.0f KiB used) | %.0f KiB (%.0f KiB used) |"
                % (heaps[0][0] / 1024, heaps[0][1] / 1024, heaps[1][0] / 1024, heaps[1][1] / 1024))
     out.append("| build/mpvisor.iso | %.1f MiB | |" % (os.path.getsize(ISO) / 2**20))
+    if baseline:
+        free, used = heap_at_prompt(baseline)
+        out.append("| GC heap free at the first prompt, baseline %s | %.0f KiB (%.0f KiB used) | |"
+                   % (os.path.relpath(baseline, ROOT), free / 1024, used / 1024))
     return out
 
 
@@ -123,15 +142,118 @@ def section_frames():
     return out
 
 
+# Runs on the target, in a boot of its own (it re-imports `hv` afresh): the
+# boot script's costs in milliseconds of target TSC, best of 5, so the
+# host's load matters far less than to the wall-clock boot rows.
+BOOT_COSTS = """
+import sys, gc, hw
+
+def _fresh():
+    for k in list(sys.modules):
+        if k == 'hv' or k.startswith('hv.'):
+            del sys.modules[k]
+
+def _ticks(stmt):
+    best = None
+    for _ in range(5):
+        _fresh()
+        gc.collect()
+        t0 = hw.rdtsc()
+        exec(stmt)
+        t = hw.rdtsc() - t0
+        best = t if best is None or t < best else best
+    return best
+
+def boot_costs():
+    return (_ticks('import hv'), _ticks('import hv; hv.VM, hv.VCpu, hv.ImageError'),
+            _ticks('gc.mem_free()'))
+"""
+
+
+def tsc_rate(repl, seconds=1.0):
+    """The target's TSC ticks per host second (hw.tsc_hz() calibrates over
+    10 ms, which a loaded host skews)."""
+    t0, c0 = time.monotonic(), repl.eval("hw.rdtsc()")
+    time.sleep(seconds)
+    t1, c1 = time.monotonic(), repl.eval("hw.rdtsc()")
+    return (c1 - c0) / (t1 - t0)
+
+
+def section_boot_costs():
+    with Machine("qemu", kernel=ELF) as m:
+        repl = Repl(m)
+        repl.wait_prompt(30)
+        repl.enter_raw()
+        repl.exec(BOOT_COSTS)
+        hz = tsc_rate(repl)
+        lazy, eager, mem_free = (t * 1000 / hz for t in repl.eval("boot_costs()", timeout=120))
+    return ["### Boot script costs (QEMU TCG, target TSC, best of 5 each)", "",
+            "| step | ms |", "|---|---:|",
+            f"| `import hv` as the boot script does it now (VM layer lazy) | {lazy:.1f} |",
+            f"| `import hv` plus the VM layer (`hv.VM`, `hv.VCpu`, `hv.ImageError`), "
+            f"as boot imported it before | {eager:.1f} |",
+            f"| `gc.mem_free()` (was in the banner) | {mem_free:.1f} |"]
+
+
+# Runs on the target: heap and frames one idle VM (a VM and its vCPU)
+# takes, after gc.collect(); the first VM also imports the VM layer (lazy
+# since hv/__init__ resolves hv.VM on first use) and sets up the per-CPU
+# state (SVM host save area / VMXON region), so a second VM is measured too.
+IDLE_VM = """
+import gc, hv
+
+def footprint(make):
+    gc.collect()
+    f0, m0 = hv.frames.free_count(), gc.mem_free()
+    held = make()
+    gc.collect()
+    return held, f0 - hv.frames.free_count(), m0 - gc.mem_free()
+
+def idle_vm():
+    def vm():
+        v = hv.VM(16 << 20)
+        v.new_vcpu()
+        return v
+    _, _, imports = footprint(lambda: (hv.VM, hv.VCpu))
+    first, f1, m1 = footprint(vm)
+    second, f2, m2 = footprint(vm)
+    second.close()
+    first.close()
+    gc.collect()
+    return imports, (f1, m1), (f2, m2)
+"""
+
+
+def section_vm():
+    setups = [("QEMU TCG, SVM (qemu64,+svm,+npt)", "qemu", dict(kernel=ELF)),
+              ("Bochs, VMX (corei7_skylake_x)", "bochs", dict(iso=ISO, model="corei7_skylake_x"))]
+    out = ["### One idle VM (hv.VM(16 << 20) and its vCPU, nothing run), after gc.collect()", "",
+           "| back end | VM layer import (heap) | first VM: frames, heap | second VM: frames, heap |",
+           "|---|---:|---:|---:|"]
+    for label, emu, opts in setups:
+        with Machine(emu, **opts) as m:
+            repl = Repl(m)
+            repl.wait_prompt(120)
+            repl.enter_raw()
+            repl.exec(IDLE_VM)
+            imports, (f1, m1), (f2, m2) = repl.eval("idle_vm()", timeout=120)
+        out.append(f"| {label} | {imports / 1024:.1f} KiB | {f1} ({f1 * 4} KiB), {m1 / 1024:.1f} KiB "
+                   f"| {f2} ({f2 * 4} KiB), {m2 / 1024:.1f} KiB |")
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5, help="boots per boot-time figure")
-    ap.add_argument("--only", choices=("boot", "image", "frames"), action="append")
+    ap.add_argument("--only", choices=("boot", "costs", "image", "frames", "vm"), action="append")
+    ap.add_argument("--baseline", help="another kernel ELF to time to the prompt next to build/mpvisor.elf")
     args = ap.parse_args()
     for path in (ELF, ELF_PY, ISO):
         if not os.path.exists(path):
             sys.exit(f"bench: {path} is missing: run `make` first")
-    sections = {"boot": lambda: section_boot(args.runs), "image": section_image, "frames": section_frames}
+    sections = {"boot": lambda: section_boot(args.runs, args.baseline), "costs": section_boot_costs,
+                "image": lambda: section_image(args.baseline),
+                "frames": section_frames, "vm": section_vm}
     report = []
     for name in args.only or sections:
         lines = sections[name]()

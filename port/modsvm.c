@@ -1,7 +1,8 @@
 // The `svm` module: thin wrappers over the AMD SVM instructions for the
-// Python back end (py/hv/svm/), plus an optional native CPUID fast path used
-// by the benchmark. Runs in 64-bit ring 0 as the SVM host. Physical
-// addresses are identity-mapped; 64-bit values cross as MPZ ints.
+// Python back end (py/hv/svm/), plus an optional native CPUID fast path and
+// a minimal exit loop, both used by the benchmark. Runs in 64-bit ring 0 as
+// the SVM host. Physical addresses are identity-mapped; 64-bit values cross
+// as MPZ ints.
 // Manual: AMD APM Vol. 2, chapter 15 and Appendix B.
 #include <stdint.h>
 #include "py/runtime.h"
@@ -9,12 +10,15 @@
 
 // VMCB offsets the fast path touches (APM2 Tables B-1 and B-2).
 #define VMCB_EXITCODE   0x070
+#define VMCB_EXITINFO2  0x080
 #define VMCB_NRIP       0x0C8
 #define VMCB_CS_BASE    0x418
 #define VMCB_RIP        0x578
 #define VMCB_RAX        0x5F8
 #define EXIT_CPUID      0x72    // APM2 Appendix C
 #define EXIT_INTR       0x60
+#define EXIT_IOIO       0x7B
+#define EXIT_NPF        0x400
 #define GPRS_SIZE       (16 * 8)
 
 uint64_t svm_run(uint64_t vmcb_pa, uint64_t *gprs, uint64_t host_area_pa);   // port/svm.asm
@@ -146,6 +150,47 @@ static mp_obj_t svm_fast_served(void) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_0(svm_fast_served_obj, svm_fast_served);
 
+// --- Benchmark floor: the least work per exit (bench/exits.py) ---
+// svm.bench_loop(vmcb_pa, gprs, host_area_pa, exitcode, n, length) re-enters
+// the guest while it exits with `exitcode`, at most n times, doing only what
+// resuming needs: RIP past the instruction. IOIO: EXITINFO2 is the next RIP
+// (APM2 15.10.2); NPF: RIP + length, the access skipped, not emulated; other
+// intercepts: nRIP (15.7.1), or RIP + length where there is no NRIPS (QEMU
+// TCG; the caller knows the benchmark guest's instruction). Physical
+// interrupts go to the host and are not counted. Returns (exits handled,
+// the code of the exit that ended the loop, or 0 after n).
+static mp_obj_t svm_bench_loop(size_t n_args, const mp_obj_t *args) {
+    uint64_t vmcb_pa = arg_u64(args[0]), host_pa = arg_u64(args[2]), flags;
+    uint64_t *gprs = gprs_of(args[1]);
+    uint64_t want = arg_u64(args[3]), n = arg_u64(args[4]), len = arg_u64(args[5]);
+    uint64_t handled = 0, code = 0;
+    __asm__ volatile ("pushfq; pop %0" : "=r" (flags));
+    while (handled < n && MP_STATE_THREAD(mp_pending_exception) == MP_OBJ_NULL) {
+        code = svm_run(vmcb_pa, gprs, host_pa);
+        if (flags & (1u << 9)) {
+            __asm__ volatile ("sti");           // the host takes an interrupt now
+        }
+        if (code == EXIT_INTR) {
+            continue;
+        }
+        if (code != want) {
+            break;
+        }
+        uint64_t *rip = vmcb64(vmcb_pa, VMCB_RIP), next = *vmcb64(vmcb_pa, VMCB_NRIP);
+        if (code == EXIT_IOIO) {
+            next = *vmcb64(vmcb_pa, VMCB_EXITINFO2);
+        } else if (code == EXIT_NPF || next == 0) {
+            next = *rip + len;
+        }
+        *rip = next;
+        handled++;
+        code = 0;
+    }
+    mp_obj_t t[2] = { mp_obj_new_int_from_ull(handled), mp_obj_new_int_from_ull(code) };
+    return mp_obj_new_tuple(2, t);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(svm_bench_loop_obj, 6, 6, svm_bench_loop);
+
 static mp_obj_t svm_intr_vector(void) {
     return MP_OBJ_NEW_SMALL_INT(intr_vector);
 }
@@ -188,6 +233,7 @@ static const mp_rom_map_elem_t svm_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_intr_vector), MP_ROM_PTR(&svm_intr_vector_obj) },
     { MP_ROM_QSTR(MP_QSTR_fast_cpuid), MP_ROM_PTR(&svm_fast_cpuid_obj) },
     { MP_ROM_QSTR(MP_QSTR_fast_served), MP_ROM_PTR(&svm_fast_served_obj) },
+    { MP_ROM_QSTR(MP_QSTR_bench_loop), MP_ROM_PTR(&svm_bench_loop_obj) },
     { MP_ROM_QSTR(MP_QSTR_vmload), MP_ROM_PTR(&svm_vmload_obj) },
     { MP_ROM_QSTR(MP_QSTR_vmsave), MP_ROM_PTR(&svm_vmsave_obj) },
     { MP_ROM_QSTR(MP_QSTR_clgi), MP_ROM_PTR(&svm_clgi_obj) },

@@ -1,8 +1,9 @@
 // The `vmx` module: thin wrappers over the Intel VMX instructions for the
 // Python back end (py/hv/vmx/), the VM-entry loop that hands host interrupts
-// to the host's own handlers, and an optional native CPUID fast path used by
-// the benchmark. Runs in 64-bit ring 0 in VMX root operation; physical
-// addresses are identity-mapped; 64-bit values cross as MPZ ints.
+// to the host's own handlers, an optional native CPUID fast path and a
+// minimal exit loop, both used by the benchmark. Runs in 64-bit ring 0 in
+// VMX root operation; physical addresses are identity-mapped; 64-bit values
+// cross as MPZ ints.
 // Manual: Intel SDM Vol. 3C (2023+ numbering) 31 (VMX instruction reference,
 // 31.2 VMsucceed/VMfail conventions, 31.4 error numbers), 25.9 (exit
 // information fields), 28.2.2 (acknowledge interrupt on exit).
@@ -23,6 +24,7 @@
 #define EXIT_EXCEPTION_NMI          0       // SDM App. C, Table C-1
 #define EXIT_EXTERNAL_INTERRUPT     1
 #define EXIT_CPUID                  10
+#define EXIT_EPT_VIOLATION          48
 #define EXIT_FAILED_ENTRY           (1u << 31)  // SDM 3C 25.9.1, Table 25-18
 #define INTR_INFO_VALID             (1u << 31)  // SDM 3C 25.9.2, Table 25-19
 #define INTR_TYPE_EXTERNAL          0
@@ -325,6 +327,54 @@ static mp_obj_t vmx_fast_served(void) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_0(vmx_fast_served_obj, vmx_fast_served);
 
+// --- Benchmark floor: the least work per exit (bench/exits.py) ---
+// vmx.bench_loop(gprs, reason, n, length) re-enters the launched, current
+// VMCS while the guest exits with basic reason `reason`, at most n times,
+// doing only what resuming needs: RIP past the instruction by the VM-exit
+// instruction length (skip_instruction), or for an EPT violation, whose
+// length field is undefined (SDM 3C 25.9.4), by `length`: the access is
+// skipped, not emulated. Host interrupts go to the host and are not
+// counted. Returns (exits handled, the reason that ended the loop, or 0
+// after n); raises VMXFail on VMfail.
+static mp_obj_t vmx_bench_loop(size_t n_args, const mp_obj_t *args) {
+    uint64_t *gprs = gprs_of(args[0]), flags;
+    uint64_t want = arg_u64(args[1]), n = arg_u64(args[2]), len = arg_u64(args[3]);
+    uint64_t handled = 0, reason = 0;
+    __asm__ volatile ("pushfq; pop %0; cli" : "=r" (flags) : : "memory");
+    while (handled < n && MP_STATE_THREAD(mp_pending_exception) == MP_OBJ_NULL) {
+        int r = vmx_run(gprs, 1);
+        if (r != 0) {
+            if (flags & (1u << 9)) {
+                __asm__ volatile ("sti");
+            }
+            raise_vmfail("vmresume", r == 1);
+        }
+        reason = vmread_raw(VM_EXIT_REASON) & 0xFFFFFFFFu;
+        host_event(reason);
+        if (reason == EXIT_EXTERNAL_INTERRUPT) {
+            continue;
+        }
+        if (reason != want) {
+            break;
+        }
+        if (reason == EXIT_EPT_VIOLATION) {
+            uint64_t rip = vmread_raw(GUEST_RIP) + len;
+            __asm__ volatile ("vmwrite %0, %1" : : "r" (rip), "r" ((uint64_t)GUEST_RIP)
+                              : "cc", "memory");
+        } else {
+            skip_instruction();
+        }
+        handled++;
+        reason = 0;
+    }
+    if (flags & (1u << 9)) {
+        __asm__ volatile ("sti");
+    }
+    mp_obj_t t[2] = { mp_obj_new_int_from_ull(handled), mp_obj_new_int_from_ull(reason) };
+    return mp_obj_new_tuple(2, t);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(vmx_bench_loop_obj, 4, 4, vmx_bench_loop);
+
 static const mp_rom_map_elem_t vmx_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR_vmx) },
     { MP_ROM_QSTR(MP_QSTR_VMXFail), MP_ROM_PTR(&mp_type_VMXFail) },
@@ -342,6 +392,7 @@ static const mp_rom_map_elem_t vmx_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_skip), MP_ROM_PTR(&vmx_skip_obj) },
     { MP_ROM_QSTR(MP_QSTR_fast_cpuid), MP_ROM_PTR(&vmx_fast_cpuid_obj) },
     { MP_ROM_QSTR(MP_QSTR_fast_served), MP_ROM_PTR(&vmx_fast_served_obj) },
+    { MP_ROM_QSTR(MP_QSTR_bench_loop), MP_ROM_PTR(&vmx_bench_loop_obj) },
 };
 static MP_DEFINE_CONST_DICT(vmx_globals, vmx_globals_table);
 

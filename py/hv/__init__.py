@@ -1,16 +1,44 @@
 # mpvisor's hypervisor package: the public API used at the REPL.
-# Runs on the bare-metal MicroPython port.
+# Runs on the bare-metal MicroPython port. Boot needs only the CPU check and
+# the frame allocator; the VM layer (hv.VM, the vCPU API, the loader's
+# ImageError) is imported on first use, by the module __getattr__ below.
 import hw
 import cmdline
 import multiboot
 from hv.cpu import CpuInfo
 from hv.frame import (BitmapFrameAllocator, FrameError, PhysFrame, PhysFrameIf,
                       set_default_allocator)
-from hv.vcpu import Exit, UnexpectedExit, VCpu   # the arch-neutral vCPU API
-from hv.vm import VM, run_guest                  # hv.VM(mem_size, allocator=hv.frames)
-from hv.mbload import ImageError                 # a kernel image that cannot be loaded
+# Eager and small: bound here, hv.boot and hv.help are the functions, never
+# the submodules of the same name (an import stores those on the package).
 from hv.boot import boot, images                 # hv.boot('demo'): a kernel to its result
 from hv.help import help                         # hv.help(): the API on one screen
+
+# Imported when first asked for: name -> its module.
+_LAZY = {
+    "Exit": "hv.vcpu", "UnexpectedExit": "hv.vcpu", "VCpu": "hv.vcpu",   # the arch-neutral vCPU API
+    "VM": "hv.vm", "run_guest": "hv.vm",        # hv.VM(mem_size, allocator=hv.frames)
+    "ImageError": "hv.mbload",                  # a kernel image that cannot be loaded
+}
+
+
+def __getattr__(name):
+    # MicroPython calls this for any name the package lacks, `from hv import
+    # paging` included, and lets what it raises through: so it imports
+    # submodules too, and says AttributeError only for a name that is neither.
+    module = _LAZY.get(name)
+    if module is None:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        try:
+            return __import__("hv." + name, None, None, ("*",))
+        except ImportError as e:
+            if "hv." + name not in str(e):
+                raise                           # a real failure inside the submodule
+            raise AttributeError(name)
+    value = getattr(__import__(module, None, None, (name,)), name)
+    globals()[name] = value                     # found directly from now on
+    return value
+
 
 last_vm = None  # the VM of an hv.boot() stopped by Ctrl-C, kept for inspection
 

@@ -128,6 +128,6 @@ def test_trace_prints_the_exits(repl):
 
 
 def test_images_are_named(repl):
-    assert repl.eval("hv.images()") == ["bootsect", "demo", "echo", "hello64", "mbinfo32"]
+    assert repl.eval("hv.images()") == ["bootsect", "demo", "echo", "hello64", "mbinfo32", "sieve"]
     err = repl.exec_raw("hv.boot('nosuch')")[1]
     assert "ValueError: no image named 'nosuch'; hv.images() lists them" in err
