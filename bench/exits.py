@@ -48,7 +48,7 @@ def measure(repl, n, runs):
     for _ in range(runs):
         for k in KINDS:
             t_py, exits, left = repl.eval(f"B.python_path({k!r}, {n})", timeout=600)
-            assert left == 0 and exits == (1 if k == "cpuid" else n + 1), (k, exits, left)
+            assert left == 0 and exits == n + 1, (k, exits, left)
             t_nat, handled, _, left = repl.eval(f"B.native_loop({k!r}, {n})", timeout=600)
             assert (handled, left) == (n, 0), (k, handled, left)
             got[k]["python"].append(t_py / n)
