@@ -26,6 +26,13 @@ KINDS = {
     "npf": (7, 0x400, 48, 2),
 }
 _HLT = {"amd": 0x78, "intel": 12}
+FAST_BATCH = 256                # port/modsvm.c, modvmx.c: CPUIDs served per native run() call
+
+
+def fast_served(n):
+    """CPUIDs of n the fast path serves: after each FAST_BATCH it hands the
+    next exit to Python (the exit budget's look), which answers that one."""
+    return n - n // (FAST_BATCH + 1)
 
 
 def _clock():
@@ -75,7 +82,7 @@ def python_path(kind, n):
 def fast_cpuid_path(n):
     """(seconds, CPUIDs the native fast path served, R12 left) for n CPUID
     exits under vm.run() with the fast path of port/modsvm.c or modvmx.c
-    answering from the policy's table."""
+    answering from the policy's table (all but one in FAST_BATCH + 1)."""
     vm, c, arch = _ready("cpuid", n)
     try:
         table = vm.cpuid.table([(0x40000000, 0)])
@@ -146,6 +153,6 @@ def check(kind, n):
         return "native loop: %d handled, code %#x, R12 %d" % (handled, code, left)
     if kind == "cpuid":
         _, served, left = fast_cpuid_path(n)
-        if (served, left) != (n, 0):
+        if (served, left) != (fast_served(n), 0):
             return "fast path: %d served, R12 %d" % (served, left)
     return None

@@ -31,3 +31,9 @@ def test_exit_paths_complete_with_right_counts(target, kind):
         (err, hv.frames.free_count() - f0))[-1])()""", timeout=300)
     assert got == (None, 0)
 
+
+
+def test_fast_path_hands_every_batch_boundary_to_python(target):
+    # 600 CPUIDs cross FAST_BATCH twice: 2 answered by Python, 598 natively.
+    assert target.eval("B.fast_served(600)") == 598
+    assert target.eval("B.check('cpuid', 600)", timeout=300) is None
