@@ -5,7 +5,7 @@
 import hw
 import cmdline
 import multiboot
-from hv.cpu import CpuInfo
+from hv.cpu import CpuInfo, rdmsr_or_none
 from hv.frame import (BitmapFrameAllocator, FrameError, PhysFrame, PhysFrameIf,
                       set_default_allocator)
 # Eager and small: bound here, hv.boot and hv.help are the functions, never
@@ -45,18 +45,11 @@ last_vm = None  # the VM of an hv.boot() stopped by Ctrl-C, kept for inspection
 _cpu = None
 
 
-def _rdmsr_or_none(msr):
-    try:
-        return hw.rdmsr(msr)
-    except hw.CPUFault:
-        return None
-
-
 def cpu():
     """This CPU's identity and VMX/SVM availability (hv.cpu.CpuInfo)."""
     global _cpu
     if _cpu is None:
-        _cpu = CpuInfo(hw.cpuid, _rdmsr_or_none)
+        _cpu = CpuInfo(hw.cpuid, rdmsr_or_none(hw))
     return _cpu
 
 

@@ -5,6 +5,17 @@ from hv.svm import percpu as svm_percpu
 from hv.vmx import percpu as vmx_percpu
 
 
+def rdmsr_or_none(io):
+    """io.rdmsr, but None where the MSR does not exist (RDMSR raises #GP,
+    io.CPUFault), as CpuInfo and the per-CPU setup of both back ends expect."""
+    def rdmsr(msr):
+        try:
+            return io.rdmsr(msr)
+        except io.CPUFault:
+            return None
+    return rdmsr
+
+
 def _regs_text(regs, order):
     return b"".join(struct.pack("<I", regs[i]) for i in order).decode().rstrip("\0").strip()
 

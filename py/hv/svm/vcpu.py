@@ -5,6 +5,7 @@
 from micropython import const
 from hv import insn, regs
 from hv.svm.nextrip import advance, complete_cpuid, step_slow
+from hv.cpu import rdmsr_or_none
 from hv.frame import PhysFrame
 from hv.guest_tables import TABLES_GPA
 from hv.msr import IA32_EFER
@@ -32,16 +33,6 @@ _PASSTHROUGH_MSRS = (0xC0000081, 0xC0000082, 0xC0000083, 0xC0000084, 0xC0000100,
                      0xC0000101, 0xC0000102, 0x174, 0x175, 0x176)
 
 
-def _rdmsr_or_none(io):
-    # None where the MSR does not exist (rdmsr raises #GP), as availability() expects.
-    def rdmsr(msr):
-        try:
-            return io.rdmsr(msr)
-        except io.CPUFault:
-            return None
-    return rdmsr
-
-
 class SvmVCpu(VCpu):
     def __init__(self, vm, allocator, io=None, native=None):
         super().__init__(vm)
@@ -52,7 +43,7 @@ class SvmVCpu(VCpu):
         self.io, self.native = io, native
         self._fast_served = getattr(native, "fast_served", None)
         self._allocator = allocator
-        self.percpu = percpu.acquire(allocator, io.cpuid, _rdmsr_or_none(io), io.wrmsr)
+        self.percpu = percpu.acquire(allocator, io.cpuid, rdmsr_or_none(io), io.wrmsr)
         self._frame = self.iopm = self.msrpm = self.asid = None
         try:
             self._frame = PhysFrame.alloc(allocator)

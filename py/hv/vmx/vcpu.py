@@ -3,6 +3,7 @@
 # host state, modes, CRs and exits live in their own hv.vmx modules.
 # Runs on the bare-metal port (hw, vmx natives) and on CPython (fakes).
 from hv import gwalk, insn, regs
+from hv.cpu import rdmsr_or_none
 from hv.frame import PhysFrame
 from hv.guest_tables import TABLES_GPA
 from hv.msr import (IA32_EFER, IA32_FS_BASE, IA32_GS_BASE, IA32_KERNEL_GS_BASE, IA32_STAR,
@@ -31,15 +32,6 @@ _PASSTHROUGH_MSRS = _AREA_MSRS + (IA32_FS_BASE, IA32_GS_BASE, IA32_SYSENTER_CS,
 _DELIVERY_EXITS = frozenset((0, 1, 2, 9, 44, 48, 49, 62, 66))
 
 
-def _rdmsr_or_none(io):
-    def rdmsr(msr):
-        try:
-            return io.rdmsr(msr)
-        except io.CPUFault:
-            return None
-    return rdmsr
-
-
 class VmxVCpu(VCpu):
     def __init__(self, vm, allocator, io=None, native=None):
         super().__init__(vm)
@@ -50,7 +42,7 @@ class VmxVCpu(VCpu):
         self.io, self.native = io, native
         self._fast_served = getattr(native, "fast_served", None)
         self._allocator = allocator
-        self.percpu = percpu.acquire(allocator, io, native, _rdmsr_or_none(io))
+        self.percpu = percpu.acquire(allocator, io, native, rdmsr_or_none(io))
         caps = self.caps = self.percpu.caps
         self._frame = self.io_bitmaps = self.msr_bitmap = self.msr_areas = None
         self.vpid = self.vmcs = None
