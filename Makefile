@@ -44,25 +44,25 @@ build/guests/%.bin: tests/guests/%.asm tests/guests/common.inc
 build/guests/guests.py: $(GUESTS) tools/mkguests.py
 	$(PYTHON) tools/mkguests.py $@ $(GUESTS)
 
-# --- demo guests: the multiboot kernels in guests/, embedded as the module
+# --- demo guests: the multiboot kernels in demos/, embedded as the module
 # `demos` (hv.boot('demo')); a.out-kludge kernels and the boot sector are
-# flat binaries, the others ELF32/ELF64 linked at 1 MiB by guests/elf.ld ---
+# flat binaries, the others ELF32/ELF64 linked at 1 MiB by demos/elf.ld ---
 DEMO_FLAT  := demo echo bootsect sieve
 DEMO_ELF32 := mbinfo32
 DEMO_ELF64 := hello64
 DEMOS := $(DEMO_FLAT:%=build/demos/%.bin) $(DEMO_ELF32:%=build/demos/%.elf) \
 	$(DEMO_ELF64:%=build/demos/%.elf)
-build/demos/%.bin: guests/%.asm guests/lib.inc
+build/demos/%.bin: demos/%.asm demos/lib.inc
 	@mkdir -p $(dir $@)
-	nasm -f bin -I guests/ -o $@ $<
-$(DEMO_ELF32:%=build/demos/%.elf): build/demos/%.elf: guests/%.asm guests/lib.inc guests/elf.ld
+	nasm -f bin -I demos/ -o $@ $<
+$(DEMO_ELF32:%=build/demos/%.elf): build/demos/%.elf: demos/%.asm demos/lib.inc demos/elf.ld
 	@mkdir -p $(dir $@)
-	nasm -f elf32 -I guests/ -o build/demos/$*.o $<
-	ld -m elf_i386 --no-warn-rwx-segments -s -T guests/elf.ld -o $@ build/demos/$*.o
-$(DEMO_ELF64:%=build/demos/%.elf): build/demos/%.elf: guests/%.asm guests/lib.inc guests/elf.ld
+	nasm -f elf32 -I demos/ -o build/demos/$*.o $<
+	ld -m elf_i386 --no-warn-rwx-segments -s -T demos/elf.ld -o $@ build/demos/$*.o
+$(DEMO_ELF64:%=build/demos/%.elf): build/demos/%.elf: demos/%.asm demos/lib.inc demos/elf.ld
 	@mkdir -p $(dir $@)
-	nasm -f elf64 -I guests/ -o build/demos/$*.o $<
-	ld -m elf_x86_64 --no-warn-rwx-segments -s -T guests/elf.ld -o $@ build/demos/$*.o
+	nasm -f elf64 -I demos/ -o build/demos/$*.o $<
+	ld -m elf_x86_64 --no-warn-rwx-segments -s -T demos/elf.ld -o $@ build/demos/$*.o
 build/demos/demos.py: $(DEMOS) tools/mkguests.py
 	$(PYTHON) tools/mkguests.py --demos $@ $(DEMOS)
 
@@ -86,19 +86,19 @@ build/mpvisor-py.elf: $(MPY_DIR)/.unpacked $(PY_TREE)/.staged deps FORCE
 	@cmp -s build/port-py/mpvisor.elf $@ || cp build/port-py/mpvisor.elf $@
 
 # The ISO's second menu entry boots two demo guests from GRUB `module` lines
-# (hv.autoboot); the first is the plain REPL.
-ISO_ENTRY := mpvisor: boot demo guests from GRUB modules|run=hv.autoboot|build/demos/demo.bin|build/demos/mbinfo32.elf from grub
+# (hv.loader.autoboot); the first is the plain REPL.
+ISO_ENTRY := mpvisor: boot demo guests from GRUB modules|run=hv.loader.autoboot|build/demos/demo.bin|build/demos/mbinfo32.elf from grub
 $(ISO): $(ELF) qemu/mkiso.sh qemu/grub.cfg.in build/demos/demo.bin build/demos/mbinfo32.elf
 	qemu/mkiso.sh $(ELF) $@ "" "$(ISO_ENTRY)"
 
 FORCE:
 
 # --- running ---
-# ARGS: the kernel command line; the default boots the demo guest (hv.demo).
+# ARGS: the kernel command line; the default boots the demo guest (hv.loader.demo).
 # GUEST=path/to/kernel [GUEST_ARGS='...']: build/guest.iso holds that kernel
-# as a GRUB module with GUEST_ARGS on its line; mpvisor boots it (hv.autoboot)
+# as a GRUB module with GUEST_ARGS on its line; mpvisor boots it (hv.loader.autoboot)
 # and its REPL follows. The ISO can go on a USB stick (docs/real-hardware.md).
-ARGS ?= run=hv.demo
+ARGS ?= run=hv.loader.demo
 GUEST ?=
 GUEST_ARGS ?=
 GUEST_ISO := build/guest.iso
@@ -107,7 +107,7 @@ ifeq ($(GUEST),)
 	$(PYTHON) qemu/launch.py qemu --kernel $(ELF) $(if $(ARGS),--append "$(ARGS)")
 else
 	GRUB_TIMEOUT=0 GRUB_DEFAULT=1 qemu/mkiso.sh $(ELF) $(GUEST_ISO) "" \
-		"guest: $(notdir $(GUEST))|run=hv.autoboot|$(GUEST) $(GUEST_ARGS)"
+		"guest: $(notdir $(GUEST))|run=hv.loader.autoboot|$(GUEST) $(GUEST_ARGS)"
 	$(PYTHON) qemu/launch.py qemu --iso $(GUEST_ISO)
 endif
 run-uefi: all

@@ -4,7 +4,7 @@
 Host tool (CPython). Boots the image in QEMU TCG (SVM, -cpu qemu64,+svm,+npt),
 Bochs corei7_skylake_x (VMX) and Bochs ryzen (SVM) and, in one boot each,
 runs tests/guests/exit_loop.asm once per exit type (CPUID, OUT, IN,
-hypercall, RDMSR, WRMSR, nested page fault) and path (py/bench_exits.py):
+hypercall, RDMSR, WRMSR, nested page fault) and path (tests/payloads/bench_exits.py):
 the normal path (vcpu.run() under the VMM, vm.run()), the native CPUID fast
 path, and the minimal native loop (svm/vmx.bench_loop: RIP stepped, nothing
 else), which is the floor each is divided by. Times come from the target's
@@ -43,6 +43,7 @@ SETUPS = {
 def measure(repl, n, runs):
     """{kind: {path: [seconds per exit, one per run]}}; each run goes over
     every kind and path, so neighbouring figures share the host's load."""
+    repl.load(os.path.join(ROOT, "tests", "payloads", "bench_exits.py"), timeout=60)
     repl.exec("import bench_exits as B", timeout=60)
     got = {k: {"python": [], "native": [], "fast": [], "ratio": [], "fast_ratio": []} for k in KINDS}
     for _ in range(runs):

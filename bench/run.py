@@ -125,6 +125,7 @@ def section_frames():
     with Machine("qemu", kernel=ELF, mem="512M") as m:
         repl = Repl(m)
         repl.wait_prompt(30)
+        repl.load(os.path.join(ROOT, "tests", "payloads", "bench_frames.py"))
         repl.exec(f"import hv, hw, bench_frames; clock = {CLOCK}")
         python = repl.exec("print(bench_frames.run(hv.frames, clock, 65536))", timeout=300)
         native = repl.exec("print(bench_frames.run_native(clock, 65536))", timeout=300)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """`make bench`, virtualization efficiency: a CPU-bound guest direct vs hypervised.
 
-Host tool (CPython). guests/sieve.asm (a multiboot kernel: 120 prime sieves
+Host tool (CPython). demos/sieve.asm (a multiboot kernel: 120 prime sieves
 below 2,000,000, timed by the guest's own RDTSC around the compute phase
 only) runs directly under `qemu-system-x86_64 -kernel` and inside mpvisor
 (hv.VM + load_multiboot + vm.run, as hv.boot('sieve') does) in QEMU, both
@@ -46,7 +46,7 @@ def sieve(image, prealloc=False, tick=None):
     vm = hv.VM(32 << 20, prealloc=prealloc)
     timer = None
     if tick:                                # the host's PIT every `tick` s: exits to the VMM
-        from hv.hosttimer import HostTimer
+        from hv.host.timer import HostTimer
         timer = HostTimer()
         timer.arm(tick)
     try:
@@ -144,7 +144,7 @@ def main():
     def eff(d, h):
         per_run = statistics.median(x / y for x, y in zip(rows[d], rows[h]))
         return f"{x2(best[d] / best[h])} (per-run median {x2(per_run)})"
-    out = ["### Virtualization efficiency: guests/sieve.asm, direct vs inside mpvisor", "",
+    out = ["### Virtualization efficiency: demos/sieve.asm, direct vs inside mpvisor", "",
            f"`build/venv/bin/python bench/sieve.py --runs {a.runs}`; QEMU 7.2 TCG, "
            f"`-cpu qemu64,+svm,+npt` for both; {datetime.date.today()}; median (min-max) of "
            f"{a.runs} runs of the compute phase by the guest's RDTSC ({hz / 1e9:.2f} GHz against the host "

@@ -5,7 +5,7 @@ Usage: mkguests.py [--demos] OUT.py FILE...
 OUT.py defines one bytes constant per file, named after it in upper case
 (build/guests/long64.bin -> LONG64), and ALL, a dict of them by file stem.
 Without --demos the files are the flat test guests of tests/guests (module
-`guests`, loaded at LOAD); with --demos the multiboot kernels of guests/
+`guests`, loaded at LOAD); with --demos the multiboot kernels of demos/
 (module `demos`, booted by hv.boot(name)). The build freezes OUT.py into the
 image. Runs on the build host.
 """

@@ -5,19 +5,18 @@
 import hw
 import cmdline
 import multiboot
-from hv.cpu import CpuInfo, rdmsr_or_none
-from hv.frame import (BitmapFrameAllocator, FrameError, PhysFrame, PhysFrameIf,
-                      set_default_allocator)
-# Eager and small: bound here, hv.boot and hv.help are the functions, never
-# the submodules of the same name (an import stores those on the package).
-from hv.boot import boot, images                 # hv.boot('demo'): a kernel to its result
-from hv.help import help                         # hv.help(): the API on one screen
+from hv.host.cpu import CpuInfo, rdmsr_or_none
+from hv.host.frame import (BitmapFrameAllocator, FrameError, PhysFrame, PhysFrameIf,
+                           set_default_allocator)
+# Eager and small; no submodule is named boot or help, so these stay the functions.
+from hv.loader.boot import boot, images         # hv.boot('demo'): a kernel to its result
+from hv.manual import help                      # hv.help(): the API on one screen
 
 # Imported when first asked for: name -> its module.
 _LAZY = {
-    "Exit": "hv.vcpu", "UnexpectedExit": "hv.vcpu", "VCpu": "hv.vcpu",   # the arch-neutral vCPU API
-    "VM": "hv.vm", "run_guest": "hv.vm",        # hv.VM(mem_size, allocator=hv.frames)
-    "ImageError": "hv.mbload",                  # a kernel image that cannot be loaded
+    "Exit": "hv.vcpu.api", "UnexpectedExit": "hv.vcpu.api", "VCpu": "hv.vcpu.api",   # the arch-neutral vCPU API
+    "VM": "hv.vmm.vm", "run_guest": "hv.vmm.vm",    # hv.VM(mem_size, allocator=hv.frames)
+    "ImageError": "hv.loader.mbload",           # a kernel image that cannot be loaded
 }
 
 

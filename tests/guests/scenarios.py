@@ -1,7 +1,7 @@
 """The guest scenarios every vCPU back end runs: {name, guest, expected exits,
 expected output}. Host-side data (CPython), used by tests/target/test_svm_guests.py
 and, later, the VMX tests. Each guest is tests/guests/<guest>.asm, loaded at
-LOAD and run by hv.run_guest under the VMM of py/hv/vmm.py with the ports and
+LOAD and run by hv.run_guest under the VMM of py/hv/vmm/run.py with the ports and
 MSRs below. Exits are the VMM's trace (COM1 traffic is in the output instead);
 `output` lines are the guest's COM1 text, where a tuple means one of its
 alternatives, picked by `pick`; `skip` names emulators that cannot run it, and why.

@@ -6,6 +6,7 @@ read_until(marker, timeout) and read_some(timeout), e.g. qemu/launch.py's Machin
 """
 
 import ast
+import os
 import time
 
 RAW_BANNER = b'raw REPL; CTRL-B to exit\r\n'
@@ -82,6 +83,26 @@ class Repl:
             self.raw = False
             raise ProtocolError(f'expected the raw prompt, got {prompt!r}')
         return _text(out), _text(err)
+
+    def load(self, path, timeout=None):
+        """Make the Python file at `path` (host side) importable on the target
+        by its stem: its source runs in a fresh namespace that becomes
+        sys.modules[stem]. Benchmarks and the fuzz generator travel this way
+        instead of living in the shipped image (tests/payloads/)."""
+        name = os.path.splitext(os.path.basename(path))[0]
+        with open(path) as f:
+            source = f.read()
+        self.exec("def _load(name, source):\n"
+                  " import sys\n"
+                  " ns = {'__name__': name}\n"
+                  " exec(source, ns)\n"
+                  " class Module: pass\n"
+                  " m = Module()\n"
+                  " for k in ns: setattr(m, k, ns[k])\n"
+                  " sys.modules[name] = m\n"
+                  f"_load({name!r}, {source!r})\n"
+                  "del _load", timeout)
+        return name
 
     @staticmethod
     def _left(deadline):

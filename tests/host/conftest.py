@@ -8,8 +8,10 @@ import types
 from pathlib import Path
 
 PY_DIR = Path(__file__).resolve().parents[2] / "py"
-if str(PY_DIR) not in sys.path:
-    sys.path.insert(0, str(PY_DIR))
+PAYLOADS = Path(__file__).resolve().parents[1] / "payloads"   # sent to the target, not in the image
+for _p in (PAYLOADS, PY_DIR):
+    if str(_p) not in sys.path:
+        sys.path.insert(0, str(_p))
 
 
 def _identity(f):

@@ -2,13 +2,13 @@
 (CPUID of an SVM CPU, MSRs, XCR0) and the `svm` natives, whose run() plays a
 scripted guest: each step edits the VMCB and register file and returns an
 exit code, as #VMEXIT would. Also installs the memory behind viper's
-pointer casts (hv.viper_host) so hv.svm.vmcb and hv.svm.nextrip run here.
+pointer casts (viper_host) so hv.vcpu.svm.vmcb and hv.vcpu.svm.nextrip run here.
 """
 import struct
 
-from hv import viper_host
-from hv.frame import BitmapFrameAllocator
-from hv.svm import vmcb as V
+import viper_host
+from hv.host.frame import BitmapFrameAllocator
+from hv.vcpu.svm import vmcb as V
 
 MiB = 1 << 20
 RAM_END = 48 * MiB
@@ -139,7 +139,7 @@ class FakeSvm:
 
 
 def exit_with(code, info1=0, info2=0, **fields):
-    """A guest step that sets VMCB fields (names of hv.svm.vmcb constants,
+    """A guest step that sets VMCB fields (names of hv.vcpu.svm.vmcb constants,
     lower case) and EXITINFO1/2, then exits with code."""
     def step(v, gprs):
         for name, value in fields.items():
@@ -161,5 +161,5 @@ class Machine:
         self.allocator = BitmapFrameAllocator([(MiB, RAM_END - MiB)], [], self.memory.mem)
 
     def vm(self, mem_size=16 * MiB, **kw):
-        from hv.vm import VM
+        from hv.vmm.vm import VM
         return VM(mem_size, self.allocator, io=self.hw, native=self.svm, arch="amd", **kw)

@@ -6,8 +6,8 @@ import pytest
 
 import cmdline
 import multiboot
-from hv.cpu import CpuInfo
-from hv.msr import IA32_FEATURE_CONTROL, VM_CR
+from hv.host.cpu import CpuInfo
+from hv.x86.msr import IA32_FEATURE_CONTROL, VM_CR
 
 
 class FakePhys:

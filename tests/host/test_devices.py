@@ -1,7 +1,7 @@
 # Host tests for the emulated legacy devices: 8259A PIC pair and 8254 PIT
 # channel 0, driven through port I/O as a guest drives them.
-from hv.devices.pic import Pic
-from hv.devices.pit import PIT_HZ, Pit
+from hv.vmm.devices.pic import Pic
+from hv.vmm.devices.pit import PIT_HZ, Pit
 
 
 def init_pic(pic, master=0x20, slave=0x28, auto_eoi=False):

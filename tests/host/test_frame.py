@@ -1,4 +1,4 @@
-# Host tests for py/hv/frame.py and py/hv/bitmap.py: memory-map parsing, the
+# Host tests for py/hv/host/frame.py and py/hv/host/bitmap.py: memory-map parsing, the
 # bitmap frame allocator against a set-based reference model, misuse checks,
 # PhysFrame, and the benchmark. RAM is a fake that faults outside managed frames.
 
@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import bench_frames
-from hv import frame as fm
-from hv.bitmap import Bitmap, fill_bytes, merge_ranges, subtract_ranges
-from hv.frame import BitmapFrameAllocator, FrameError, PhysFrame, PhysFrameIf
+from hv.host import frame as fm
+from hv.host.bitmap import Bitmap, fill_bytes, merge_ranges, subtract_ranges
+from hv.host.frame import BitmapFrameAllocator, FrameError, PhysFrame, PhysFrameIf
 
 FR = 4096
 MiB = 1 << 20

@@ -1,4 +1,4 @@
-# Host tests for vm.load_multiboot and vm.load_flat (hv.loader) over the fake
+# Host tests for vm.load_multiboot and vm.load_flat (hv.loader.kernel) over the fake
 # SVM natives: segments in guest RAM with their bss zeroed, the information
 # structure where EBX points, the multiboot machine state, a malformed image
 # leaving the VM untouched, and raw binaries in each mode.
@@ -7,9 +7,9 @@ import struct
 import pytest
 
 import multiboot
-from hv import mbload
-from hv.regs import RAX, RBX
-from hv.svm import percpu, vmcb as V
+from hv.loader import mbload
+from hv.x86.regs import RAX, RBX
+from hv.vcpu.svm import percpu, vmcb as V
 from svm_fakes import MiB, Machine
 from test_mbload import aout, elf64
 

@@ -1,12 +1,12 @@
-# Host tests for the multiboot guest loader (hv.mbload) and the information
-# structure it hands the guest (hv.mbinfo), on images built here.
+# Host tests for the multiboot guest loader (hv.loader.mbload) and the information
+# structure it hands the guest (hv.loader.mbinfo), on images built here.
 import struct
 
 import pytest
 
 import multiboot
-from hv import mbinfo, mbload
-from hv.mbload import ImageError, plan
+from hv.loader import mbinfo, mbload
+from hv.loader.mbload import ImageError, plan
 
 MB = 0x1BADB002
 MEM = 64 << 20

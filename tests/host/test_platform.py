@@ -1,14 +1,14 @@
-# Host tests for the PC a guest sees (hv.platform, hv.devices.uart) and its
-# timer ticks (hv.ticks, hv.hosttimer): port routing, the COM1 model with its
+# Host tests for the PC a guest sees (hv.vmm.platform, hv.vmm.devices.uart) and its
+# timer ticks (hv.vmm.ticks, hv.host.timer): port routing, the COM1 model with its
 # prefix, colour and input, guest time without the VMM's share, the
 # lost-tick rules, the halted wait and the host's borrowed 8254.
 import pytest
 
-from hv.devices.uart import Uart
-from hv.hosttimer import HostTimer
-from hv.platform import Platform
-from hv.ticks import Ticks
-from hv.devices.pic import Pic
+from hv.vmm.devices.uart import Uart
+from hv.host.timer import HostTimer
+from hv.vmm.platform import Platform
+from hv.vmm.ticks import Ticks
+from hv.vmm.devices.pic import Pic
 
 HZ = 1_000_000                       # fake TSC: one cycle per microsecond
 PERIOD_100HZ = 11932                 # PIT count for 100 Hz

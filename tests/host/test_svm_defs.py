@@ -4,9 +4,9 @@
 # positions and the software VMRUN consistency checks.
 import pytest
 
-from hv import guest_tables
-from hv.svm import defs, structs, vmcb as V
-from hv.svm.checks import vmrun_failures
+from hv.x86 import guest_tables
+from hv.vcpu.svm import defs, structs, vmcb as V
+from hv.vcpu.svm.checks import vmrun_failures
 from svm_fakes import Machine
 
 # (field, offset, size in bytes) from APM2 Table B-1 (control area) and

@@ -3,7 +3,7 @@
 # with a deliverable interrupt, EXITINTINFO re-injection, TLB_CONTROL.
 import pytest
 
-from hv.svm import defs, percpu, vmcb as V
+from hv.vcpu.svm import defs, percpu, vmcb as V
 from svm_fakes import MiB, Machine, exit_with
 
 

@@ -1,17 +1,18 @@
-# Host tests for nested page tables (hv.paging: NPT entries, 4 KiB / 2 MiB
-# maps, splitting, frames returned), the guest page walk (hv.gwalk), the
-# instruction-length decoder (hv.insn) and its viper twin that steps RIP
-# without NRIPS (hv.svm.nextrip), checked against each other.
+# Host tests for nested page tables (hv.npt.paging: NPT entries, 4 KiB / 2 MiB
+# maps, splitting, frames returned), the guest page walk (hv.x86.gwalk), the
+# instruction-length decoder (hv.x86.insn) and its viper twin that steps RIP
+# without NRIPS (hv.vcpu.svm.nextrip), checked against each other.
 import random
 import struct
 
 import pytest
 
-from hv import gwalk, insn, paging
-from hv.guest_tables import long_mode_tables
-from hv.paging import NptFormat, NestedPageTable, PAGE_2M, PAGE_4K, R, W, X
-from hv.svm import vmcb as V
-from hv.svm.nextrip import advance, complete_cpuid
+from hv.x86 import gwalk, insn
+from hv.npt import paging
+from hv.x86.guest_tables import long_mode_tables
+from hv.npt.paging import NptFormat, NestedPageTable, PAGE_2M, PAGE_4K, R, W, X
+from hv.vcpu.svm import vmcb as V
+from hv.vcpu.svm.nextrip import advance, complete_cpuid
 from svm_fakes import Machine
 
 MiB = 1 << 20
@@ -154,7 +155,7 @@ def make_long_guest(m, mem_size=16 * MiB, nrips=False):
 
 @pytest.fixture(autouse=True)
 def _fresh_percpu():
-    from hv.svm import percpu
+    from hv.vcpu.svm import percpu
     percpu._percpu = None
     yield
     percpu._percpu = None

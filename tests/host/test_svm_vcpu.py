@@ -4,11 +4,11 @@
 # XSETBV and EFER handled inside, failed entries and unexpected exits.
 import pytest
 
-from hv import cpuid as cpuid_policy
-from hv.regs import RAX, RBX, RCX, RDX, RSI, RDI, R8, R9
-from hv.svm import defs, percpu, vmcb as V
-from hv.svm.vcpu import _MISC1, _RAX_FIELD, _VMEXIT_CPUID
-from hv.vcpu import UnexpectedExit
+from hv.vcpu import cpuid as cpuid_policy
+from hv.x86.regs import RAX, RBX, RCX, RDX, RSI, RDI, R8, R9
+from hv.vcpu.svm import defs, percpu, vmcb as V
+from hv.vcpu.svm.vcpu import _MISC1, _RAX_FIELD, _VMEXIT_CPUID
+from hv.vcpu.api import UnexpectedExit
 from svm_fakes import MiB, Machine, exit_with
 
 EFER, VM_HSAVE_PA = 0xC0000080, 0xC0010117
@@ -78,7 +78,7 @@ def test_long_mode_setup_state():
     assert v.get(V.N_CR3) == vm.npt.root and v.get(V.NP_CONTROL) == defs.NP_ENABLE
     assert v.get(V.VINTR) == defs.V_INTR_MASKING and v.get(V.GUEST_ASID) == c.asid
     assert vm.read_phys64(0x2000) & ~0xFFF == 0x3000                     # PML4 -> PDPT
-    from hv.svm.checks import vmrun_failures
+    from hv.vcpu.svm.checks import vmrun_failures
     assert vmrun_failures(v) == []
     vm.close()
 

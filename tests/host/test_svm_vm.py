@@ -3,8 +3,8 @@
 # vm.run (COM1, VMM ports, fault-in of RAM, hypercalls), over fake natives.
 import pytest
 
-from hv.regs import RAX, RCX, RDX, RSI, RDI, R8, R9
-from hv.svm import defs, percpu, vmcb as V
+from hv.x86.regs import RAX, RCX, RDX, RSI, RDI, R8, R9
+from hv.vcpu.svm import defs, percpu, vmcb as V
 from svm_fakes import MiB, Machine, exit_with
 
 

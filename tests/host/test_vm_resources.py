@@ -4,9 +4,9 @@
 # nested tables map only guest RAM, onto frames the VM owns, never shared.
 import pytest
 
-from hv.frame import OutOfFrames, PhysFrameIf
-from hv.svm import percpu as svm_percpu
-from hv.vmx import percpu as vmx_percpu
+from hv.host.frame import OutOfFrames, PhysFrameIf
+from hv.vcpu.svm import percpu as svm_percpu
+from hv.vcpu.vmx import percpu as vmx_percpu
 import svm_fakes
 import vmx_fakes
 
@@ -56,7 +56,7 @@ class FailAfter(PhysFrameIf):
 
 
 def build(m, allocator, mem, prealloc):
-    from hv.vm import VM
+    from hv.vmm.vm import VM
     vm = VM(mem, allocator, io=m.hw, native=m.svm if hasattr(m, "svm") else m.vmx,
             arch="amd" if hasattr(m, "svm") else "intel", prealloc=prealloc)
     try:
@@ -174,7 +174,7 @@ def test_map_ram_stays_inside_guest_ram():
 
 
 def test_a_vmx_vcpu_whose_controls_fail_gives_its_frames_back(monkeypatch):
-    from hv.vmx import controls
+    from hv.vcpu.vmx import controls
     m = vmx_fakes.Machine()
     a = m.allocator
     free0 = a.free_count()

@@ -8,8 +8,8 @@ import struct
 
 import pytest
 
-from hv.svm import defs, percpu, vmcb as V
-from hv.vmm import Vmm
+from hv.vcpu.svm import defs, percpu, vmcb as V
+from hv.vmm.run import Vmm
 from svm_fakes import MiB, Machine, exit_with
 
 
@@ -152,7 +152,7 @@ def test_halt_with_nothing_to_wake_the_guest_ends_the_run():
 
 
 def test_cpuid_hides_the_local_apic():
-    from hv.cpuid import CpuidPolicy
+    from hv.vcpu.cpuid import CpuidPolicy
     p = CpuidPolicy(lambda leaf, sub: (0, 0, 0xFFFFFFFF, 0xFFFFFFFF))
     a, b, c, d = p.answer(1, 0)
     assert not d & (1 << 9) and not c & (1 << 21)     # no xAPIC, no x2APIC: the PIC it is

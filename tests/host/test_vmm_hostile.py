@@ -6,12 +6,13 @@
 # and the EFER write rules.
 import pytest
 
-from hv import efer, report
-from hv.regs import RAX, RCX, RDX
-from hv.svm import defs, percpu, vmcb as V
-from hv.frame import OutOfFrames
-from hv.trace import Ring
-from hv.vmm import EXIT_BUDGET, HC_EINVAL, HC_INJECT, Vmm
+from hv.x86 import efer
+from hv.vmm import report
+from hv.x86.regs import RAX, RCX, RDX
+from hv.vcpu.svm import defs, percpu, vmcb as V
+from hv.host.frame import OutOfFrames
+from hv.vmm.trace import Ring
+from hv.vmm.run import EXIT_BUDGET, HC_EINVAL, HC_INJECT, Vmm
 from svm_fakes import MiB, Machine, exit_with
 from test_vmm_devices import Timer, Tsc, io, out8
 
@@ -104,7 +105,7 @@ def test_exit_budget_counts_the_exits_the_vcpu_handles_itself():
     c.rip = 0x10000
     m.svm.steps = [cpuid] * 200 + [exit_with(defs.VMEXIT_SHUTDOWN)]
     vm.vmm.exit_budget = 100
-    import hv.vmm as vmm
+    import hv.vmm.run as vmm
     slice0, vmm.SLICE = vmm.SLICE, 64
     try:
         r = vm.run(c, echo=False)
@@ -212,7 +213,7 @@ def test_svm_efer_write_with_paging_on_faults():
 
 
 def test_vmx_efer_sees_paging_the_guest_turned_on_without_an_exit():
-    from hv.vmx import defs as X, fields as F, percpu as vpercpu
+    from hv.vcpu.vmx import defs as X, fields as F, percpu as vpercpu
     from vmx_fakes import Machine as VmxMachine, exit_with as vexit
     vpercpu._percpu = None
     m = VmxMachine()

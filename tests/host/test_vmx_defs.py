@@ -4,7 +4,7 @@
 # segment access rights and the EPTP.
 import pytest
 
-from hv.vmx import defs
+from hv.vcpu.vmx import defs
 
 # (qualification, (cr, access type, gpr, lmsw from memory, lmsw source)), recorded.
 CR_ACCESS = [

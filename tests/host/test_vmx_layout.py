@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from hv.frame import BitmapFrameAllocator
-from hv.paging import NestedPageTable, R, W, X
-from hv.vmx import defs, ept, fields as F, structs, vmcs
+from hv.host.frame import BitmapFrameAllocator
+from hv.npt.paging import NestedPageTable, R, W, X
+from hv.npt import ept
+from hv.vcpu.vmx import defs, fields as F, structs, vmcs
 from vmx_fakes import MiB, FakeHw, FakeVmx, Memory
 
 SOURCE = Path(F.__file__).read_text()

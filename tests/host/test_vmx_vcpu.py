@@ -4,9 +4,9 @@
 # accesses, EPT faults, named entry failures, injection, re-injection, flushes.
 import pytest
 
-from hv.regs import RAX, RBX, RCX, RDX, RSI, RDI, R8, R9, R10, R11, RSP
-from hv.vcpu import UnexpectedExit
-from hv.vmx import checks, defs, fields as F, percpu
+from hv.x86.regs import RAX, RBX, RCX, RDX, RSI, RDI, R8, R9, R10, R11, RSP
+from hv.vcpu.api import UnexpectedExit
+from hv.vcpu.vmx import checks, defs, fields as F, percpu
 from vmx_fakes import MiB, TSS_BASE, Machine, exit_with
 
 CR4_VMXE = 1 << 13

@@ -5,8 +5,8 @@ VMfail rules the tests rely on, and a run() that plays a scripted guest:
 each step edits the current VMCS and register file and returns an exit
 reason, as a VM exit would.
 """
-from hv.frame import BitmapFrameAllocator
-from hv.vmx import fields as F
+from hv.host.frame import BitmapFrameAllocator
+from hv.vcpu.vmx import fields as F
 from bochs_vmx_msrs import BOCHS_MSRS
 
 MiB = 1 << 20
@@ -217,7 +217,7 @@ class FakeVmx:
 
 
 def exit_with(reason, **fields):
-    """A guest step that sets VMCS fields (names of hv.vmx.fields constants,
+    """A guest step that sets VMCS fields (names of hv.vcpu.vmx.fields constants,
     lower case) and exits with reason."""
     def step(v, gprs):
         for name, value in fields.items():
@@ -236,5 +236,5 @@ class Machine:
         self.allocator = BitmapFrameAllocator([(MiB, RAM_END - MiB)], [], self.memory.mem)
 
     def vm(self, mem_size=16 * MiB, **kw):
-        from hv.vm import VM
+        from hv.vmm.vm import VM
         return VM(mem_size, self.allocator, io=self.hw, native=self.vmx, arch="intel", **kw)

@@ -1,4 +1,4 @@
-# Fuzzing the hypervisor with generated guests (py/fuzzgen.py: random bytes,
+# Fuzzing the hypervisor with generated guests (tests/payloads/fuzzgen.py: random bytes,
 # random valid instructions and a mix, in real, protected and long mode), as
 # a test function that test_fuzz_qemu.py (AMD SVM, QEMU TCG) and
 # test_fuzz_bochs.py (Intel VMX, Bochs) import with their own module-scoped
@@ -20,6 +20,7 @@ MAX_EXITS = 200         # per guest; most end far sooner
 BUDGET_S = 0.02         # per guest, its own run time (TSC): ends spins without exits
 BATCH = 10              # guests per REPL call: a hang is pinned to 10 guests
 
+FUZZGEN = os.path.join(os.path.dirname(__file__), "..", "payloads", "fuzzgen.py")
 RUNNER = """
 import hv, hw, gc, fuzzgen
 
@@ -77,6 +78,7 @@ def test_generated_guests_never_break_the_hypervisor(repl, FUZZ_N):
     seed = fuzz_seed()
     n = int(os.environ.get("MPVISOR_FUZZ_N", FUZZ_N))
     replay = f"seed={seed:#x} (MPVISOR_FUZZ_SEED={seed:#x} MPVISOR_FUZZ_N={n} to replay)"
+    repl.load(FUZZGEN)
     repl.exec(RUNNER)
     run_batch(repl, seed + 1, 0, 9, replay)             # warm-up: imports and caches
     frames0, heap0 = repl.eval("usage()")

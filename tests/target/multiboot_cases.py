@@ -1,4 +1,4 @@
-# The multiboot guests of guests/ and the loader on a booted mpvisor, as test
+# The multiboot guests of demos/ and the loader on a booted mpvisor, as test
 # functions that test_multiboot_qemu.py (AMD SVM, QEMU TCG) and
 # test_multiboot_bochs.py (Intel VMX, Bochs) import, each with its own
 # module-scoped `repl` fixture: the same calls must give the same results.

@@ -9,7 +9,7 @@ import re
 
 SETUP = """
 import hv, hw, guests, gc, struct
-from hv.frame import OutOfFrames
+from hv.host.frame import OutOfFrames
 VMM = dict(ports={0x600: 0xA5A5A5A5}, msrs={0x4D500001: 0})
 GUESTS = (('long64', 'long'), ('prot32', 'protected'), ('real16', 'real'))
 

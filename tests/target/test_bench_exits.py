@@ -1,10 +1,12 @@
-# The exit benchmark's code on the target (py/bench_exits.py, run by
+# The exit benchmark's code on the target (tests/payloads/bench_exits.py, run by
 # bench/exits.py), a few iterations of each exit type so it cannot rot: the
 # normal path, the minimal native loop (svm/vmx.bench_loop) and, for CPUID,
 # the native fast path each finish the guest with the right exit counts and
 # give every frame back. No timing is checked. QEMU TCG (SVM) and Bochs
 # corei7_skylake_x (VMX); one boot per back end.
 import pytest
+
+import os
 
 from conftest import ELF, ISO, booted, image
 
@@ -13,6 +15,7 @@ TARGETS = {"svm-qemu": ("qemu", dict(kernel=ELF), "amd"),
            "vmx-bochs": ("bochs", dict(iso=ISO, model="corei7_skylake_x"), "intel")}
 N = 7
 
+PAYLOAD = os.path.join(os.path.dirname(__file__), "..", "payloads", "bench_exits.py")
 
 @pytest.fixture(scope="module", params=sorted(TARGETS))
 def target(request):
@@ -20,6 +23,7 @@ def target(request):
     opts = {k: image(v) if k in ("kernel", "iso") else v for k, v in opts.items()}
     with booted(emulator, **opts) as repl:
         assert repl.eval("__import__('hv').vendor()") == vendor
+        repl.load(PAYLOAD)
         repl.exec("import hv, bench_exits as B")
         yield repl
 

@@ -1,4 +1,4 @@
-# The CPU-bound benchmark guest (guests/sieve.asm, bench/sieve.py) boots
+# The CPU-bound benchmark guest (demos/sieve.asm, bench/sieve.py) boots
 # and finds the right number of primes both inside mpvisor (hv.boot, SVM
 # under QEMU TCG) and directly under `qemu-system-x86_64 -kernel`, and no
 # exit reaches the VMM while it computes. No timing is checked.

@@ -8,8 +8,8 @@ from hostile_cases import *  # noqa: F401,F403 (the test functions)
 from hostile_cases import SETUP
 
 MODELS = {
-    "bochs-vmx": dict(model="corei7_skylake_x", arch="intel", imports="vmx\nfrom hv.vmx import fields as F"),
-    "bochs-ryzen": dict(model="ryzen", arch="amd", imports="svm\nfrom hv.svm import vmcb as V"),
+    "bochs-vmx": dict(model="corei7_skylake_x", arch="intel", imports="vmx\nfrom hv.vcpu.vmx import fields as F"),
+    "bochs-ryzen": dict(model="ryzen", arch="amd", imports="svm\nfrom hv.vcpu.svm import vmcb as V"),
 }
 BUDGETS = dict(budget=300, cpuid_budget=5000, fast_budget=20000, seconds=0.5, ctrl_c_delay=2.0)
 

@@ -14,7 +14,7 @@ TARGET = dict(name="qemu", arch="amd", budget=3000, cpuid_budget=20000, fast_bud
 def repl():
     with booted("qemu", kernel=image(ELF)) as r:
         assert r.eval("__import__('hv').vendor()") == "amd"
-        r.exec("import hv, hw, svm, guests\nfrom hv.svm import vmcb as V\n" + SETUP)
+        r.exec("import hv, hw, svm, guests\nfrom hv.vcpu.svm import vmcb as V\n" + SETUP)
         yield r
 
 

@@ -1,7 +1,7 @@
 # The ways a kernel gets to mpvisor besides the REPL: the default `make run`
 # (the demo guest), `make run GUEST=... GUEST_ARGS=...` (a GRUB module in
 # build/guest.iso) and a GRUB menu entry with `module` lines (mkiso.sh
-# ENTRY, hv.autoboot), under QEMU TCG. Host test code driving the build.
+# ENTRY, hv.loader.autoboot), under QEMU TCG. Host test code driving the build.
 import os
 import subprocess
 
@@ -34,7 +34,7 @@ def test_make_run_guest_puts_a_kernel_in_the_image():
 
 def test_grub_menu_entry_boots_its_modules(tmp_path):
     iso = tmp_path / "menu.iso"
-    entry = ("boot two guests|run=hv.autoboot|" + os.path.join(ROOT, "build/demos/demo.bin") + "|"
+    entry = ("boot two guests|run=hv.loader.autoboot|" + os.path.join(ROOT, "build/demos/demo.bin") + "|"
              + os.path.join(ROOT, "build/demos/hello64.elf") + " hello from grub")
     subprocess.run([os.path.join(ROOT, "qemu/mkiso.sh"), image(ELF), iso, "", entry], check=True,
                    env=dict(os.environ, GRUB_DEFAULT="1", GRUB_TIMEOUT="0"))
@@ -54,6 +54,6 @@ def test_the_iso_offers_the_demo_entry(tmp_path):
                     "/boot/grub/grub.cfg", tmp_path / "grub.cfg"], capture_output=True, check=True)
     cfg = (tmp_path / "grub.cfg").read_bytes()
     assert (b'menuentry "mpvisor: boot demo guests from GRUB modules" {\n'
-            b"    multiboot /boot/mpvisor.elf run=hv.autoboot\n"
+            b"    multiboot /boot/mpvisor.elf run=hv.loader.autoboot\n"
             b"    module /boot/modules/demo.bin demo.bin\n"
             b"    module /boot/modules/mbinfo32.elf mbinfo32.elf from grub\n") in cfg

@@ -17,7 +17,7 @@ def target(request):  # parametrized directly, or indirectly by a test
     else:
         opts["iso"] = image(opts["iso"])
     with booted(request.param, **opts) as repl:
-        repl.exec("import hv, hw, svm, guests\nfrom hv.svm import vmcb as V, defs")
+        repl.exec("import hv, hw, svm, guests\nfrom hv.vcpu.svm import vmcb as V, defs")
         yield request.param, repl
 
 
@@ -89,9 +89,9 @@ def test_repl_one_liner_echoes_guest_output(target):
 
 
 def test_make_run_demo():
-    with booted("qemu", kernel=image(ELF), append="run=hv.demo") as repl:
+    with booted("qemu", kernel=image(ELF), append="run=hv.loader.demo") as repl:
         out = repl.m.output.decode(errors="replace")
-    # The multiboot demo guest (guests/demo.asm) with every exit traced.
+    # The multiboot demo guest (demos/demo.asm) with every exit traced.
     assert "guest| 3 timer interrupts taken: ok" in out and "guest| PASS" in out
     assert "BAD" not in out and "Halt at rip" in out and "(debug-exit)" in out
     assert "demo: the guest's result is 0" in out

@@ -53,7 +53,7 @@ def assemble(source):
 @pytest.fixture(scope="module")
 def bochs_vmx():
     with booted("bochs", iso=image(ISO), model="corei7_skylake_x") as repl:
-        repl.exec("import hv, hw, vmx, guests, sys\nfrom hv.vmx import defs, fields as F")
+        repl.exec("import hv, hw, vmx, guests, sys\nfrom hv.vcpu.vmx import defs, fields as F")
         yield repl
 
 
@@ -225,7 +225,7 @@ def test_repl_one_liner_echoes_guest_output(bochs_vmx):
 
 
 def test_demo_guest_through_hv_boot():
-    # The multiboot demo (guests/demo.asm: VMCALL on Intel, PIT interrupts
+    # The multiboot demo (demos/demo.asm: VMCALL on Intel, PIT interrupts
     # through the emulated PIC) at ips=200M: at the default 10M a Python
     # exit costs more emulated time than the guest's 10 ms timer period, so
     # its ISR never gets back to the main loop (both back ends alike).

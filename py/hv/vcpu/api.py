@@ -1,0 +1,189 @@
+# The arch-neutral vCPU interface (x86_vcpu's AxArchVCpu) and its exit
+# record (AxVCpuExitReason), implemented by hv.vcpu.svm.vcpu and later hv.vcpu.vmx.
+# Runs on the bare-metal port and on CPython (host tests).
+from hv.x86.regs import MASK64, RAX, RDX
+
+# Exit reasons, and the fields each one sets (AxVCpuExitReason).
+FIELDS = {
+    "Hypercall": ("nr", "args"),
+    "IoRead": ("port", "width"),
+    "IoWrite": ("port", "width", "data"),
+    "MmioRead": ("addr", "width"),
+    "MmioWrite": ("addr", "width", "data"),
+    "SysRegRead": ("msr",),
+    "SysRegWrite": ("msr", "value"),
+    "NestedPageFault": ("addr", "access"),
+    "ExternalInterrupt": ("vector",),
+    "Halt": (),
+    "SystemDown": (),
+    "FailEntry": ("code", "message"),
+    "Nothing": (),
+}
+_WIDTH_MASK = (0, 0xFF, 0xFFFF, 0, 0xFFFFFFFF, 0, 0, 0, MASK64)
+_ATTRS = ("reason", "nr", "args", "port", "width", "data", "addr", "access", "msr",
+          "value", "vector", "code", "message")
+
+
+class Exit:
+    """One exit record. A vCPU reuses its record (no allocation per exit):
+    it is valid until the next run(); keep copy() or as_tuple()."""
+
+    def __init__(self):
+        self.reason = "Nothing"
+        self.nr = self.args = self.port = self.width = self.data = None
+        self.addr = self.access = self.msr = self.value = self.vector = None
+        self.code = self.message = None
+
+    def as_tuple(self):
+        return (self.reason,) + tuple(getattr(self, f) for f in FIELDS[self.reason])
+
+    def copy(self):
+        e = Exit()
+        for a in _ATTRS:
+            setattr(e, a, getattr(self, a))
+        return e
+
+    def __repr__(self):
+        parts = []
+        for f in FIELDS[self.reason]:
+            v = getattr(self, f)
+            parts.append("%s=%s" % (f, hex(v) if isinstance(v, int) and f != "width" else repr(v)))
+        return "<Exit %s%s>" % (self.reason, " " + " ".join(parts) if parts else "")
+
+
+class UnexpectedExit(Exception):
+    """An exit the back end has no handler for: the code and a state dump."""
+
+
+class VCpu:
+    """Arch-neutral API. Back ends provide the register and state accessors
+    and run(); what follows is shared by every back end."""
+
+    MODES = ("real", "protected", "long")
+
+    def __init__(self, vm):
+        self.vm = vm
+        self.exit = Exit()
+        self._pending_read = None       # (kind, width) of an IoRead/SysRegRead
+        self._irq_queue = []
+        self.exit_rip = None            # RIP of the instruction behind the last I/O, MSR or hypercall exit
+        self.exits = 0                  # every exit this vCPU took, handled inside run() or not
+        self.run_slice = None           # run() returns 'Nothing' after about this many exits (None: never)
+
+    # -- to be implemented by the back end --------------------------------
+    def setup(self, mode):
+        raise NotImplementedError
+
+    def set_entry(self, gpa):
+        raise NotImplementedError
+
+    def set_ept_root(self, paddr):
+        raise NotImplementedError
+
+    def bind(self):
+        raise NotImplementedError
+
+    def unbind(self):
+        raise NotImplementedError
+
+    def run(self):
+        raise NotImplementedError
+
+    def get_gpr(self, n):
+        raise NotImplementedError
+
+    def set_gpr(self, n, value):
+        raise NotImplementedError
+
+    def set_io_intercept(self, port, count, on):
+        raise NotImplementedError
+
+    def set_msr_intercept(self, msr, read, write):
+        raise NotImplementedError
+
+    def inject_exception(self, vector, error_code=None):
+        raise NotImplementedError
+
+    def close(self):
+        raise NotImplementedError
+
+    def control_regs(self):
+        """(cr0, cr3, cr4, efer, code size in bits) as the guest sees them."""
+        raise NotImplementedError
+
+    def set_watchdog(self, cycles):
+        """Make run() return 'Nothing' after about `cycles` TSC cycles in the
+        guest without an exit, whatever the guest's RFLAGS.IF (None: off).
+        False where the back end has no such timer (the caller arms its own)."""
+        return False
+
+    # -- shared -----------------------------------------------------------
+    def inject_interrupt(self, vector):
+        """Queue an external interrupt; delivered once the guest can take it
+        (RFLAGS.IF = 1, no interrupt shadow), through the interrupt window."""
+        if not 32 <= vector <= 255:
+            raise ValueError("external interrupt vector %d outside 32-255" % vector)
+        self._irq_queue.append(vector)
+
+    def pending_interrupts(self):
+        """How many queued interrupts the guest has not been given yet."""
+        return len(self._irq_queue)
+
+    def complete(self, value):
+        """Complete the IoRead or SysRegRead the last run() returned. I/O
+        writes only the access width of RAX (a 32-bit IN zero-extends in
+        64-bit mode, as the instruction does); RDMSR sets EDX:EAX."""
+        pending = self._pending_read
+        if pending is None:
+            raise ValueError("no IoRead or SysRegRead to complete")
+        self._pending_read = None
+        kind, width = pending
+        if kind == "msr":
+            self.set_gpr(RAX, value & 0xFFFFFFFF)
+            self.set_gpr(RDX, (value >> 32) & 0xFFFFFFFF)
+            return
+        mask = _WIDTH_MASK[width]
+        if width == 4 and self.long_mode():
+            self.set_gpr(RAX, value & mask)
+        else:
+            self.set_gpr(RAX, self.get_gpr(RAX) & ~mask & MASK64 | value & mask)
+
+    def fault(self, vector, error_code=None):
+        """Instead of completing the last I/O, MSR or hypercall exit, make
+        its instruction raise exception `vector` (e.g. #GP for an MSR the
+        VMM does not emulate): RIP goes back to it, the read is dropped."""
+        if self.exit_rip is None:
+            raise ValueError("the last exit was not an instruction the VMM completes")
+        self._pending_read = None
+        self.rip = self.exit_rip
+        self.inject_exception(vector, error_code)
+
+    def retry(self):
+        """Undo the last I/O, MSR or hypercall exit: RIP back at its
+        instruction, the read dropped, so the next run() executes it again."""
+        if self.exit_rip is None:
+            raise ValueError("the last exit was not an instruction the VMM completes")
+        self._pending_read = None
+        self.rip = self.exit_rip
+
+    def set_return_value(self, value):
+        """Hypercall result, in RAX (x86_vcpu's set_return_value)."""
+        self.set_gpr(RAX, value & MASK64)
+
+    def long_mode(self):
+        raise NotImplementedError
+
+    def regs(self):
+        """All 16 GPRs, RIP and RFLAGS as a dict (for printing, not hot paths)."""
+        from hv.x86.regs import NAMES
+        d = {name: self.get_gpr(i) for i, name in enumerate(NAMES)}
+        d["rip"], d["rflags"] = self.rip, self.rflags
+        return d
+
+    def print_regs(self):
+        """The registers in hex, three to a line, for a person at the REPL."""
+        from hv.x86.regs import NAMES
+        names = NAMES + ("rip", "rflags")
+        values = [self.get_gpr(i) for i in range(16)] + [self.rip, self.rflags]
+        for i in range(0, len(names), 3):
+            print("  ".join("%-6s %016x" % nv for nv in zip(names[i:i + 3], values[i:i + 3])))

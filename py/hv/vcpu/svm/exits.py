@@ -1,0 +1,210 @@
+# SVM #VMEXIT handlers, one per exit code (APM2 Appendix C), in two tiers:
+# CPUID, XSETBV, the interrupt window, EFER and SVM instructions are handled
+# here and return None (run on); the rest fill the vCPU's arch-neutral exit
+# record. Exits that are not instruction intercepts may have cut an event's
+# delivery short and requeue it first (15.7.2). Runs on the bare-metal port
+# and on CPython (host tests, fakes).
+from hv.x86 import efer
+from hv.x86.regs import MASK64, RCX, RDX, RSI, RDI, R8, R9
+from hv.vcpu.svm import defs, vmcb as V
+from hv.x86.insn import TABLE
+from hv.vcpu.svm.checks import vmrun_failures
+from hv.vcpu.svm.nextrip import complete_cpuid
+
+_VEC_UD = 6
+_VEC_GP = 13
+_WIDTH_MASK = (0, 0xFF, 0xFFFF, 0, 0xFFFFFFFF)
+_RFLAGS_IF = 1 << 9
+_CR0_PG = 1 << 31
+# XCR0 bits a guest may set: x87, SSE, AVX (SDM 1 13.3); x87 is mandatory.
+_XCR0_X87, _XCR0_SSE, _XCR0_AVX = 1, 2, 4
+
+
+def _record(c, reason):
+    e = c.exit
+    e.reason = reason
+    return e
+
+
+def cpuid(c):
+    # The hottest exit: one field read, the policy's cached answer, and one
+    # viper call that writes the results and steps RIP (no allocation).
+    pa, g = c._pa, c.gprs
+    a, b, cx, d = c._cpuid(V.read(pa, V.RAX) & 0xFFFFFFFF, g[RCX] & 0xFFFFFFFF)
+    if not complete_cpuid(pa, g, a, b, cx, d, c._ncr3, TABLE, c.nrips):
+        c.skip_slow()
+
+
+def vmmcall(c):
+    c.exit_rip = c.vmcb.get(V.RIP)
+    c.skip_instruction()
+    g = c.gprs
+    e = _record(c, "Hypercall")
+    e.nr = c.vmcb.get(V.RAX)
+    e.args = (g[RDI], g[RSI], g[RDX], g[RCX], g[R8], g[R9])
+    return e
+
+
+def hlt(c):
+    c.skip_instruction()
+    if c._irq_queue and c.vmcb.get(V.RFLAGS) & _RFLAGS_IF:
+        return None                         # an interrupt wakes it: deliver that
+    return _record(c, "Halt")
+
+
+def ioio(c):
+    v = c.vmcb
+    port, width, is_in, is_str, is_rep = defs.decode_ioio(v.get(V.EXITINFO1))
+    if is_str or is_rep:
+        raise NotImplementedError("string I/O (INS/OUTS) on port %#x at rip %#x" % (port, v.get(V.RIP)))
+    c.exit_rip = v.get(V.RIP)
+    v.put(V.RIP, v.get(V.EXITINFO2))        # next RIP, with or without NRIPS (15.10.2)
+    v.put(V.INTERRUPT_STATE, 0)
+    e = _record(c, "IoRead" if is_in else "IoWrite")
+    e.port, e.width = port, width
+    if is_in:
+        c._pending_read = ("io", width)
+    else:
+        e.data = v.get(V.RAX) & _WIDTH_MASK[width]
+    return e
+
+
+def msr(c):
+    v, g = c.vmcb, c.gprs
+    number = g[RCX] & 0xFFFFFFFF
+    write = v.get(V.EXITINFO1) & 1          # 0 RDMSR, 1 WRMSR (15.11)
+    value = (g[RDX] & 0xFFFFFFFF) << 32 | v.get(V.RAX) & 0xFFFFFFFF
+    if number in c._internal_msrs:
+        return _efer(c, write, value)
+    c.exit_rip = v.get(V.RIP)
+    c.skip_instruction()
+    if write:
+        e = _record(c, "SysRegWrite")
+        e.msr, e.value = number, value
+    else:
+        e = _record(c, "SysRegRead")
+        e.msr = number
+        c._pending_read = ("msr", 8)
+    return e
+
+
+def _efer(c, write, value):
+    # The guest sees its EFER without SVME; SVME stays set underneath
+    # (15.5.1) and LMA stays the processor's (APM2 3.1.7: read-only). A
+    # value the CPU would refuse #GPs (hv.x86.efer), never reaching the VMCB.
+    v = c.vmcb
+    cur = v.get(V.EFER)
+    if write:
+        if efer.write_faults(value, cur, v.get(V.CR0) & _CR0_PG, c.vm.cpuid.answer(0x80000001, 0)[3]):
+            c.inject_exception(_VEC_GP, 0)
+            return None
+        v.set(V.EFER, value & ~defs.EFER_LMA | cur & defs.EFER_LMA | defs.EFER_SVME)
+    else:
+        guest = cur & ~defs.EFER_SVME
+        v.put(V.RAX, guest & 0xFFFFFFFF)
+        c.gprs[RDX] = guest >> 32
+    c.skip_instruction()
+    return None
+
+
+def xsetbv(c):
+    v, g = c.vmcb, c.gprs
+    value = (g[RDX] & 0xFFFFFFFF) << 32 | v.get(V.RAX) & 0xFFFFFFFF
+    supported = c.vm.cpuid.answer(0xD, 0)
+    supported = supported[0] | supported[3] << 32
+    if (g[RCX] & 0xFFFFFFFF or v.get(V.CPL) or not value & _XCR0_X87 or value & ~supported
+            or value & _XCR0_AVX and not value & _XCR0_SSE):
+        c.inject_exception(_VEC_GP, 0)      # SDM 2B XSETBV: #GP(0) cases
+        return None
+    c.set_xcr0(value)
+    c.skip_instruction()
+    return None
+
+
+def vintr(c):
+    c.requeue_event()
+    c.close_window()                        # the guest can take one now (15.21.4)
+    return None
+
+
+def intr(c):
+    c.requeue_event()
+    e = _record(c, "ExternalInterrupt")
+    e.vector = c.native.intr_vector()
+    return e
+
+
+def nmi(c):
+    c.requeue_event()
+    e = _record(c, "ExternalInterrupt")
+    e.vector = 2
+    return e
+
+
+def resume(c):
+    c.requeue_event()
+    return None                             # SMI, INIT: the host has seen it
+
+
+def invd(c):
+    c.skip_instruction()                    # keep the host's caches (INVD drops writes)
+    return None
+
+
+def undefined(c):
+    c.inject_exception(_VEC_UD)             # SVM and MONITOR are hidden from CPUID
+    return None
+
+
+def shutdown(c):
+    return _record(c, "SystemDown")         # triple fault or shutdown (15.12)
+
+
+def npf(c):
+    c.requeue_event()
+    v = c.vmcb
+    e = _record(c, "NestedPageFault")
+    e.addr = v.get(V.EXITINFO2)
+    e.access = defs.decode_npf(v.get(V.EXITINFO1))
+    return e
+
+
+def invalid(c):
+    e = _record(c, "FailEntry")
+    e.code = defs.VMEXIT_INVALID
+    # The state as the exit left it (the guest may have changed it), else as
+    # it was before the entry (Bochs stores the host's state on this exit).
+    fails = vmrun_failures(c.vmcb) or c.entry_failures
+    e.message = "VMRUN failed its consistency checks (APM2 15.5.1): " + (
+        "; ".join(fails) if fails else "no check this back end knows failed")
+    return e
+
+
+HANDLERS = {
+    defs.VMEXIT_CPUID: cpuid,
+    defs.VMEXIT_VMMCALL: vmmcall,
+    defs.VMEXIT_HLT: hlt,
+    defs.VMEXIT_IOIO: ioio,
+    defs.VMEXIT_MSR: msr,
+    defs.VMEXIT_XSETBV: xsetbv,
+    defs.VMEXIT_VINTR: vintr,
+    defs.VMEXIT_INTR: intr,
+    defs.VMEXIT_NMI: nmi,
+    defs.VMEXIT_SMI: resume,
+    defs.VMEXIT_INIT: resume,
+    defs.VMEXIT_INVD: invd,
+    defs.VMEXIT_VMRUN: undefined,
+    defs.VMEXIT_VMLOAD: undefined,
+    defs.VMEXIT_VMSAVE: undefined,
+    defs.VMEXIT_STGI: undefined,
+    defs.VMEXIT_CLGI: undefined,
+    defs.VMEXIT_SKINIT: undefined,
+    defs.VMEXIT_INVLPGA: undefined,
+    defs.VMEXIT_MONITOR: undefined,
+    defs.VMEXIT_MWAIT: undefined,
+    defs.VMEXIT_SHUTDOWN: shutdown,
+    defs.VMEXIT_NPF: npf,
+    defs.VMEXIT_INVALID: invalid,
+    0xFFFFFFFF: invalid,                    # QEMU TCG writes EXITCODE as 32 bits
+    MASK64: invalid,                        # -1 as the 64-bit field reads
+}

@@ -1,0 +1,322 @@
+# The SVM vCPU (x86_vcpu's AxArchVCpu for AMD): VMCB set-up for real,
+# protected and long mode, registers, intercept maps, event injection and
+# the run loop; exit handlers are in hv.vcpu.svm.exits. Runs on the bare-metal
+# port (hw and svm natives) and on CPython with fakes of both (host tests).
+from micropython import const
+from hv.x86 import insn, regs
+from hv.vcpu.svm.nextrip import advance, complete_cpuid, step_slow
+from hv.host.cpu import rdmsr_or_none
+from hv.host.frame import PhysFrame
+from hv.x86.guest_tables import TABLES_GPA
+from hv.x86.msr import IA32_EFER
+from hv.vcpu.svm import defs, modes, percpu, vmcb as V
+from hv.vcpu.svm.checks import vmrun_failures
+from hv.vcpu.svm.exits import HANDLERS
+from hv.vcpu.svm.structs import Iopm, Msrpm
+from hv.vcpu.api import VCpu, UnexpectedExit
+
+_VMEXIT_CPUID = const(0x72)                 # defs.VMEXIT_CPUID, folded by the compiler
+_RAX_FIELD = const(0x805F8)                 # vmcb.RAX
+_RFLAGS_IF = 1 << 9
+_RFLAGS_RESERVED = 1 << 1
+# Intercepts every guest gets (APM2 15.9-15.13); VMRUN's is mandatory (15.5.1).
+_MISC1 = (defs.INTERCEPT_INTR | defs.INTERCEPT_NMI | defs.INTERCEPT_SMI | defs.INTERCEPT_INIT
+          | defs.INTERCEPT_CPUID | defs.INTERCEPT_INVD | defs.INTERCEPT_HLT
+          | defs.INTERCEPT_INVLPGA | defs.INTERCEPT_IOIO_PROT | defs.INTERCEPT_MSR_PROT
+          | defs.INTERCEPT_SHUTDOWN)
+_MISC2 = (defs.INTERCEPT_VMRUN | defs.INTERCEPT_VMMCALL | defs.INTERCEPT_VMLOAD
+          | defs.INTERCEPT_VMSAVE | defs.INTERCEPT_STGI | defs.INTERCEPT_CLGI
+          | defs.INTERCEPT_SKINIT | defs.INTERCEPT_MONITOR | defs.INTERCEPT_MWAIT
+          | defs.INTERCEPT_XSETBV)
+# Switched by VMLOAD/VMSAVE, so safe to leave to the guest (15.5.2).
+_PASSTHROUGH_MSRS = (0xC0000081, 0xC0000082, 0xC0000083, 0xC0000084, 0xC0000100,
+                     0xC0000101, 0xC0000102, 0x174, 0x175, 0x176)
+
+
+class SvmVCpu(VCpu):
+    def __init__(self, vm, allocator, io=None, native=None):
+        super().__init__(vm)
+        if io is None:
+            import hw as io
+        if native is None:
+            import svm as native
+        self.io, self.native = io, native
+        self._fast_served = getattr(native, "fast_served", None)
+        self._allocator = allocator
+        self.percpu = percpu.acquire(allocator, io.cpuid, rdmsr_or_none(io), io.wrmsr)
+        self._frame = self.iopm = self.msrpm = self.asid = None
+        try:
+            self._frame = PhysFrame.alloc(allocator)
+            self.iopm = Iopm(allocator)
+            self.msrpm = Msrpm(allocator)
+            self.asid = self.percpu.alloc_asid()
+        except BaseException:
+            self.close()
+            raise
+        self.vmcb = V.Vmcb(self._frame.start_paddr)
+        self._pa = self.vmcb.pa
+        self.gprs = regs.new_gprs()
+        self.nrips = self.percpu.nrips
+        self._ncr3 = 0
+        self._bound = False
+        self._tlb_flush = True                # a new ASID starts clean (15.16.1)
+        self._slow_entry = True               # something to do before the next VMRUN
+        self._cpuid = vm.cpuid.answer
+        self._entry = 0
+        self._mode = None
+        self._internal_msrs = {IA32_EFER: True}
+        self.host_xcr0 = io.xgetbv(0) if io.cr4() & (1 << 18) else 1
+        self.xcr0 = self.host_xcr0
+        self._ibuf = bytearray(16)
+        self.entry_failures = []              # vmrun_failures() before the last entry
+        self._init_control()
+
+    # -- VMCB control area ------------------------------------------------
+    def _init_control(self):
+        s = self.vmcb.set
+        s(V.INTERCEPT_MISC1, _MISC1)
+        s(V.INTERCEPT_MISC2, _MISC2)
+        s(V.IOPM_BASE_PA, self.iopm.pa)
+        s(V.MSRPM_BASE_PA, self.msrpm.pa)
+        s(V.GUEST_ASID, self.asid)
+        # Host RFLAGS.IF gates physical interrupts, guest IF virtual ones (15.21.1).
+        s(V.VINTR, defs.V_INTR_MASKING)
+        s(V.CLEAN_BITS, 0)                    # nothing cached: always reload (15.15)
+        for msr in _PASSTHROUGH_MSRS:
+            self.msrpm.set(msr, False, False)
+
+    def set_ept_root(self, paddr):
+        """Nested page-table root (N_CR3) and NP_ENABLE (15.25.3)."""
+        self.vmcb.set(V.N_CR3, paddr)
+        self.vmcb.set(V.NP_CONTROL, defs.NP_ENABLE)
+        self._ncr3 = paddr
+        self.flush_tlb()
+
+    def flush_tlb(self):
+        """Flush this guest's TLB entries at the next VMRUN (after the nested
+        tables lost a mapping or a permission)."""
+        self._tlb_flush = True
+        self._slow_entry = True
+
+    def set_io_intercept(self, port, count, on):
+        """on: the guest's IN/OUT on these ports exit as IoRead/IoWrite (the
+        default for every port); off: they reach the hardware directly."""
+        self.iopm.set(port, count, on)
+
+    def set_msr_intercept(self, msr, read, write):
+        """read/write True: RDMSR/WRMSR exit as SysRegRead/SysRegWrite;
+        False: the guest uses the real MSR. Default: every MSR intercepted
+        except those VMLOAD/VMSAVE switch; EFER is emulated inside unless
+        the caller asks for it here."""
+        self.msrpm.set(msr, read, write)
+        self._internal_msrs.pop(msr, None)
+
+    # -- state save area: modes -------------------------------------------
+    def set_entry(self, gpa):
+        self._entry = gpa
+        if self._mode is not None:
+            modes.set_entry(self.vmcb, self._mode, gpa)
+
+    def setup(self, mode, tables=TABLES_GPA):
+        """Guest state for mode 'real' (CS:IP at the entry), 'protected' (flat
+        32-bit segments, paging off) or 'long' (64-bit, identity-mapped by
+        tables this writes into guest memory at `tables`): hv.vcpu.svm.modes."""
+        if mode not in self.MODES:
+            raise ValueError("mode must be one of %s" % (self.MODES,))
+        modes.setup(self.vmcb, self.vm, mode, tables)
+        self._mode = mode
+        self.set_entry(self._entry)
+
+    # -- registers ----------------------------------------------------------
+    def get_gpr(self, n):
+        if n == regs.RAX:
+            return self.vmcb.get(V.RAX)
+        if n == regs.RSP:
+            return self.vmcb.get(V.RSP)
+        return self.gprs[n]
+
+    def set_gpr(self, n, value):
+        value &= regs.MASK64
+        if n == regs.RAX:
+            self.vmcb.put(V.RAX, value)
+        elif n == regs.RSP:
+            self.vmcb.put(V.RSP, value)
+        else:
+            self.gprs[n] = value
+
+    @property
+    def rip(self):
+        return self.vmcb.get(V.RIP)
+
+    @rip.setter
+    def rip(self, value):
+        self.vmcb.put(V.RIP, value)
+
+    @property
+    def rflags(self):
+        return self.vmcb.get(V.RFLAGS)
+
+    @rflags.setter
+    def rflags(self, value):
+        self.vmcb.put(V.RFLAGS, value | _RFLAGS_RESERVED)
+
+    def long_mode(self):
+        """64-bit code: EFER.LMA and CS.L (APM2 4.8.1)."""
+        return bool(self.vmcb.get(V.EFER) & defs.EFER_LMA and self.vmcb.get(V.CS_ATTRIB) & 0x200)
+
+    # -- events ---------------------------------------------------------------
+    def inject_interrupt(self, vector):
+        VCpu.inject_interrupt(self, vector)
+        self._slow_entry = True
+
+    def set_xcr0(self, value):
+        """The guest's XCR0, loaded around VMRUN when it differs from the
+        host's (SVM does not switch XCR0)."""
+        self.xcr0 = value
+        self._slow_entry = True
+
+    def inject_exception(self, vector, error_code=None):
+        """Deliver exception `vector` at the next entry (EVENTINJ, 15.20)."""
+        self.vmcb.put(V.EVENTINJ, defs.event(vector, defs.EVENT_TYPE_EXCEPTION, error_code))
+
+    def _deliver_interrupts(self):
+        # EVENTINJ when the guest can take an interrupt now; otherwise a
+        # virtual interrupt (V_IRQ) with the VINTR intercept as the window.
+        v = self.vmcb
+        if (not v.get(V.EVENTINJ) & defs.EVENT_VALID and v.get(V.RFLAGS) & _RFLAGS_IF
+                and not v.get(V.INTERRUPT_STATE) & defs.INTERRUPT_SHADOW):
+            v.put(V.EVENTINJ, defs.event(self._irq_queue.pop(0), defs.EVENT_TYPE_INTR))
+            if not self._irq_queue:
+                return
+        v.put(V.VINTR, defs.V_INTR_MASKING | defs.V_IRQ | defs.V_IGN_TPR
+              | 0xF << defs.V_INTR_PRIO_SHIFT)
+        v.put(V.INTERCEPT_MISC1, v.get(V.INTERCEPT_MISC1) | defs.INTERCEPT_VINTR)
+
+    def close_window(self):
+        v = self.vmcb
+        v.put(V.VINTR, defs.V_INTR_MASKING)
+        v.put(V.INTERCEPT_MISC1, v.get(V.INTERCEPT_MISC1) & ~defs.INTERCEPT_VINTR)
+
+    # -- instruction length -------------------------------------------------
+    def skip_instruction(self):
+        """RIP past the intercepted instruction: nRIP with NRIPS (15.7.1),
+        else decoded from guest memory. Ends any interrupt shadow."""
+        if not advance(self._pa, self._ncr3, insn.TABLE, self.nrips):
+            self.skip_slow()
+
+    def skip_slow(self):
+        # What advance() leaves to Python (hv.vcpu.svm.nextrip.step_slow).
+        step_slow(self.vmcb, self.vm, self.nrips, self._ibuf)
+
+    # -- running --------------------------------------------------------------
+    def bind(self):
+        """Make this vCPU current on this CPU (one CPU: a state check)."""
+        if self.vmcb is None:
+            raise ValueError("vCPU is closed")
+        self._bound = True
+
+    def unbind(self):
+        self._bound = False
+
+    def run(self):
+        """Run the guest until an exit the caller must see; its record."""
+        if not self._bound:
+            raise ValueError("bind() the vCPU before run()")
+        if self._pending_read is not None:
+            raise ValueError("complete() the %s before run()" % self.exit.reason)
+        if self.vmcb.dirty:
+            # The caller changed the VMCB: name what VMRUN would refuse now,
+            # as some CPUs (Bochs) overwrite the guest state on VMEXIT_INVALID.
+            self.entry_failures = vmrun_failures(self.vmcb)
+            self.vmcb.dirty = False
+        pa, gprs, host = self._pa, self.gprs, self.percpu.host_area_pa
+        ncr3, nrips, table = self._ncr3, self.nrips, insn.TABLE
+        enter, get, read, step = self.native.run, HANDLERS.get, V.read, complete_cpuid
+        cached = self.vm.cpuid.cached
+        k, limit = 0, self.run_slice or 0   # exits in this call; 0: no slice
+        f = self._fast_served
+        s0 = f() if f is not None else 0    # exits the natives' fast path serves
+        while True:
+            if limit and k and not k & 63 and k + (f() - s0 if f is not None else 0) >= limit:
+                # A storm of exits handled here or by the natives' fast path
+                # (CPUID, ...): let the caller look at its budgets now and then.
+                self._count(k, s0)
+                e = self.exit
+                e.reason = "Nothing"
+                return e
+            # The common case is one native call; interrupts to deliver, a
+            # TLB flush and a guest XCR0 take the slow entry.
+            code = self._enter_slow() if self._slow_entry else enter(pa, gprs, host)
+            k += 1
+            if code == _VMEXIT_CPUID:
+                # The hottest exit, without a handler call: a cached answer
+                # goes straight to complete_cpuid (exits.cpuid does the rest).
+                r = cached(read(pa, _RAX_FIELD) & 0xFFFFFFFF)
+                if r is not None:
+                    a, b, c, d = r
+                    if not step(pa, gprs, a, b, c, d, ncr3, table, nrips):
+                        self.skip_slow()
+                    continue
+            handler = get(code)
+            if handler is None:
+                raise UnexpectedExit("unexpected #VMEXIT %#x (%s)\n%s"
+                                     % (code, defs.exit_name(code), self.vmcb.dump()))
+            e = handler(self)
+            if e is not None:
+                self._count(k, s0)
+                return e
+
+    def _count(self, k, s0):
+        # This run() call's exits: k through Python, the rest served by the
+        # natives' CPUID fast path (benchmarks) since fast_served() was s0.
+        f = self._fast_served
+        self.exits += k + (f() - s0 if f is not None else 0)
+
+    def control_regs(self):
+        """(cr0, cr3, cr4, efer without SVME, code size) from the VMCB."""
+        v = self.vmcb
+        cs = v.get(V.CS_ATTRIB)             # L is bit 9, D/B bit 10 (15.5.1)
+        efer = v.get(V.EFER) & ~defs.EFER_SVME
+        bits = 64 if cs & 0x200 and efer & defs.EFER_LMA else 32 if cs & 0x400 else 16
+        return v.get(V.CR0), v.get(V.CR3), v.get(V.CR4), efer, bits
+
+    def _enter_slow(self):
+        v = self.vmcb
+        if self._irq_queue:
+            self._deliver_interrupts()
+        flush = self._tlb_flush
+        if flush:
+            v.put(V.TLB_CONTROL, self.percpu.flush_command())
+        swap = self.xcr0 != self.host_xcr0
+        if swap:
+            self.io.xsetbv(0, self.xcr0)
+        code = self.native.run(self._pa, self.gprs, self.percpu.host_area_pa)
+        if swap:
+            self.io.xsetbv(0, self.host_xcr0)
+        if flush:
+            v.put(V.TLB_CONTROL, defs.TLB_CONTROL_NOTHING)   # VMRUN does not clear it
+            self._tlb_flush = False
+        self._slow_entry = swap or bool(self._irq_queue)
+        return code
+
+    def requeue_event(self):
+        """An exit that cut event delivery short (EXITINTINFO valid) gets the
+        event injected again at the next entry (APM2 15.7.2). Handlers of
+        exits other than instruction intercepts call this first."""
+        info = self.vmcb.get(V.EXITINTINFO)
+        if info & defs.EVENT_VALID:
+            self.vmcb.put(V.EVENTINJ, info)
+
+    def close(self):
+        """Return every frame and the ASID (vm.close() calls this)."""
+        for obj in (self._frame, self.iopm, self.msrpm):
+            if obj is not None:
+                obj.close()
+        if self.asid is not None:
+            self.percpu.free_asid(self.asid)
+            self.asid = None
+        if self.percpu is not None:
+            percpu.release(self.percpu)
+            self.percpu = None
+        self._frame = self.iopm = self.msrpm = self.vmcb = None
+        self._bound = False

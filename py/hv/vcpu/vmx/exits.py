@@ -1,0 +1,296 @@
+# VMX exit handlers by basic exit reason (SDM App. C), two tiers: CPUID,
+# XSETBV, EFER, CRs (hv.vcpu.vmx.cr), the interrupt window and VMX instructions
+# are handled here (None: run on); the rest fill the arch-neutral exit
+# record, entry failures a FailEntry. Port and CPython (fakes).
+from hv.x86 import efer
+from hv.x86.regs import RAX, RCX, RDX, RBX, RSI, RDI, R8, R9
+from hv.vcpu.api import UnexpectedExit
+from hv.vcpu.vmx import checks, cr, defs, fields as F
+
+_VEC_UD, _VEC_GP = 6, 13
+_WIDTH_MASK = (0, 0xFF, 0xFFFF, 0, 0xFFFFFFFF)
+_RFLAGS_IF = 1 << 9
+_XCR0_X87, _XCR0_SSE, _XCR0_AVX = 1, 2, 4           # SDM 1 13.3
+_CR0_PG = 1 << 31
+_EFER_LMA = 1 << 10
+_VMMCALL = b"\x0f\x01\xd9"                          # AMD's hypercall (APM3 VMMCALL)
+
+
+def _record(c, reason):
+    e = c.exit
+    e.reason = reason
+    return e
+
+
+def cpuid(c):
+    g = c.gprs
+    a, b, cx, d = c.vm.cpuid.answer(g[RAX] & 0xFFFFFFFF, g[RCX] & 0xFFFFFFFF)
+    g[RAX] = a                              # 32-bit results zero-extend (SDM 2A CPUID)
+    g[RBX] = b
+    g[RCX] = cx
+    g[RDX] = d
+    c.skip_instruction()
+
+
+def _hypercall(c, length=None):
+    c.exit_rip = c.vmcs.readn(F.GUEST_RIP)
+    c.skip_instruction(length)
+    g = c.gprs
+    e = _record(c, "Hypercall")
+    e.nr = g[RAX]
+    e.args = (g[RDI], g[RSI], g[RDX], g[RCX], g[R8], g[R9])
+    return e
+
+
+def vmcall(c):
+    return _hypercall(c)
+
+
+def exception_nmi(c):
+    v = c.vmcs
+    vector, kind, _ = defs.decode_intr_info(v.read32(F.VM_EXIT_INTR_INFO))
+    if kind == defs.INTR_TYPE_NMI:
+        e = _record(c, "ExternalInterrupt")   # the host's NMI handler has run (port/modvmx.c)
+        e.vector = 2
+        return e
+    if vector == _VEC_UD:
+        return _invalid_opcode(c)
+    raise UnexpectedExit("unexpected exception %d in the guest\n%s" % (vector, v.dump()))
+
+
+def _invalid_opcode(c):
+    # The guests' hypercall is VMMCALL, which Intel CPUs answer with #UD:
+    # treat it as VMCALL (as Linux KVM does), and give every other #UD back.
+    # #UD reports no instruction length (SDM 3C 28.2.5): decode it.
+    n = c.fetch_instruction()
+    if n is not None and n >= 3 and bytes(c._ibuf[n - 3:n]) == _VMMCALL:
+        return _hypercall(c, n)
+    c.inject_exception(_VEC_UD)
+    return None
+
+
+def external_interrupt(c):
+    e = _record(c, "ExternalInterrupt")     # acknowledged on exit, handled by the host
+    e.vector = c.vmcs.read32(F.VM_EXIT_INTR_INFO) & defs.INTR_VECTOR_MASK
+    return e
+
+
+def triple_fault(c):
+    return _record(c, "SystemDown")
+
+
+def resume(c):
+    return None                             # INIT, SIPI: nothing for this guest
+
+
+def interrupt_window(c):
+    c.close_window()                        # the guest can take one now (26.7.5)
+    return None
+
+
+def hlt(c):
+    c.skip_instruction()
+    if c._irq_queue and c.vmcs.readn(F.GUEST_RFLAGS) & _RFLAGS_IF:
+        return None                         # an interrupt wakes it: deliver that
+    return _record(c, "Halt")
+
+
+def invd(c):
+    c.skip_instruction()                    # keep the host's caches (INVD drops writes)
+    return None
+
+
+def undefined(c):
+    c.inject_exception(_VEC_UD)             # VMX, MONITOR/MWAIT: hidden from CPUID
+    return None
+
+
+def io(c):
+    v, g = c.vmcs, c.gprs
+    port, width, is_in, is_str, is_rep, _ = defs.decode_io(v.readn(F.EXIT_QUALIFICATION))
+    if is_str or is_rep:
+        raise NotImplementedError("string I/O (INS/OUTS) on port %#x at rip %#x"
+                                  % (port, v.readn(F.GUEST_RIP)))
+    c.exit_rip = v.readn(F.GUEST_RIP)
+    c.skip_instruction()
+    e = _record(c, "IoRead" if is_in else "IoWrite")
+    e.port, e.width = port, width
+    if is_in:
+        c._pending_read = ("io", width)     # vcpu.complete() writes only AL/AX/EAX
+    else:
+        e.data = g[RAX] & _WIDTH_MASK[width]
+    return e
+
+
+def _msr(c, write):
+    g = c.gprs
+    number = g[RCX] & 0xFFFFFFFF
+    value = (g[RDX] & 0xFFFFFFFF) << 32 | g[RAX] & 0xFFFFFFFF
+    if number in c._internal_msrs:
+        return _efer(c, write, value)
+    c.exit_rip = c.vmcs.readn(F.GUEST_RIP)
+    c.skip_instruction()                    # by the exit's instruction length
+    if write:
+        e = _record(c, "SysRegWrite")
+        e.msr, e.value = number, value
+    else:
+        e = _record(c, "SysRegRead")
+        e.msr = number
+        c._pending_read = ("msr", 8)
+    return e
+
+
+def rdmsr(c):
+    return _msr(c, False)
+
+
+def wrmsr(c):
+    return _msr(c, True)
+
+
+def _efer(c, write, value):
+    # EFER lives in the VMCS (load/save IA32_EFER); LMA is the processor's
+    # (SDM 3A 2.2.1: read-only). A value the CPU would refuse #GPs
+    # (hv.x86.efer), never reaching the VMCS, where entry would fail (27.3.1.1).
+    v = c.vmcs
+    cur = v.read64(F.GUEST_IA32_EFER)
+    if write:
+        if efer.write_faults(value, cur, cr.guest_cr0(c) & _CR0_PG,
+                             c.vm.cpuid.answer(0x80000001, 0)[3]):
+            c.inject_exception(_VEC_GP, 0)
+            return None
+        v.write64(F.GUEST_IA32_EFER, value & ~_EFER_LMA | cur & _EFER_LMA)
+    else:
+        c.gprs[RAX] = cur & 0xFFFFFFFF
+        c.gprs[RDX] = cur >> 32
+    c.skip_instruction()
+    return None
+
+
+def xsetbv(c):
+    v, g = c.vmcs, c.gprs
+    value = (g[RDX] & 0xFFFFFFFF) << 32 | g[RAX] & 0xFFFFFFFF
+    supported = c.vm.cpuid.answer(0xD, 0)
+    supported = supported[0] | supported[3] << 32
+    cpl = (v.read32(F.GUEST_SS_AR_BYTES) >> defs.AR_DPL_SHIFT) & 3    # CPL = SS.DPL (25.4.1)
+    if (g[RCX] & 0xFFFFFFFF or cpl or not value & _XCR0_X87 or value & ~supported
+            or value & _XCR0_AVX and not value & _XCR0_SSE):
+        c.inject_exception(_VEC_GP, 0)      # SDM 2B XSETBV: #GP(0) cases
+        return None
+    c.xcr0 = value
+    c.skip_instruction()
+    return None
+
+
+# --- EPT (SDM 3C 29.3.3) ---
+def ept_violation(c):
+    v = c.vmcs
+    e = _record(c, "NestedPageFault")
+    e.addr = v.read64(F.GUEST_PHYSICAL_ADDRESS)
+    e.access = defs.decode_ept_violation(v.readn(F.EXIT_QUALIFICATION))
+    return e
+
+
+def ept_misconfig(c):
+    # An EPT entry the CPU cannot use (29.3.3.1): a VMM bug, reported as a
+    # fault with 'v' (reserved bits), as SVM reports an NPT reserved bit.
+    e = _record(c, "NestedPageFault")
+    e.addr = c.vmcs.read64(F.GUEST_PHYSICAL_ADDRESS)
+    e.access = "v"
+    return e
+
+
+def preemption_timer(c):
+    return _record(c, "Nothing")            # the time slice set_preemption_timer() gave
+
+
+def nothing(c):
+    """'Nothing': run() gives the caller control without an exit to handle."""
+    return _record(c, "Nothing")
+
+
+# --- Entry outcomes other than an exit (SDM 3C 27.7, 31.4) ---
+def vm_fail(c, error):
+    """VMLAUNCH/VMRESUME failed (VMfailValid or VMfailInvalid): FailEntry
+    with the VM-instruction error number, its name and what checks.py
+    finds wrong in the controls (7) or host state (8)."""
+    e = _record(c, "FailEntry")
+    e.code = error
+    found = (checks.control_failures(c) if error == 7 else
+             checks.host_failures(c) if error == 8 else [])
+    e.message = "VM entry failed: VM-instruction error %d (%s)%s" % (
+        error, defs.vm_error_name(error), ": " + "; ".join(found) if found else "")
+    return e
+
+
+def failed_entry(c, reason):
+    """Exit reason with bit 31: the guest state (33), MSR loading (34) or a
+    machine check (41) stopped the entry. FailEntry names the check."""
+    v = c.vmcs
+    basic = reason & defs.EXIT_REASON_BASIC_MASK
+    q = v.readn(F.EXIT_QUALIFICATION)
+    if basic == defs.EXIT_INVALID_GUEST_STATE:
+        found = checks.guest_failures(c)
+        detail = defs.INVALID_GUEST_STATE_DETAIL.get(q)
+        if detail:
+            found.insert(0, detail)
+        what = "invalid guest state (SDM 3C 27.3.1): " + (
+            "; ".join(found) if found else "no check this back end knows failed")
+    elif basic == defs.EXIT_MSR_LOADING:
+        what = "loading MSR entry %d of the VM-entry MSR-load area failed" % q
+    else:
+        what = defs.exit_name(reason)
+    c.relaunch()
+    e = _record(c, "FailEntry")
+    e.code = reason
+    e.message = "VM entry failed (exit reason %#x, %s): %s" % (reason, defs.exit_name(reason), what)
+    return e
+
+
+def reinject(c):
+    """An exit during event delivery (IDT-vectoring information, 28.2.4):
+    deliver the event again at the next entry."""
+    v = c.vmcs
+    info = v.read32(F.IDT_VECTORING_INFO)
+    v.write32(F.VM_ENTRY_INTR_INFO, info & 0x80000FFF)     # bits 30:12 reserved on entry
+    if info & defs.INTR_ERROR_CODE_VALID:
+        v.write32(F.VM_ENTRY_EXCEPTION_ERROR_CODE, v.read32(F.IDT_VECTORING_ERROR_CODE))
+    if (info >> defs.INTR_TYPE_SHIFT) & 7 >= defs.INTR_TYPE_SOFT_INTR:
+        v.write32(F.VM_ENTRY_INSTRUCTION_LEN, v.read32(F.VM_EXIT_INSTRUCTION_LEN))
+
+
+HANDLERS = {
+    defs.EXIT_EXCEPTION_NMI: exception_nmi,
+    defs.EXIT_EXTERNAL_INTERRUPT: external_interrupt,
+    defs.EXIT_TRIPLE_FAULT: triple_fault,
+    defs.EXIT_INIT: resume,
+    defs.EXIT_SIPI: resume,
+    defs.EXIT_INTERRUPT_WINDOW: interrupt_window,
+    defs.EXIT_CPUID: cpuid,
+    defs.EXIT_GETSEC: undefined,
+    defs.EXIT_HLT: hlt,
+    defs.EXIT_INVD: invd,
+    defs.EXIT_VMCALL: vmcall,
+    defs.EXIT_VMCLEAR: undefined,
+    defs.EXIT_VMLAUNCH: undefined,
+    defs.EXIT_VMPTRLD: undefined,
+    defs.EXIT_VMPTRST: undefined,
+    defs.EXIT_VMREAD: undefined,
+    defs.EXIT_VMRESUME: undefined,
+    defs.EXIT_VMWRITE: undefined,
+    defs.EXIT_VMXOFF: undefined,
+    defs.EXIT_VMXON: undefined,
+    defs.EXIT_CR_ACCESS: cr.cr_access,
+    defs.EXIT_IO_INSTRUCTION: io,
+    defs.EXIT_RDMSR: rdmsr,
+    defs.EXIT_WRMSR: wrmsr,
+    defs.EXIT_MWAIT: undefined,
+    defs.EXIT_MONITOR: undefined,
+    defs.EXIT_EPT_VIOLATION: ept_violation,
+    defs.EXIT_EPT_MISCONFIG: ept_misconfig,
+    defs.EXIT_INVEPT: undefined,
+    defs.EXIT_PREEMPTION_TIMER: preemption_timer,
+    defs.EXIT_INVVPID: undefined,
+    defs.EXIT_XSETBV: xsetbv,
+    defs.EXIT_VMFUNC: undefined,
+}

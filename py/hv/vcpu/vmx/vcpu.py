@@ -1,0 +1,392 @@
+# The VMX vCPU (x86_vcpu's AxArchVCpu for Intel): VMCS and structures,
+# registers, intercepts, events, EPT/VPID flushes and the run loop; controls,
+# host state, modes, CRs and exits live in their own hv.vcpu.vmx modules.
+# Runs on the bare-metal port (hw, vmx natives) and on CPython (fakes).
+from hv.x86 import gwalk, insn, regs
+from hv.host.cpu import rdmsr_or_none
+from hv.host.frame import PhysFrame
+from hv.x86.guest_tables import TABLES_GPA
+from hv.x86.msr import (IA32_EFER, IA32_FS_BASE, IA32_GS_BASE, IA32_KERNEL_GS_BASE, IA32_STAR,
+                    IA32_LSTAR, IA32_CSTAR, IA32_FMASK, IA32_SYSENTER_CS, IA32_SYSENTER_ESP,
+                    IA32_SYSENTER_EIP)
+from hv.vcpu.api import VCpu, UnexpectedExit
+from hv.npt import ept
+from hv.vcpu.vmx import controls, cr, defs, exits, fields as F, host, modes, percpu
+from hv.vcpu.vmx.structs import IoBitmaps, MsrAreas, MsrBitmap
+from hv.vcpu.vmx.vmcs import Vmcs
+
+_RFLAGS_IF = 1 << 9
+_RFLAGS_RESERVED = 1 << 1
+_CR0_PE = 1 << 0
+_EFER_LMA = 1 << 10
+_ERROR_CODE_VECTORS = (8, 10, 11, 12, 13, 14, 17, 21)   # SDM 3A Table 6-1
+# MSRs the VMCS switches (guest-state area, SDM 3C 25.4.1) or the MSR areas
+# do (structs.MsrAreas): safe to leave to the guest, as SVM's VMLOAD set.
+_AREA_MSRS = (IA32_STAR, IA32_LSTAR, IA32_CSTAR, IA32_FMASK, IA32_KERNEL_GS_BASE)
+_PASSTHROUGH_MSRS = _AREA_MSRS + (IA32_FS_BASE, IA32_GS_BASE, IA32_SYSENTER_CS,
+                                  IA32_SYSENTER_ESP, IA32_SYSENTER_EIP)
+# Exits that can interrupt the delivery of an event through the IDT, the
+# only ones whose IDT-vectoring information can be valid (SDM 3C 28.2.4):
+# exception or NMI, external interrupt, triple fault, task switch, APIC
+# access, EPT violation and misconfiguration, PML full, SPP. Exits caused by
+# an instruction (CPUID, I/O, ...) cannot.
+_DELIVERY_EXITS = frozenset((0, 1, 2, 9, 44, 48, 49, 62, 66))
+
+
+class VmxVCpu(VCpu):
+    def __init__(self, vm, allocator, io=None, native=None):
+        super().__init__(vm)
+        if io is None:
+            import hw as io
+        if native is None:
+            import vmx as native
+        self.io, self.native = io, native
+        self._fast_served = getattr(native, "fast_served", None)
+        self._allocator = allocator
+        self.percpu = percpu.acquire(allocator, io, native, rdmsr_or_none(io))
+        caps = self.caps = self.percpu.caps
+        self._frame = self.io_bitmaps = self.msr_bitmap = self.msr_areas = None
+        self.vpid = self.vmcs = None
+        try:
+            self._frame = PhysFrame.alloc(allocator)
+            self.io_bitmaps = IoBitmaps(allocator)
+            self.msr_bitmap = MsrBitmap(allocator)
+            self.msr_areas = MsrAreas(allocator, _AREA_MSRS, [io.rdmsr(m) for m in _AREA_MSRS])
+            if caps.can(caps.secondary, defs.SEC_ENABLE_VPID):
+                self.vpid = self.percpu.alloc_vpid()
+            self.vmcs = Vmcs(self._frame.start_paddr, caps.revision, native, io.mem)
+        except BaseException:
+            self.close()
+            raise
+        self.gprs = regs.new_gprs()
+        self.eptp = 0
+        self._bound = False
+        self._tlb_flush = True                  # a reused VPID/EPTP starts clean
+        self._entry = 0
+        self._mode = None
+        self._internal_msrs = {IA32_EFER: True}
+        self.host_xcr0 = io.xgetbv(0) if io.cr4() & (1 << 18) else 1
+        self.xcr0 = self.host_xcr0
+        self.tpr = 0                            # guest CR8 (hv.vcpu.vmx.cr)
+        self._window = False                    # interrupt-window exiting is on
+        self._ibuf = bytearray(16)
+        try:                                    # a control the CPU refuses: frames back
+            self.percpu.make_current(self.vmcs)
+            controls.write_controls(self)
+            for msr in _PASSTHROUGH_MSRS:
+                self.msr_bitmap.set(msr, False, False)
+            host.write_host_state(self.vmcs, io, native)
+        except BaseException:
+            self.close()
+            raise
+
+    def _vmcs(self):
+        """This vCPU's VMCS, made current (one VMCS is current per CPU)."""
+        v = self.vmcs
+        if v is None:
+            raise ValueError("vCPU is closed")
+        self.percpu.make_current(v)
+        return v
+
+    # -- EPT, VPID, intercepts (SDM 3C 25.6) -------------------------------
+    def set_ept_root(self, paddr):
+        """EPT root: EPTP (25.6.11) with write-back structures and A/D flags
+        only where IA32_VMX_EPT_VPID_CAP allows them."""
+        self.eptp = ept.eptp_for(paddr, self.caps.ept_vpid)
+        self._vmcs().write64(F.EPT_POINTER, self.eptp)
+        self._tlb_flush = True
+
+    def flush_tlb(self):
+        """INVEPT (and INVVPID) before the next entry, after the EPT lost a
+        mapping or a permission (SDM 3C 29.4.3.3)."""
+        self._tlb_flush = True
+
+    def _flush(self):
+        c, n = self.caps, self.native
+        if c.ept(defs.EPT_CAP_INVEPT_SINGLE):
+            n.invept(defs.INVEPT_SINGLE_CONTEXT, self.eptp)
+        else:
+            n.invept(defs.INVEPT_ALL_CONTEXT, 0)
+        self.flush_guest_tlb()
+
+    def flush_guest_tlb(self):
+        """INVVPID: drop the guest's linear and combined mappings, as a MOV
+        to CR3/CR0/CR4 the vCPU emulated would have (29.4.3.3)."""
+        if self.vpid is None:
+            return                              # VPID 0: every entry and exit flushes
+        if self.caps.ept(defs.VPID_CAP_INVVPID_SINGLE):
+            self.native.invvpid(defs.INVVPID_SINGLE_CONTEXT, self.vpid, 0)
+        else:
+            self.native.invvpid(defs.INVVPID_ALL_CONTEXT, 0, 0)
+
+    def set_io_intercept(self, port, count, on):
+        """on: IN/OUT on these ports exit as IoRead/IoWrite (the default for
+        every port); off: they reach the hardware directly."""
+        self.io_bitmaps.set(port, count, on)
+
+    def set_msr_intercept(self, msr, read, write):
+        """read/write True: RDMSR/WRMSR exit as SysRegRead/SysRegWrite;
+        False: the guest uses the real MSR. Default: every MSR intercepted
+        except those the VMCS or MSR areas switch; EFER is emulated inside
+        unless the caller asks for it here."""
+        self.msr_bitmap.set(msr, read, write)
+        self._internal_msrs.pop(msr, None)
+
+    # -- guest state for the three modes (SDM 3C 25.4, checks 27.3.1) ---------
+    def set_entry(self, gpa):
+        self._entry = gpa
+        if self._mode is not None:
+            modes.set_entry(self._vmcs(), self._mode, gpa)
+
+    def setup(self, mode, tables=TABLES_GPA):
+        """Guest state for mode 'real' (CS:IP at the entry, unrestricted
+        guest), 'protected' (flat 32-bit segments, paging off) or 'long'
+        (64-bit, identity-mapped by tables this writes at `tables`)."""
+        if mode not in self.MODES:
+            raise ValueError("mode must be one of %s" % (self.MODES,))
+        v = self._vmcs()
+        cr0, cr3, cr4, efer = modes.setup(v, self.vm, mode, tables)
+        cr.set_cr0(self, cr0)
+        cr.set_cr4(self, cr4)
+        v.writen(F.GUEST_CR3, cr3)
+        v.write64(F.GUEST_IA32_EFER, efer)
+        controls.set_ia32e(self, bool(efer & _EFER_LMA))
+        self._mode = mode
+        self.set_entry(self._entry)
+
+    # -- registers ----------------------------------------------------------
+    def get_gpr(self, n):
+        if n == regs.RSP:
+            return self._vmcs().readn(F.GUEST_RSP)
+        return self.gprs[n]
+
+    def set_gpr(self, n, value):
+        value &= regs.MASK64
+        if n == regs.RSP:
+            self._vmcs().writen(F.GUEST_RSP, value)
+        else:
+            self.gprs[n] = value
+
+    @property
+    def rip(self):
+        return self._vmcs().readn(F.GUEST_RIP)
+
+    @rip.setter
+    def rip(self, value):
+        self._vmcs().writen(F.GUEST_RIP, value)
+
+    @property
+    def rflags(self):
+        return self._vmcs().readn(F.GUEST_RFLAGS)
+
+    @rflags.setter
+    def rflags(self, value):
+        self._vmcs().writen(F.GUEST_RFLAGS, value | _RFLAGS_RESERVED)
+
+    def long_mode(self):
+        """64-bit code: EFER.LMA and CS.L (SDM 3A 5.2.1)."""
+        v = self._vmcs()
+        return bool(v.read64(F.GUEST_IA32_EFER) & _EFER_LMA
+                    and v.read32(F.GUEST_CS_AR_BYTES) & defs.AR_L)
+
+    # -- events (SDM 3C 25.8.3, 27.6) -------------------------------------------
+    def inject_exception(self, vector, error_code=None):
+        """Deliver exception `vector` at the next entry. Whether it pushes an
+        error code is the architecture's call, not the caller's: only the
+        vectors that have one, and never in real mode (27.2.1.3)."""
+        v = self._vmcs()
+        push = vector in _ERROR_CODE_VECTORS and v.readn(F.GUEST_CR0) & _CR0_PE
+        v.write32(F.VM_ENTRY_INTR_INFO, defs.intr_info(vector, defs.INTR_TYPE_HW_EXCEPTION, push))
+        if push:
+            v.write32(F.VM_ENTRY_EXCEPTION_ERROR_CODE, (error_code or 0) & 0xFFFFFFFF)
+
+    def _deliver_interrupts(self):
+        # Inject when the guest can take an interrupt now (RFLAGS.IF, no
+        # STI/MOV SS blocking, nothing else injected); otherwise open the
+        # interrupt window (25.6.2) and inject at its exit.
+        v = self.vmcs
+        if (not v.read32(F.VM_ENTRY_INTR_INFO) & defs.INTR_VALID
+                and v.readn(F.GUEST_RFLAGS) & _RFLAGS_IF
+                and not v.read32(F.GUEST_INTERRUPTIBILITY_INFO)
+                & (defs.BLOCKING_BY_STI | defs.BLOCKING_BY_MOV_SS)):
+            v.write32(F.VM_ENTRY_INTR_INFO,
+                      defs.intr_info(self._irq_queue.pop(0), defs.INTR_TYPE_EXTERNAL))
+            if not self._irq_queue:
+                if self._window:
+                    self.close_window()
+                return
+        if not self._window:
+            v.set_bits32(F.CPU_BASED_VM_EXEC_CONTROL, defs.CPU_INTERRUPT_WINDOW_EXITING)
+            self._window = True
+
+    def close_window(self):
+        self.vmcs.clear_bits32(F.CPU_BASED_VM_EXEC_CONTROL, defs.CPU_INTERRUPT_WINDOW_EXITING)
+        self._window = False
+
+    def set_preemption_timer(self, ticks):
+        """Exit after `ticks` of the VMX-preemption timer (TSC >> IA32_VMX_MISC
+        [4:0], SDM 3C 26.5.1), counted afresh at every entry; run() then
+        returns 'Nothing'. None turns the timer off."""
+        c, v = self.caps, self._vmcs()
+        if not c.can(c.pin, defs.PIN_PREEMPTION_TIMER):
+            raise NotImplementedError("this CPU has no VMX-preemption timer")
+        if ticks is None:
+            v.clear_bits32(F.PIN_BASED_VM_EXEC_CONTROL, defs.PIN_PREEMPTION_TIMER)
+            return
+        v.write32(F.VMX_PREEMPTION_TIMER_VALUE, ticks)
+        v.set_bits32(F.PIN_BASED_VM_EXEC_CONTROL, defs.PIN_PREEMPTION_TIMER)
+
+    # -- running --------------------------------------------------------------
+    def skip_instruction(self, length=None):
+        """RIP past the instruction that exited, by the VM-exit instruction
+        length (25.9.4; vmx.skip) unless the caller decoded it; either way
+        blocking by STI or MOV SS ends with the instruction."""
+        if length is None:
+            self.native.skip()
+            return
+        v = self.vmcs
+        v.writen(F.GUEST_RIP, v.readn(F.GUEST_RIP) + length)
+        s = v.read32(F.GUEST_INTERRUPTIBILITY_INFO)
+        if s & (defs.BLOCKING_BY_STI | defs.BLOCKING_BY_MOV_SS):
+            v.write32(F.GUEST_INTERRUPTIBILITY_INFO, s & ~3)
+
+    def fetch_instruction(self):
+        """Length of the instruction at the guest's RIP, its bytes in
+        self._ibuf; None when it cannot be fetched or decoded (hv.x86.insn knows
+        only the instructions vCPUs intercept)."""
+        v = self.vmcs
+        long = self.long_mode()
+        linear = v.readn(F.GUEST_CS_BASE) + v.readn(F.GUEST_RIP)
+        if not long:
+            linear &= 0xFFFFFFFF
+        gpa = self._fetch_next(linear)
+        if gpa < 0 or not self.vm.fetch(gpa, linear, self._ibuf, self._fetch_next):
+            return None
+        try:
+            return insn.length(self._ibuf, long)
+        except insn.DecodeError:
+            return None
+
+    def _fetch_next(self, linear):
+        # Guest-physical address of linear, through the guest's page tables.
+        v = self.vmcs
+        return gwalk.translate(linear, v.readn(F.GUEST_CR0), v.readn(F.GUEST_CR3),
+                               v.readn(F.GUEST_CR4), v.read64(F.GUEST_IA32_EFER),
+                               self.vm.read_phys64)
+
+    def bind(self):
+        """Make this vCPU's VMCS current on this CPU (VMPTRLD)."""
+        self._vmcs()
+        self._bound = True
+
+    def unbind(self):
+        self._bound = False
+
+    def run(self):
+        """Run the guest until an exit the caller must see; its record."""
+        if not self._bound:
+            raise ValueError("bind() the vCPU before run()")
+        if self._pending_read is not None:
+            raise ValueError("complete() the %s before run()" % self.exit.reason)
+        v = self._vmcs()
+        gprs, io = self.gprs, self.io
+        enter = self.native.run
+        fail = self.native.VMXFail
+        k, limit = 0, self.run_slice or 0   # exits in this call; 0: no slice
+        f = self._fast_served
+        s0 = f() if f is not None else 0    # exits the natives' fast path serves
+        while True:
+            if limit and k and not k & 63 and k + (f() - s0 if f is not None else 0) >= limit:
+                # A storm of exits handled here or by the natives' fast path
+                # (CPUID, ...): let the caller look at its budgets now and then.
+                self._count(k, s0)
+                return exits.nothing(self)
+            k += 1
+            if self._irq_queue:
+                self._deliver_interrupts()
+            if self._tlb_flush:
+                self._flush()
+                self._tlb_flush = False
+            swap = self.xcr0 != self.host_xcr0
+            if swap:
+                io.xsetbv(0, self.xcr0)
+            try:
+                reason = enter(gprs, v.launched)
+            except fail as e:
+                self._count(k, s0)
+                return exits.vm_fail(self, e.error)
+            finally:
+                if swap:
+                    io.xsetbv(0, self.host_xcr0)
+            if reason & defs.EXIT_REASON_FAILED_ENTRY:
+                self._count(k, s0)
+                return exits.failed_entry(self, reason)
+            v.launched = True
+            basic = reason & defs.EXIT_REASON_BASIC_MASK
+            if basic in _DELIVERY_EXITS and v.read32(F.IDT_VECTORING_INFO) & defs.INTR_VALID:
+                exits.reinject(self)            # an event the exit cut short (28.2.4)
+            handler = exits.HANDLERS.get(basic)
+            if handler is None:
+                raise UnexpectedExit("unexpected VM exit %d (%s)\n%s"
+                                     % (reason, defs.exit_name(reason), v.dump()))
+            e = handler(self)
+            if e is not None:
+                self._count(k, s0)
+                return e
+
+    def _count(self, k, s0):
+        # This run() call's exits: k through Python, the rest served by the
+        # natives' CPUID fast path (benchmarks) since fast_served() was s0.
+        f = self._fast_served
+        self.exits += k + (f() - s0 if f is not None else 0)
+
+    def control_regs(self):
+        """(cr0, cr3, cr4, efer, code size): CR0 and CR4 as the guest reads
+        them, its bits from the read shadows where the host owns them (25.6.6)."""
+        v = self._vmcs()
+        cr0 = cr.guest_cr0(self)
+        cr4 = v.readn(F.GUEST_CR4) & ~self.cr4_mask | v.readn(F.CR4_READ_SHADOW) & self.cr4_mask
+        efer = v.read64(F.GUEST_IA32_EFER)
+        ar = v.read32(F.GUEST_CS_AR_BYTES)
+        bits = 64 if ar & defs.AR_L and efer & _EFER_LMA else 32 if ar & defs.AR_DB else 16
+        return cr0, v.readn(F.GUEST_CR3), cr4, efer, bits
+
+    def set_watchdog(self, cycles):
+        """The VMX-preemption timer (SDM 3C 26.5.1), counting TSC >> IA32_VMX_MISC[4:0]
+        from its VMCS value afresh at every entry: a guest that neither exits
+        nor lets interrupts exit (Bochs gates them by the guest's IF) comes
+        back as 'Nothing'. False without the timer."""
+        c = self.caps
+        if not c.can(c.pin, defs.PIN_PREEMPTION_TIMER):
+            return False
+        if cycles is None:
+            self.set_preemption_timer(None)
+        else:
+            rate = c.misc & defs.MISC_PREEMPTION_TIMER_RATE_MASK
+            self.set_preemption_timer(max(1, min(cycles >> rate, 0xFFFFFFFF)))
+        return True
+
+    def relaunch(self):
+        """After a failed entry: VMCLEAR and VMPTRLD, so the next entry is a
+        VMLAUNCH of a clear VMCS whatever state the failure left."""
+        v = self.vmcs
+        v.clear()
+        self.percpu.forget(v)
+        self.percpu.make_current(v)
+
+    def close(self):
+        """Return every frame and the VPID (vm.close() calls this)."""
+        if self.vmcs is not None and self.percpu is not None:
+            self.vmcs.clear()
+            self.percpu.forget(self.vmcs)
+        for obj in (self._frame, self.io_bitmaps, self.msr_bitmap, self.msr_areas):
+            if obj is not None:
+                obj.close()
+        if self.vpid is not None:
+            self.percpu.free_vpid(self.vpid)
+            self.vpid = None
+        if self.percpu is not None:
+            percpu.release(self.percpu)
+            self.percpu = None
+        self._frame = self.io_bitmaps = self.msr_bitmap = self.msr_areas = self.vmcs = None
+        self._bound = False

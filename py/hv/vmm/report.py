@@ -1,0 +1,112 @@
+# How a VM ended, as text for a person: one sentence saying what happened,
+# the last exit, the guest's mode, RIP and registers, the last few exits
+# (hv.vmm.trace.Ring) and, for an exception in a Python exit handler, its
+# traceback. Every RunResult's .report comes from here. Arch-neutral; runs
+# on the bare-metal port and on CPython (host tests).
+import sys
+from hv.vmm.trace import describe
+
+_CR0_PE, _CR0_PG = 1, 1 << 31
+_EFER_LMA = 1 << 10
+
+# Ends that are the guest's own choice or the caller's: reported, not shouted.
+NORMAL = ("DebugExit", "Halt", "Stopped")
+
+
+def sentence(reason, exit, detail):
+    """What happened, in one sentence, for a RunResult reason."""
+    if reason == "DebugExit":
+        return "the guest wrote %#x to port 0xF4 (debug-exit) and ended" % detail
+    if reason == "Halt":
+        return "the guest halted with interrupts off, so nothing can wake it"
+    if reason == "Stopped":
+        return "stop(exit) returned True; vm.run() again goes on from here"
+    if reason == "SystemDown":
+        return ("the guest shut down: a triple fault (an exception it could not "
+                "deliver, e.g. with no usable IDT) or a shutdown")
+    if reason == "FailEntry":
+        return "the guest could not be entered: %s" % exit.message
+    if reason == "NestedPageFault":
+        return ("the guest accessed guest-physical %#x (%s) where nothing is mapped "
+                "and the VMM has no RAM to give" % (exit.addr, exit.access))
+    if reason == "UnknownHypercall":
+        return ("the guest made hypercall %#x, which the VMM does not know; to allow "
+                "it, register vm.vmm.hypercalls[%#x] = fn(vcpu, args) returning RAX"
+                % (exit.nr, exit.nr))
+    if reason == "UnhandledPort":
+        return ("the guest %s port %#x (%d byte%s), which no device handles; to allow "
+                "it, set vm.vmm.ports[%#x] = value (IN returns it, OUT stores it) or "
+                "vm.vmm.unhandled_io = 'absent' (reads all ones, writes dropped)"
+                % ("read" if exit.reason == "IoRead" else "wrote", exit.port, exit.width,
+                   "" if exit.width == 1 else "s", exit.port))
+    if reason == "ExitBudget":
+        return ("the guest made %d exits without ending (an exit storm?), the limit of "
+                "vm.vmm.exit_budget; raise it, or set it to None for no limit" % detail)
+    if reason == "TimeBudget":
+        return ("the guest ran for %.2f s without ending, past vm.vmm.time_budget; "
+                "raise it, or set it to None for no limit" % detail)
+    if reason == "Unsupported":
+        return "the guest did what mpvisor cannot virtualize yet: %s" % detail
+    if reason == "OutOfFrames":
+        return "the host has no frame left to back the guest's RAM (%s)" % detail
+    if reason == "HandlerError":
+        return "a Python exit handler raised %s: %s" % (type(detail).__name__, detail)
+    return "the VMM cannot handle this exit (%s)" % reason
+
+
+def mode(cr0, efer, code_bits):
+    """The guest's execution mode from CR0, EFER and its code size."""
+    if not cr0 & _CR0_PE:
+        return "real mode"
+    paging = ", paging on" if cr0 & _CR0_PG else ", paging off"
+    if efer & _EFER_LMA:
+        return "64-bit long mode" if code_bits == 64 else \
+            "compatibility mode (%d-bit code)" % code_bits
+    return "%d-bit protected mode%s" % (code_bits, paging)
+
+
+def traceback_text(exc):
+    """The traceback of exc as text, on MicroPython and on CPython."""
+    if hasattr(sys, "print_exception"):
+        import io
+        s = io.StringIO()
+        sys.print_exception(exc, s)
+        return s.getvalue()
+    import traceback
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+
+
+def guest_state(vcpu):
+    """Lines: mode, RIP and control registers, then the GPRs three to a line."""
+    from hv.x86.regs import NAMES
+    try:
+        cr0, cr3, cr4, efer, code_bits = vcpu.control_regs()
+        lines = ["guest: rip %#x in %s (cr0 %#x cr3 %#x cr4 %#x efer %#x)"
+                 % (vcpu.rip, mode(cr0, efer, code_bits), cr0, cr3, cr4, efer)]
+        names = NAMES + ("rflags",)
+        values = [vcpu.get_gpr(i) for i in range(16)] + [vcpu.rflags]
+    except Exception as e:          # a closed vCPU, a VMCS that cannot be read
+        return ["guest: state unavailable (%s: %s)" % (type(e).__name__, e)]
+    for i in range(0, len(names), 3):
+        lines.append("  " + "  ".join("%-6s %016x" % nv for nv in zip(names[i:i + 3], values[i:i + 3])))
+    return lines
+
+
+def build(reason, exit, detail, vcpu, ring, names=None, error=None):
+    """The whole report of a run that ended for `reason` (RunResult.reason)."""
+    lines = ["VM stopped: " + sentence(reason, exit, detail if error is None else error) + "."]
+    if exit is not None and exit.reason == "Nothing":
+        lines.append("exit: none for the VMM: the vCPU handled the last ones itself "
+                     "(CPUID, the interrupt window, ...) or its watchdog timer fired")
+    elif exit is not None:
+        lines.append("exit: " + describe(exit.as_tuple(), names))
+    if reason not in ("DebugExit", "Stopped"):
+        lines += guest_state(vcpu)
+        recent = ring.entries() if ring is not None else []
+        if recent:
+            lines.append("last %d exits of the %d the VMM saw:" % (len(recent), ring.count))
+            for n, t, rip in recent:
+                lines.append("  [exit %d] %s at rip %#x" % (n, describe(t, names), rip))
+    if error is not None:
+        lines.append(traceback_text(error).rstrip())
+    return "\n".join(lines)

@@ -1,0 +1,268 @@
+# The small VMM behind vm.run(): the guest's ports go to the PC it sees
+# (hv.vmm.platform: PIC, PIT, COM1 forwarded to the real console, isa-debug-exit,
+# POST), ports and MSRs the VMM answers, a few hypercalls, fresh zeroed RAM
+# on a NestedPageFault inside guest RAM; whatever else the guest does ends
+# its VM with a report (hv.vmm.report). Arch-neutral; bare metal and CPython.
+import sys
+from micropython import const
+from hv.vmm import report as _report, trace as _trace
+from hv.host.timer import HostTimer
+from hv.vmm.platform import DEBUG_EXIT, Platform
+from hv.host.frame import OutOfFrames
+from hv.vcpu.api import UnexpectedExit
+
+COM1 = const(0x3F8)
+COM1_PORTS = const(8)
+HC_ADD = const(1)                       # returns the sum of the six arguments
+HC_INJECT = const(2)                    # queue interrupt args[0] for this vCPU
+HC_EINVAL = const(0xFFFFFFFFFFFFFFFF)   # -1: a hypercall's argument is out of range
+_VEC_GP = const(13)
+EXIT_BUDGET = const(50000000)   # default vm.vmm.exit_budget: ~10 minutes of exits under TCG
+SLICE = const(4096)             # exits a vCPU handles itself before vm.run() looks at the budgets
+WATCHDOG_S = 0.05               # the longest a guest runs without an exit, where a timer can tell
+
+
+class RunResult:
+    """How vm.run() ended: `reason` ('DebugExit' when the guest wrote port
+    0xF4, then `result` is the value; 'Halt', 'SystemDown', 'FailEntry',
+    'NestedPageFault', 'UnknownHypercall', 'UnhandledPort', 'ExitBudget',
+    'TimeBudget', 'HandlerError' with the exception as `error`, likewise
+    'Unsupported' (what the vCPU cannot virtualize) and 'OutOfFrames'; the exit's
+    reason when stop(exit) said so), the last exit record, the guest's COM1
+    output, the number of exits (those the vCPU handled itself included),
+    with trace=True every exit the VMM saw as a tuple (COM1 traffic left
+    out), and `report`: hv.vmm.report's text."""
+
+    def __init__(self, reason, exit, output, exits, trace, result=None, report="", error=None):
+        self.reason = reason
+        self.result = result
+        self.exit = exit
+        self.output = output
+        self.exits = exits
+        self.trace = trace
+        self.report = report
+        self.error = error
+
+    @property
+    def ok(self):
+        """True when the guest or the caller ended the run (port 0xF4, a
+        halt with interrupts off, stop()), not the VMM."""
+        return self.reason in _report.NORMAL or self.stopped
+
+    stopped = False
+
+    def __repr__(self):
+        what = self.reason if self.result is None else "DebugExit(%d)" % self.result
+        return "<RunResult %s after %d exits, %d bytes of output>" % (
+            what, self.exits, len(self.output))
+
+
+def _console_writer():
+    out = getattr(sys.stdout, "buffer", None)
+    return out.write if out is not None else (lambda b: sys.stdout.write(bytes(b).decode()))
+
+
+class Vmm:
+    """vm.vmm: `ports` (port -> value IN returns, OUT stores; before the
+    platform's devices), `msrs` (likewise for RDMSR/WRMSR), `hypercalls`
+    (nr -> fn(vcpu, args) returning RAX), `platform` and its `uart`
+    (prefix, colour). What ends a VM instead of going on: a port no device
+    handles (unless `unhandled_io` = 'absent'), an unknown hypercall, more
+    than `exit_budget` exits or `time_budget` seconds in one run() (None:
+    no limit), an exception in a handler. `recent`: the last exits (hv.vmm.trace.Ring)."""
+
+    def __init__(self, vm, tsc=None, hz=None, timer=None):
+        self.vm = vm
+        self.ports = {}
+        self.msrs = {}
+        self.hypercalls = {HC_ADD: self._hc_add, HC_INJECT: self._hc_inject}
+        self.unhandled_io = "stop"
+        self.exit_budget = EXIT_BUDGET
+        self.time_budget = None
+        self.recent = None
+        io = vm.io
+        self._tsc = tsc or (lambda: io.rdtsc())
+        self._hz = hz or (lambda: io.tsc_hz())
+        self.platform = Platform(self._tsc, self._hz, timer or HostTimer(io))
+        self.uart = self.platform.uart
+
+    def _hc_add(self, vcpu, args):
+        return sum(args)
+
+    def _hc_inject(self, vcpu, args):
+        # Vectors 0-31 are exceptions (SDM 3A 6.3.1): not the guest's to ask for.
+        if not 32 <= args[0] <= 255:
+            return HC_EINVAL
+        vcpu.inject_interrupt(args[0])
+        return 0
+
+    def run(self, vcpu, trace=False, echo=True, max_exits=None, stop=None, time_budget=None,
+            report=None, reraise=False):
+        """Run until the guest writes port 0xF4, halts for good, shuts down,
+        or does what the VMM will not handle, or stop(exit) returns True for
+        an exit the VMM has handled (run() again goes on from there).
+        echo: the guest is in the foreground (COM1 output to the console,
+        console input to COM1). max_exits, time_budget: this run's budgets
+        (default vm.vmm.exit_budget, vm.vmm.time_budget). report: print the
+        report of a run the VMM ended (None: when echo is on or a handler
+        raised). An exception in a handler ends the run as 'HandlerError'
+        (an exit the vCPU cannot handle, e.g. string I/O: 'Unsupported';
+        no frame left for guest RAM: 'OutOfFrames');
+        reraise=True raises it again once the vCPU is unbound. Ctrl-C
+        (KeyboardInterrupt) goes through, the vCPU unbound."""
+        budget = self.exit_budget if max_exits is None else max_exits
+        seconds = self.time_budget if time_budget is None else time_budget
+        vcpu.bind()
+        uart, plat, ticks = self.uart, self.platform, self.platform.ticks
+        tsc, hz = self._tsc, self._hz
+        out0 = len(uart.output)
+        tr = [] if trace else None
+        show = _trace.Printer(self.vm, plat) if self.vm.trace else None
+        ring = self.recent = _trace.Ring()
+        n, base, start = 0, vcpu.exits, tsc()
+        deadline = None if seconds is None else start + int(seconds * hz())
+        why = detail = error = None
+        try:
+            for m in self.msrs:
+                vcpu.set_msr_intercept(m, True, True)
+            uart.write = _console_writer() if echo else None
+            uart.getc = self.vm.io.console_getc if echo else None
+            # Control comes back at least every WATCHDOG_S of guest time even if
+            # the guest spins with interrupts off: the vCPU's own timer (VMX
+            # preemption timer), else, with a time budget, the host's (SVM:
+            # physical interrupts exit whatever the guest's IF, APM2 15.21.1).
+            vcpu.run_slice = SLICE
+            if not vcpu.set_watchdog(int(WATCHDOG_S * hz())) and deadline is not None \
+                    and ticks.timer is not None:
+                ticks.timer.arm(WATCHDOG_S)
+            while True:
+                ticks.entering()
+                e = vcpu.run()
+                ticks.exited()
+                if e.reason == "Nothing":       # the vCPU's slice or watchdog ran out
+                    ticks.poll(vcpu)
+                else:
+                    n += 1
+                    why = self._exit(vcpu, e, n, tr, show, ring)
+                    if why is None and stop is not None and stop(e):
+                        why = "Stopped"
+                    if why is not None:
+                        detail = e.data if why == "DebugExit" else None
+                        break
+                if budget is not None and vcpu.exits - base >= budget:
+                    why, detail = "ExitBudget", vcpu.exits - base
+                    break
+                if deadline is not None and tsc() >= deadline:
+                    why, detail = "TimeBudget", (tsc() - start) / hz()
+                    break
+        except KeyboardInterrupt:
+            raise
+        except (UnexpectedExit, NotImplementedError) as exc:
+            why, detail = "Unsupported", exc    # the vCPU names what it cannot do: no traceback
+        except OutOfFrames as exc:
+            why, detail = "OutOfFrames", exc    # no frame to back the guest's RAM: not a bug
+        except Exception as exc:            # a handler's bug or the VMM's: this VM ends
+            why, error = "HandlerError", exc
+        finally:
+            vcpu.run_slice = None
+            try:
+                vcpu.set_watchdog(None)
+            finally:
+                ticks.stop()
+                uart.end_line()
+                vcpu.unbind()
+        e = vcpu.exit
+        reason = e.reason if why == "Stopped" else why
+        text = _report.build(why, e, detail, vcpu, ring, plat.names, error)
+        res = RunResult(reason, e.copy(), bytes(uart.output[out0:]), vcpu.exits - base, tr,
+                        detail if why == "DebugExit" else None, text,
+                        detail if why == "Unsupported" or why == "OutOfFrames" else error)
+        res.stopped = why == "Stopped"
+        if show is not None:
+            show.end(res)
+        if not res.ok and (report or report is None and (echo or error is not None)):
+            print(text)
+        if error is not None and reraise:
+            raise error
+        return res
+
+    def _exit(self, vcpu, e, n, tr, show, ring):
+        # One exit the vCPU returned: handled (None) or why the run ends.
+        r = e.reason
+        if r == "IoWrite" or r == "IoRead":
+            port = e.port
+            if port not in self.ports and port not in self.platform.devices \
+                    and self.unhandled_io != "absent":
+                ring.add(n, e.as_tuple(), vcpu.exit_rip)
+                vcpu.retry()                # run() again, once allowed, repeats the IN/OUT
+                return "UnhandledPort"
+            value = self._io(vcpu, e)
+            t = (r, port, e.width, e.data if r == "IoWrite" else value)
+            ring.add(n, t, vcpu.exit_rip)
+            if not COM1 <= port < COM1 + COM1_PORTS:
+                if tr is not None:
+                    tr.append(t)
+                if show is not None:
+                    show.exit(n, t, vcpu)
+            if port == DEBUG_EXIT and r == "IoWrite" and port not in self.ports:
+                return "DebugExit"
+            return None
+        t = e.as_tuple()
+        ring.add(n, t, vcpu.exit_rip if r in _trace.WITH_EXIT_RIP else vcpu.rip)
+        if tr is not None:
+            tr.append(t)
+        if show is not None:
+            show.exit(n, t, vcpu)
+        if r == "Hypercall":
+            fn = self.hypercalls.get(e.nr)
+            if fn is None:
+                vcpu.retry()                # run() again, once registered, repeats it
+                return "UnknownHypercall"
+            vcpu.set_return_value(fn(vcpu, e.args))
+        elif r == "SysRegRead" or r == "SysRegWrite":
+            self._msr(vcpu, e)
+        elif r == "NestedPageFault":
+            if not self._fault_in(e.addr, e.access):
+                return r
+        elif r == "ExternalInterrupt":
+            self.platform.ticks.poll(vcpu)
+        elif r != "Halt" or not self.platform.ticks.halted(vcpu):
+            return r                        # Halt for good, SystemDown, FailEntry, ...
+        return None
+
+    def _io(self, vcpu, e):
+        # VMM ports first, then the platform's devices; the rest (with
+        # unhandled_io = 'absent') behave as absent: writes dropped, reads float high.
+        port = e.port
+        if e.reason == "IoWrite":
+            if port in self.ports:
+                self.ports[port] = e.data
+            elif port in self.platform.devices:
+                self.platform.io(vcpu, port, e.width, e.data)
+            return None
+        mask = (1 << (8 * e.width)) - 1
+        if port in self.ports:
+            value = self.ports[port] & mask
+        elif port in self.platform.devices:
+            value = self.platform.io(vcpu, port, e.width, None) & mask
+        else:
+            value = mask
+        vcpu.complete(value)
+        return value
+
+    def _msr(self, vcpu, e):
+        # Emulated MSRs in self.msrs; any other intercepted MSR faults as on
+        # hardware without it: #GP(0) at the instruction (SDM 2B RDMSR).
+        if e.msr not in self.msrs:
+            vcpu.fault(_VEC_GP, 0)
+        elif e.reason == "SysRegRead":
+            vcpu.complete(self.msrs[e.msr])
+        else:
+            self.msrs[e.msr] = e.value
+
+    def _fault_in(self, addr, access):
+        # A fault on an absent page inside guest RAM: back it and re-run.
+        if addr >= self.vm.mem_size or "p" in access or self.vm.gpa_to_hpa(addr) >= 0:
+            return False
+        self.vm.map_ram(addr & ~0xFFF, 0x1000)
+        return True

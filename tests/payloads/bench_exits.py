@@ -1,0 +1,158 @@
+# VM-exit round trips by exit type, for bench/exits.py and its on-target test
+# (tests/target/test_bench_exits.py): the guest tests/guests/exit_loop.asm
+# makes n exits of one kind, handled by the normal path (vcpu.run() under the
+# VMM, vm.run()), by the native CPUID fast path where there is one, and by
+# the minimal native loop (svm/vmx.bench_loop), each in a fresh VM.
+# Bare-metal port (hw, svm or vmx, the guests module).
+import gc
+import hv
+import hw
+import guests
+from hv.x86.regs import RBX, R12
+
+BENCH_PORT = 0x610              # exit_loop.asm
+TEST_MSR = 0x4D500001           # common.inc
+MEM = 64 << 20                  # NPF pages from 16 MiB: up to 12288 of them
+MAX_N = (MEM - (16 << 20)) >> 12
+# kind -> (guest selector, SVM exit code, VMX basic exit reason, length of
+# the guest's instruction; APM2 Appendix C, SDM 3C Appendix C)
+KINDS = {
+    "cpuid": (0, 0x72, 10, 2),
+    "out": (1, 0x7B, 30, 1),
+    "in": (2, 0x7B, 30, 1),
+    "hypercall": (3, 0x81, 18, 3),          # VMMCALL; VMCALL (selector 4) on Intel
+    "rdmsr": (5, 0x7C, 31, 2),
+    "wrmsr": (6, 0x7C, 32, 2),
+    "npf": (7, 0x400, 48, 2),
+}
+_HLT = {"amd": 0x78, "intel": 12}
+FAST_BATCH = 256                # port/modsvm.c, modvmx.c: CPUIDs served per native run() call
+
+
+def fast_served(n):
+    """CPUIDs of n the fast path serves: after each FAST_BATCH it hands the
+    next exit to Python (the exit budget's look), which answers that one."""
+    return n - n // (FAST_BATCH + 1)
+
+
+def _clock():
+    return hw.rdtsc() / hw.tsc_hz()
+
+
+def _ready(kind, n):
+    # A VM whose vCPU has entered once and stopped at the guest's first HLT,
+    # so every later entry is the plain one; (vm, vcpu, arch).
+    if kind == "npf" and n > MAX_N:
+        raise ValueError("npf: at most %d exits (one fresh page each)" % MAX_N)
+    arch = hv.vendor()
+    selector = KINDS[kind][0] + (kind == "hypercall" and arch == "intel")
+    vm = hv.VM(MEM)
+    c = vm.new_vcpu()
+    vm.write(guests.LOAD, guests.EXIT_LOOP)
+    c.set_entry(guests.LOAD)
+    c.setup("long")
+    c.set_gpr(RBX, selector)
+    c.set_gpr(R12, n)
+    vm.vmm.ports[BENCH_PORT] = 0
+    vm.vmm.msrs[TEST_MSR] = 0
+    r = vm.run(c, echo=False)
+    if r.reason != "Halt" or r.exits != 1:
+        vm.close()
+        raise RuntimeError("exit_loop did not stop at its first HLT: %r" % r)
+    return vm, c, arch
+
+
+def python_path(kind, n):
+    """(seconds, exits, iterations left in the guest's R12) for n exits
+    handled by vm.run(): n + 1 with the last HLT (RunResult.exits counts the
+    CPUIDs the vCPU answers inside run() too)."""
+    vm, c, _ = _ready(kind, n)
+    try:
+        gc.collect()
+        t0 = _clock()
+        r = vm.run(c, echo=False)
+        t = _clock() - t0
+        if r.reason != "Halt":
+            raise RuntimeError("exit_loop %s ended with %r" % (kind, r))
+        return t, r.exits, c.get_gpr(R12)
+    finally:
+        vm.close()
+
+
+def fast_cpuid_path(n):
+    """(seconds, CPUIDs the native fast path served, R12 left) for n CPUID
+    exits under vm.run() with the fast path of port/modsvm.c or modvmx.c
+    answering from the policy's table (all but one in FAST_BATCH + 1)."""
+    vm, c, arch = _ready("cpuid", n)
+    try:
+        table = vm.cpuid.table([(0x40000000, 0)])
+        if arch == "amd":
+            import svm as native
+            from hv.x86 import gwalk
+            from hv.vcpu.svm import vmcb as V
+            # Without NRIPS the fast path steps only over CPUIDs in the guest
+            # page Python translated itself (guest paging, then nested paging).
+            v, page = c.vmcb, guests.LOAD & ~0xFFF
+            gpa = gwalk.translate(page, v.get(V.CR0), v.get(V.CR3), v.get(V.CR4),
+                                  v.get(V.EFER), vm.read_phys64)
+            native.fast_cpuid(table, page, vm.gpa_to_hpa(gpa), 4096)
+        else:
+            import vmx as native
+            native.fast_cpuid(table)
+        try:
+            gc.collect()
+            t0 = _clock()
+            r = vm.run(c, echo=False)
+            t = _clock() - t0
+            served = native.fast_served()
+        finally:
+            native.fast_cpuid(None)             # off, and its count back to 0
+        if r.reason != "Halt":
+            raise RuntimeError("exit_loop cpuid ended with %r" % r)
+        return t, served, c.get_gpr(R12)
+    finally:
+        vm.close()
+
+
+def native_loop(kind, n):
+    """(seconds, exits handled, exit code that ended the loop, R12 left) for
+    n exits and the final HLT under svm/vmx.bench_loop: RIP stepped, nothing
+    else. The loop ends on the HLT: handled == n, code == that HLT's."""
+    vm, c, arch = _ready(kind, n)
+    try:
+        _, svm_code, vmx_reason, length = KINDS[kind]
+        if c.xcr0 != c.host_xcr0 or c.pending_interrupts():
+            raise RuntimeError("bench_loop enters the guest without XCR0 or event work")
+        c.bind()                                # VMX: its VMCS current again
+        gc.collect()
+        if arch == "amd":
+            import svm
+            t0 = _clock()
+            handled, code = svm.bench_loop(c._pa, c.gprs, c.percpu.host_area_pa,
+                                           svm_code, n + 1, length)
+        else:
+            import vmx
+            t0 = _clock()
+            handled, code = vmx.bench_loop(c.gprs, vmx_reason, n + 1, length)
+        t = _clock() - t0
+        c.unbind()
+        return t, handled, code, c.get_gpr(R12)
+    finally:
+        vm.close()
+
+
+def check(kind, n):
+    """The three paths with n exits each, their counts checked (the
+    on-target test): None, or what went wrong."""
+    arch = hv.vendor()
+    _, exits, left = python_path(kind, n)
+    if (exits, left) != (n + 1, 0):
+        return "python path: %d exits, R12 %d; want %d, 0" % (exits, left, n + 1)
+    _, handled, code, left = native_loop(kind, n)
+    if (handled, code, left) != (n, _HLT[arch], 0):
+        return "native loop: %d handled, code %#x, R12 %d" % (handled, code, left)
+    if kind == "cpuid":
+        _, served, left = fast_cpuid_path(n)
+        if (served, left) != (fast_served(n), 0):
+            return "fast path: %d served, R12 %d" % (served, left)
+    return None
