@@ -111,11 +111,11 @@ def test_exit_budget_counts_the_exits_the_vcpu_handles_itself():
         r = vm.run(c, echo=False)
     finally:
         vmm.SLICE = slice0
-    assert (r.reason, r.exits, r.exit.reason) == ("ExitBudget", 128, "Nothing")
+    assert (r.reason, r.exits, r.exit.reason) == ("ExitBudget", 100, "Nothing")
     assert "the vCPU handled the last ones itself" in r.report and c.run_slice is None
     vm.vmm.exit_budget = None                         # no limit: the rest runs to the HLT
     r = vm.run(c, echo=False)
-    assert (r.reason, r.exits) == ("SystemDown", 73)
+    assert (r.reason, r.exits) == ("SystemDown", 101)
     vm.close()
 
 

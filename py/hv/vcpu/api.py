@@ -1,7 +1,10 @@
-# The arch-neutral vCPU interface (x86_vcpu's AxArchVCpu) and its exit
-# record (AxVCpuExitReason), implemented by hv.vcpu.svm.vcpu and later hv.vcpu.vmx.
-# Runs on the bare-metal port and on CPython (host tests).
-from hv.x86.regs import MASK64, RAX, RDX
+# The arch-neutral vCPU interface (x86_vcpu's AxArchVCpu), its exit record
+# (AxVCpuExitReason) and the first tier of exit dispatch: ports, MSRs and
+# hypercalls registered here are handled inside run() (as KVM's in-kernel
+# I/O bus), only the rest leave it as an Exit. Implemented by
+# hv.vcpu.svm.vcpu and hv.vcpu.vmx.vcpu; bare metal and CPython (host tests).
+from hv.x86.regs import MASK64, RAX, RCX, RDX, RSI, RDI, R8, R9
+from hv.vcpu import ring as _ring
 
 # Exit reasons, and the fields each one sets (AxVCpuExitReason).
 FIELDS = {
@@ -21,7 +24,7 @@ FIELDS = {
 }
 _WIDTH_MASK = (0, 0xFF, 0xFFFF, 0, 0xFFFFFFFF, 0, 0, 0, MASK64)
 _ATTRS = ("reason", "nr", "args", "port", "width", "data", "addr", "access", "msr",
-          "value", "vector", "code", "message")
+          "value", "vector", "code", "message", "stop")
 
 
 class Exit:
@@ -33,6 +36,7 @@ class Exit:
         self.nr = self.args = self.port = self.width = self.data = None
         self.addr = self.access = self.msr = self.value = self.vector = None
         self.code = self.message = None
+        self.stop = None            # a registered handler's reason to end the run
 
     def as_tuple(self):
         return (self.reason,) + tuple(getattr(self, f) for f in FIELDS[self.reason])
@@ -55,6 +59,16 @@ class UnexpectedExit(Exception):
     """An exit the back end has no handler for: the code and a state dump."""
 
 
+class GuestFault(Exception):
+    """Raised by a registered MSR or hypercall handler (and, later, MMIO):
+    the guest's instruction raises exception `vector` instead of completing,
+    e.g. GuestFault(13, 0) for #GP(0) on an MSR write the hardware refuses."""
+
+    def __init__(self, vector, error_code=None):
+        Exception.__init__(self, vector, error_code)
+        self.vector, self.error_code = vector, error_code
+
+
 class VCpu:
     """Arch-neutral API. Back ends provide the register and state accessors
     and run(); what follows is shared by every back end."""
@@ -69,6 +83,17 @@ class VCpu:
         self.exit_rip = None            # RIP of the instruction behind the last I/O, MSR or hypercall exit
         self.exits = 0                  # every exit this vCPU took, handled inside run() or not
         self.run_slice = None           # run() returns 'Nothing' after about this many exits (None: never)
+        # Tier one: what run() answers itself (register_*); the active tables
+        # are these same dicts, or empty ones while every exit must go up.
+        self.io_in, self.io_out, self.msr_in, self.msr_out = {}, {}, {}, {}
+        self.hypercalls = {}
+        self._io_in, self._io_out, self._msr_in, self._msr_out = (
+            self.io_in, self.io_out, self.msr_in, self.msr_out)
+        self._hypercalls = self.hypercalls
+        self._hc_args = [0] * 6         # reused: a hypercall handler must not keep it
+        self.ring = _ring.Ring()        # the last exits, for reports
+        self.ring_buf = self.ring.buf
+        self.clock = None               # while a guest timer runs: exited()/entering() around exits
 
     # -- to be implemented by the back end --------------------------------
     def setup(self, mode):
@@ -116,6 +141,100 @@ class VCpu:
         guest without an exit, whatever the guest's RFLAGS.IF (None: off).
         False where the back end has no such timer (the caller arms its own)."""
         return False
+
+    # -- tier one: handlers inside run() ------------------------------------
+    def register_io(self, port, count, read, write):
+        """Ports [port, port+count) answered inside run(): read(port, width)
+        -> value, write(port, width, value) -> None, or a reason (str) to
+        end the run with (run() returns the IoWrite with .stop set). None
+        for either side: that direction leaves run() as an Exit."""
+        for p in range(port, port + count):
+            for table, fn in ((self.io_in, read), (self.io_out, write)):
+                if fn is None:
+                    table.pop(p, None)
+                else:
+                    table[p] = fn
+        self.set_io_intercept(port, count, True)
+
+    def register_msr(self, msr, read, write):
+        """RDMSR/WRMSR of msr answered inside run(): read(msr) -> value,
+        write(msr, value); either may raise GuestFault. None: that
+        direction leaves run() as SysRegRead/SysRegWrite."""
+        for table, fn in ((self.msr_in, read), (self.msr_out, write)):
+            if fn is None:
+                table.pop(msr, None)
+            else:
+                table[msr] = fn
+        self.set_msr_intercept(msr, True, True)
+
+    def register_hypercall(self, nr, fn):
+        """Hypercall nr answered inside run(): fn(vcpu, args) -> RAX (args: a
+        reused list of the six argument registers); None unregisters it."""
+        if fn is None:
+            self.hypercalls.pop(nr, None)
+        else:
+            self.hypercalls[nr] = fn
+
+    def every_exit_out(self, on):
+        """on: every I/O, MSR and hypercall exit leaves run() as an Exit,
+        registered or not (a trace shows them all; the caller then calls the
+        registered handlers itself); off: registered ones stay inside."""
+        if on:
+            self._io_in, self._io_out, self._msr_in, self._msr_out = {}, {}, {}, {}
+            self._hypercalls = {}
+        else:
+            self._io_in, self._io_out = self.io_in, self.io_out
+            self._msr_in, self._msr_out = self.msr_in, self.msr_out
+            self._hypercalls = self.hypercalls
+
+    def _msr_inside(self, number, write, value, rip):
+        # A registered MSR (shared by the back ends): True when handled here,
+        # RIP stepped or the guest given the handler's GuestFault.
+        fn = (self._msr_out if write else self._msr_in).get(number)
+        if fn is None:
+            return False
+        buf = self.ring_buf
+        _ring.put(buf, (_ring.WRMSR if write else _ring.RDMSR | _ring.PENDING) | 8 << 5 | number << 9,
+                  value, rip)
+        self.exit_rip = rip             # retry() and fault() after a handler raised
+        try:
+            if write:
+                fn(number, value)
+            else:
+                value = fn(number)
+                if value < 0 or value >> 64:
+                    value &= MASK64
+                _ring.settle(buf, value)
+                self.put_rax(value & 0xFFFFFFFF)    # EDX:EAX, upper halves cleared
+                self.gprs[RDX] = value >> 32 & 0xFFFFFFFF
+        except GuestFault as f:
+            self.inject_exception(f.vector, f.error_code)
+            return True
+        self.skip_instruction()
+        return True
+
+    def _hypercall_inside(self, nr, g, rip):
+        # A registered hypercall, RIP already past it: True when handled.
+        fn = self._hypercalls.get(nr)
+        if fn is None:
+            return False
+        args = self._hc_args
+        args[0], args[1], args[2] = g[RDI], g[RSI], g[RDX]
+        args[3], args[4], args[5] = g[RCX], g[R8], g[R9]
+        buf = self.ring_buf
+        _ring.put(buf, _ring.HYPERCALL | _ring.PENDING | 8 << 5 | (nr & 0xFFFFFFFFFFFF) << 9, 0, rip)
+        self.exit_rip = rip             # retry() and fault() after a handler raised
+        try:
+            rax = fn(self, args)
+        except GuestFault as f:
+            self.rip = rip
+            self.inject_exception(f.vector, f.error_code)
+            return True
+        if rax < 0 or rax >> 64:           # no big-int mask on the common path
+            rax &= MASK64
+        _ring.settle(buf, rax)
+        self.put_rax(rax)
+        return True
 
     # -- shared -----------------------------------------------------------
     def inject_interrupt(self, vector):

@@ -57,16 +57,44 @@ class Platform:
             for p in dev.ports:
                 self.devices[p] = dev
                 self.names[p] = name
+        self.handlers = self._handlers()
+        self._vcpu = None
+
+    def _handlers(self):
+        # port -> (read, write) as the vCPU calls them (hv.vcpu.api.register_io).
+        special = {self.pic: self._pic_write, self.pit: self._pit_write,
+                   self.debug_exit: self._debug_write}
+        return {port: (dev.io_read, special.get(dev, dev.io_write))
+                for port, dev in self.devices.items()}
+
+    def attach(self, vcpu):
+        """Register every device port with the vCPU, so run() answers them
+        itself (tier one); the PIC and PIT writes also drive the ticks."""
+        self._vcpu = vcpu
+        for port, (read, write) in self.handlers.items():
+            vcpu.register_io(port, 1, read, write)
+        self._clock_follows_pit()
+
+    def _pic_write(self, port, width, value):
+        self.ticks.pic_write(lambda: self.pic.io_write(port, width, value))
+        self.ticks.poll(self._vcpu)     # an EOI or unmask changes what is due
+
+    def _pit_write(self, port, width, value):
+        self.pit.io_write(port, width, value)
+        self._clock_follows_pit()
+        self.ticks.poll(self._vcpu)     # a new count changes what is due
+
+    def _clock_follows_pit(self):
+        # The vCPU tells the ticks about each exit only while the PIT counts.
+        self._vcpu.clock = self.ticks if self.pit.armed_at is not None else None
+
+    def _debug_write(self, port, width, value):
+        self.debug_exit.value = value
+        return "DebugExit"              # the run ends: the value is the VM's result
 
     def io(self, vcpu, port, width, value):
-        """The guest's IN (value None; returns what it reads) or OUT."""
-        dev = self.devices[port]
-        if value is None:
-            return dev.io_read(port, width)
-        if dev is self.pic:
-            self.ticks.pic_write(lambda: dev.io_write(port, width, value))
-        else:
-            dev.io_write(port, width, value)
-        if dev is self.pic or dev is self.pit:
-            self.ticks.poll(vcpu)       # an EOI, unmask or new count changes what is due
-        return None
+        """The guest's IN (value None; returns what it reads) or OUT, as the
+        handlers attach() registers answer it."""
+        self._vcpu = vcpu
+        read, write = self.handlers[port]
+        return read(port, width) if value is None else write(port, width, value)

@@ -92,19 +92,23 @@ def guest_state(vcpu):
     return lines
 
 
-def build(reason, exit, detail, vcpu, ring, names=None, error=None):
-    """The whole report of a run that ended for `reason` (RunResult.reason)."""
+def build(reason, exit, detail, vcpu, recent, names=None, error=None, last=None):
+    """The whole report of a run that ended for `reason` (RunResult.reason).
+    recent: the vCPU ring's entries(); last: the exit a handler inside the
+    vCPU was answering when it raised (an exit tuple), else None."""
     lines = ["VM stopped: " + sentence(reason, exit, detail if error is None else error) + "."]
-    if exit is not None and exit.reason == "Nothing":
+    if last is not None:
+        lines.append("exit: " + describe(last, names))
+    elif exit is not None and exit.reason == "Nothing":
         lines.append("exit: none for the VMM: the vCPU handled the last ones itself "
                      "(CPUID, the interrupt window, ...) or its watchdog timer fired")
     elif exit is not None:
         lines.append("exit: " + describe(exit.as_tuple(), names))
     if reason not in ("DebugExit", "Stopped"):
         lines += guest_state(vcpu)
-        recent = ring.entries() if ring is not None else []
+        recent = recent or []
         if recent:
-            lines.append("last %d exits of the %d the VMM saw:" % (len(recent), ring.count))
+            lines.append("last %d exits of the %d the VMM saw:" % (len(recent), recent[-1][0]))
             for n, t, rip in recent:
                 lines.append("  [exit %d] %s at rip %#x" % (n, describe(t, names), rip))
     if error is not None:

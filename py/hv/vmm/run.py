@@ -9,7 +9,8 @@ from hv.vmm import report as _report, trace as _trace
 from hv.host.timer import HostTimer
 from hv.vmm.platform import DEBUG_EXIT, Platform
 from hv.host.frame import OutOfFrames
-from hv.vcpu.api import UnexpectedExit
+from hv.vcpu import ring as _ring
+from hv.vcpu.api import GuestFault, UnexpectedExit
 
 COM1 = const(0x3F8)
 COM1_PORTS = const(8)
@@ -40,8 +41,15 @@ class RunResult:
         self.output = output
         self.exits = exits
         self.trace = trace
-        self.report = report
+        self._report = report           # the text, or hv.vmm.report.build's arguments
         self.error = error
+
+    @property
+    def report(self):
+        r = self._report
+        if type(r) is tuple:
+            r = self._report = _report.build(*r)
+        return r
 
     @property
     def ok(self):
@@ -80,6 +88,7 @@ class Vmm:
         self.exit_budget = EXIT_BUDGET
         self.time_budget = None
         self.recent = None
+        self._port_keys, self._msr_keys = set(), set()
         io = vm.io
         self._tsc = tsc or (lambda: io.rdtsc())
         self._hz = hz or (lambda: io.tsc_hz())
@@ -118,13 +127,16 @@ class Vmm:
         out0 = len(uart.output)
         tr = [] if trace else None
         show = _trace.Printer(self.vm, plat) if self.vm.trace else None
-        ring = self.recent = _trace.Ring()
+        ring = self.recent = vcpu.ring
+        ring.clear()
         n, base, start = 0, vcpu.exits, tsc()
         deadline = None if seconds is None else start + int(seconds * hz())
         why = detail = error = None
+        inside = False                  # an exception now came from a handler inside vcpu.run()
         try:
-            for m in self.msrs:
-                vcpu.set_msr_intercept(m, True, True)
+            self._attach(vcpu)
+            # A trace or a stop() callback sees every exit: none stays inside.
+            vcpu.every_exit_out(tr is not None or show is not None or stop is not None)
             uart.write = _console_writer() if echo else None
             uart.getc = self.vm.io.console_getc if echo else None
             # Control comes back at least every WATCHDOG_S of guest time even if
@@ -136,9 +148,12 @@ class Vmm:
                     and ticks.timer is not None:
                 ticks.timer.arm(WATCHDOG_S)
             while True:
-                ticks.entering()
+                # The vCPU comes back within the exit budget's remainder.
+                if budget is not None:
+                    vcpu.run_slice = max(1, min(SLICE, budget - (vcpu.exits - base)))
+                inside = True
                 e = vcpu.run()
-                ticks.exited()
+                inside = False
                 if e.reason == "Nothing":       # the vCPU's slice or watchdog ran out
                     ticks.poll(vcpu)
                 else:
@@ -147,7 +162,7 @@ class Vmm:
                     if why is None and stop is not None and stop(e):
                         why = "Stopped"
                     if why is not None:
-                        detail = e.data if why == "DebugExit" else None
+                        detail = self.platform.debug_exit.value if why == "DebugExit" else None
                         break
                 if budget is not None and vcpu.exits - base >= budget:
                     why, detail = "ExitBudget", vcpu.exits - base
@@ -165,6 +180,7 @@ class Vmm:
             why, error = "HandlerError", exc
         finally:
             vcpu.run_slice = None
+            vcpu.clock = None
             try:
                 vcpu.set_watchdog(None)
             finally:
@@ -173,42 +189,66 @@ class Vmm:
                 vcpu.unbind()
         e = vcpu.exit
         reason = e.reason if why == "Stopped" else why
-        text = _report.build(why, e, detail, vcpu, ring, plat.names, error)
-        res = RunResult(reason, e.copy(), bytes(uart.output[out0:]), vcpu.exits - base, tr,
+        e = e.copy()
+        if why == "DebugExit" or why == "Stopped":
+            # Its text reads neither the vCPU nor the ring: built on first use.
+            text = (why, e, detail, None, None, plat.names, error, None)
+        else:
+            recent = ring.entries()
+            last = recent[-1][1] if inside and recent else None
+            text = _report.build(why, e, detail, vcpu, recent, plat.names, error, last)
+        res = RunResult(reason, e, bytes(uart.output[out0:]), vcpu.exits - base, tr,
                         detail if why == "DebugExit" else None, text,
                         detail if why == "Unsupported" or why == "OutOfFrames" else error)
         res.stopped = why == "Stopped"
         if show is not None:
             show.end(res)
         if not res.ok and (report or report is None and (echo or error is not None)):
-            print(text)
+            print(res.report)
         if error is not None and reraise:
             raise error
         return res
 
+    def _attach(self, vcpu):
+        # Tier one for this run: the platform's devices, then the VMM's own
+        # ports and MSRs over them, and the hypercall table itself (shared,
+        # so a handler registered during the run counts at once).
+        self.platform.attach(vcpu)
+        for p in self._port_keys - set(self.ports):
+            if p not in self.platform.handlers:
+                vcpu.register_io(p, 1, None, None)
+        for m in self._msr_keys - set(self.msrs):
+            vcpu.register_msr(m, None, None)
+        for p in self.ports:
+            vcpu.register_io(p, 1, self._port_in, self._port_out)
+        for m in self.msrs:
+            vcpu.register_msr(m, self._msr_in, self._msr_out)
+        self._port_keys, self._msr_keys = set(self.ports), set(self.msrs)
+        vcpu.hypercalls = self.hypercalls
+
+    def _port_in(self, port, width):
+        return self.ports[port]
+
+    def _port_out(self, port, width, value):
+        self.ports[port] = value
+
+    def _msr_in(self, msr):
+        return self.msrs[msr]
+
+    def _msr_out(self, msr, value):
+        self.msrs[msr] = value
+
     def _exit(self, vcpu, e, n, tr, show, ring):
-        # One exit the vCPU returned: handled (None) or why the run ends.
+        # One exit the vCPU returned (tier two): handled (None) or why the run ends.
         r = e.reason
+        if e.stop is not None:                  # a registered handler ended the run
+            why, e.stop = e.stop, None
+            ring.add_exit(e, vcpu.exit_rip)
+            return why
         if r == "IoWrite" or r == "IoRead":
-            port = e.port
-            if port not in self.ports and port not in self.platform.devices \
-                    and self.unhandled_io != "absent":
-                ring.add(n, e.as_tuple(), vcpu.exit_rip)
-                vcpu.retry()                # run() again, once allowed, repeats the IN/OUT
-                return "UnhandledPort"
-            value = self._io(vcpu, e)
-            t = (r, port, e.width, e.data if r == "IoWrite" else value)
-            ring.add(n, t, vcpu.exit_rip)
-            if not COM1 <= port < COM1 + COM1_PORTS:
-                if tr is not None:
-                    tr.append(t)
-                if show is not None:
-                    show.exit(n, t, vcpu)
-            if port == DEBUG_EXIT and r == "IoWrite" and port not in self.ports:
-                return "DebugExit"
-            return None
-        t = e.as_tuple()
-        ring.add(n, t, vcpu.exit_rip if r in _trace.WITH_EXIT_RIP else vcpu.rip)
+            return self._io_exit(vcpu, e, n, tr, show, ring)
+        ring.add_exit(e, vcpu.exit_rip if r in _trace.WITH_EXIT_RIP else vcpu.rip)
+        t = e.as_tuple() if tr is not None or show is not None else None
         if tr is not None:
             tr.append(t)
         if show is not None:
@@ -230,35 +270,47 @@ class Vmm:
             return r                        # Halt for good, SystemDown, FailEntry, ...
         return None
 
-    def _io(self, vcpu, e):
-        # VMM ports first, then the platform's devices; the rest (with
-        # unhandled_io = 'absent') behave as absent: writes dropped, reads float high.
-        port = e.port
-        if e.reason == "IoWrite":
-            if port in self.ports:
-                self.ports[port] = e.data
-            elif port in self.platform.devices:
-                self.platform.io(vcpu, port, e.width, e.data)
-            return None
+    def _io_exit(self, vcpu, e, n, tr, show, ring):
+        # A port no handler took inside the vCPU: one registered there while
+        # every exit goes out (trace, stop()), or none (the unhandled policy).
+        port, r = e.port, e.reason
+        fn = (vcpu.io_in if r == "IoRead" else vcpu.io_out).get(port)
+        if fn is None and self.unhandled_io != "absent":
+            ring.add_exit(e, vcpu.exit_rip)
+            vcpu.retry()                    # run() again, once allowed, repeats the IN/OUT
+            return "UnhandledPort"
         mask = (1 << (8 * e.width)) - 1
-        if port in self.ports:
-            value = self.ports[port] & mask
-        elif port in self.platform.devices:
-            value = self.platform.io(vcpu, port, e.width, None) & mask
+        why = None
+        if r == "IoWrite":
+            value = e.data
+            if fn is not None:
+                why = fn(port, e.width, value)
         else:
-            value = mask
-        vcpu.complete(value)
-        return value
+            value = fn(port, e.width) & mask if fn is not None else mask   # absent: floats high
+            vcpu.complete(value)
+        ring.add(_ring.IN if r == "IoRead" else _ring.OUT, port, e.width, value, vcpu.exit_rip)
+        if not COM1 <= port < COM1 + COM1_PORTS and (tr is not None or show is not None):
+            t = (r, port, e.width, value)
+            if tr is not None:
+                tr.append(t)
+            if show is not None:
+                show.exit(n, t, vcpu)
+        return why
 
     def _msr(self, vcpu, e):
-        # Emulated MSRs in self.msrs; any other intercepted MSR faults as on
-        # hardware without it: #GP(0) at the instruction (SDM 2B RDMSR).
-        if e.msr not in self.msrs:
+        # Registered MSRs (self.msrs among them) answer; any other intercepted
+        # MSR faults as on hardware without it: #GP(0) at the instruction (SDM 2B RDMSR).
+        fn = (vcpu.msr_in if e.reason == "SysRegRead" else vcpu.msr_out).get(e.msr)
+        if fn is None:
             vcpu.fault(_VEC_GP, 0)
-        elif e.reason == "SysRegRead":
-            vcpu.complete(self.msrs[e.msr])
-        else:
-            self.msrs[e.msr] = e.value
+            return
+        try:
+            if e.reason == "SysRegRead":
+                vcpu.complete(fn(e.msr))
+            else:
+                fn(e.msr, e.value)
+        except GuestFault as f:
+            vcpu.fault(f.vector, f.error_code)
 
     def _fault_in(self, addr, access):
         # A fault on an absent page inside guest RAM: back it and re-run.

@@ -6,10 +6,26 @@
 # and on CPython (host tests, fakes).
 from hv.x86 import efer
 from hv.x86.regs import MASK64, RCX, RDX, RSI, RDI, R8, R9
+from micropython import const
+from hv.vcpu import ring
 from hv.vcpu.svm import defs, vmcb as V
 from hv.x86.insn import TABLE
 from hv.vcpu.svm.checks import vmrun_failures
 from hv.vcpu.svm.nextrip import complete_cpuid
+
+read, write = V.read, V.write
+_RIP = const(0x80578)                       # vmcb.RIP, folded by the compiler
+_RAX = const(0x805F8)                       # vmcb.RAX
+_EXITINFO1 = const(0x80078)
+_EXITINFO2 = const(0x80080)
+_INTERRUPT_STATE = const(0x80068)
+_IOIO_IN = const(1)                         # defs.IOIO_TYPE_IN
+_IOIO_STR_REP = const(0xC)                  # defs.IOIO_STR | defs.IOIO_REP
+ring_put, ring_settle = ring.put, ring.settle
+_IN_PENDING, _OUT = const(0x11), const(2)   # ring.IN | ring.PENDING, ring.OUT; width << 5, port << 9
+# RAX as 1, 2 or 8 bytes: IN AL/AX keeps the rest of RAX, IN EAX zero-extends
+# (in legacy mode the upper half is undefined, SDM 1 3.4.1.1).
+_RAX_BY_WIDTH = (0, 0x105F8, 0x205F8, 0, 0x805F8)
 
 _VEC_UD = 6
 _VEC_GP = 13
@@ -36,11 +52,15 @@ def cpuid(c):
 
 
 def vmmcall(c):
-    c.exit_rip = c.vmcb.get(V.RIP)
+    pa, g = c._pa, c.gprs
+    rip = read(pa, _RIP)
     c.skip_instruction()
-    g = c.gprs
+    nr = read(pa, _RAX)
+    if c._hypercall_inside(nr, g, rip):
+        return None
+    c.exit_rip = rip
     e = _record(c, "Hypercall")
-    e.nr = c.vmcb.get(V.RAX)
+    e.nr = nr
     e.args = (g[RDI], g[RSI], g[RDX], g[RCX], g[R8], g[R9])
     return e
 
@@ -53,30 +73,60 @@ def hlt(c):
 
 
 def ioio(c):
-    v = c.vmcb
-    port, width, is_in, is_str, is_rep = defs.decode_ioio(v.get(V.EXITINFO1))
-    if is_str or is_rep:
-        raise NotImplementedError("string I/O (INS/OUTS) on port %#x at rip %#x" % (port, v.get(V.RIP)))
-    c.exit_rip = v.get(V.RIP)
-    v.put(V.RIP, v.get(V.EXITINFO2))        # next RIP, with or without NRIPS (15.10.2)
-    v.put(V.INTERRUPT_STATE, 0)
-    e = _record(c, "IoRead" if is_in else "IoWrite")
-    e.port, e.width = port, width
-    if is_in:
+    # Decoded once from EXITINFO1 (APM2 15.10.2: TYPE bit 0, STR 2, REP 3,
+    # SZ8/16/32 bits 4-6 so bits 6:4 are the width in bytes, port 31:16);
+    # EXITINFO2 is the next RIP with or without NRIPS. A registered port is
+    # answered here; the interrupt shadow ends with the instruction.
+    pa = c._pa
+    info = read(pa, _EXITINFO1)
+    port, width = info >> 16 & 0xFFFF, info >> 4 & 7
+    rip = read(pa, _RIP)
+    if info & _IOIO_STR_REP:
+        raise NotImplementedError("string I/O (INS/OUTS) on port %#x at rip %#x" % (port, rip))
+    write(pa, _RIP, read(pa, _EXITINFO2))
+    write(pa, _INTERRUPT_STATE, 0)
+    if info & _IOIO_IN:
+        fn = c._io_in.get(port)
+        if fn is not None:
+            buf = c.ring_buf
+            ring_put(buf, _IN_PENDING | width << 5 | port << 9, 0, rip)
+            c.exit_rip = rip
+            value = fn(port, width) & _WIDTH_MASK[width]
+            ring_settle(buf, value)
+            write(pa, _RAX_BY_WIDTH[width], value)     # AL, AX, or EAX zero-extended
+            return None
+        e = _record(c, "IoRead")
         c._pending_read = ("io", width)
     else:
-        e.data = v.get(V.RAX) & _WIDTH_MASK[width]
+        data = read(pa, _RAX) & _WIDTH_MASK[width]
+        fn = c._io_out.get(port)
+        if fn is not None:
+            ring_put(c.ring_buf, _OUT | width << 5 | port << 9, data, rip)
+            c.exit_rip = rip
+            why = fn(port, width, data)
+            if why is None:
+                return None
+            e = _record(c, "IoWrite")
+            e.stop = why
+        else:
+            e = _record(c, "IoWrite")
+        e.data = data
+    c.exit_rip = rip
+    e.port, e.width = port, width
     return e
 
 
 def msr(c):
-    v, g = c.vmcb, c.gprs
+    pa, g = c._pa, c.gprs
     number = g[RCX] & 0xFFFFFFFF
-    write = v.get(V.EXITINFO1) & 1          # 0 RDMSR, 1 WRMSR (15.11)
-    value = (g[RDX] & 0xFFFFFFFF) << 32 | v.get(V.RAX) & 0xFFFFFFFF
+    write = read(pa, _EXITINFO1) & 1        # 0 RDMSR, 1 WRMSR (15.11)
+    value = (g[RDX] & 0xFFFFFFFF) << 32 | read(pa, _RAX) & 0xFFFFFFFF if write else 0
     if number in c._internal_msrs:
         return _efer(c, write, value)
-    c.exit_rip = v.get(V.RIP)
+    rip = read(pa, _RIP)
+    if c._msr_inside(number, write, value, rip):
+        return None
+    c.exit_rip = rip
     c.skip_instruction()
     if write:
         e = _record(c, "SysRegWrite")

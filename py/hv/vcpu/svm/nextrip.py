@@ -149,6 +149,28 @@ def complete_cpuid(vmcb: int, gprs, a: int, b: int, c: int, d: int, ncr3: int, t
     return int(advance(vmcb, ncr3, table, nrips))
 
 
+@micropython.viper
+def cached_cpuid(vmcb: int, gprs, cached, ncr3: int, table, nrips: int) -> int:
+    """The hottest exit in one call: a CPUID whose leaf (EAX) the policy
+    answers by leaf alone (cached(leaf), a dict's get) gets its results as
+    complete_cpuid() writes them, and advance()'s result; -1 when the leaf
+    is not cached (the Python handler, hv.vcpu.svm.exits.cpuid, answers)."""
+    v = ptr32(vmcb)
+    r = cached(v[_W_RAX], ())               # () where the leaf is not cached
+    if int(len(r)) == 0:
+        return -1
+    v[_W_RAX] = int(r[0])
+    v[_W_RAX + 1] = 0
+    g = ptr32(gprs)
+    g[2] = int(r[2])                        # RCX, slot 1
+    g[3] = 0
+    g[4] = int(r[3])                        # RDX, slot 2
+    g[5] = 0
+    g[6] = int(r[1])                        # RBX, slot 3
+    g[7] = 0
+    return int(advance(vmcb, ncr3, table, nrips))
+
+
 def step_slow(v, vm, nrips, buf):
     """advance() in Python, for what it leaves: instructions that cross a
     page, guests paging in legacy or PAE mode; raises UnexpectedExit with a

@@ -4,7 +4,7 @@
 # port (hw and svm natives) and on CPython with fakes of both (host tests).
 from micropython import const
 from hv.x86 import insn, regs
-from hv.vcpu.svm.nextrip import advance, complete_cpuid, step_slow
+from hv.vcpu.svm.nextrip import advance, cached_cpuid, step_slow
 from hv.host.cpu import rdmsr_or_none
 from hv.host.frame import PhysFrame
 from hv.x86.guest_tables import TABLES_GPA
@@ -135,6 +135,10 @@ class SvmVCpu(VCpu):
             return self.vmcb.get(V.RSP)
         return self.gprs[n]
 
+    def put_rax(self, value):
+        """RAX := value, already in 0..2**64-1 (the hot paths: no mask)."""
+        V.write(self._pa, _RAX_FIELD, value)
+
     def set_gpr(self, n, value):
         value &= regs.MASK64
         if n == regs.RAX:
@@ -231,13 +235,13 @@ class SvmVCpu(VCpu):
             self.vmcb.dirty = False
         pa, gprs, host = self._pa, self.gprs, self.percpu.host_area_pa
         ncr3, nrips, table = self._ncr3, self.nrips, insn.TABLE
-        enter, get, read, step = self.native.run, HANDLERS.get, V.read, complete_cpuid
+        enter, get, step = self.native.run, HANDLERS.get, cached_cpuid
         cached = self.vm.cpuid.cached
         k, limit = 0, self.run_slice or 0   # exits in this call; 0: no slice
         f = self._fast_served
         s0 = f() if f is not None else 0    # exits the natives' fast path serves
         while True:
-            if limit and k and not k & 63 and k + (f() - s0 if f is not None else 0) >= limit:
+            if limit and (k >= limit or f is not None and k and not k & 63 and k + f() - s0 >= limit):
                 # A storm of exits handled here or by the natives' fast path
                 # (CPUID, ...): let the caller look at its budgets now and then.
                 self._count(k, s0)
@@ -246,15 +250,19 @@ class SvmVCpu(VCpu):
                 return e
             # The common case is one native call; interrupts to deliver, a
             # TLB flush and a guest XCR0 take the slow entry.
+            clock = self.clock              # set only while a guest timer counts
+            if clock is not None:
+                clock.entering()
             code = self._enter_slow() if self._slow_entry else enter(pa, gprs, host)
+            if clock is not None:
+                clock.exited()
             k += 1
             if code == _VMEXIT_CPUID:
                 # The hottest exit, without a handler call: a cached answer
-                # goes straight to complete_cpuid (exits.cpuid does the rest).
-                r = cached(read(pa, _RAX_FIELD) & 0xFFFFFFFF)
-                if r is not None:
-                    a, b, c, d = r
-                    if not step(pa, gprs, a, b, c, d, ncr3, table, nrips):
+                # in one viper call (exits.cpuid does the rest).
+                done = step(pa, gprs, cached, ncr3, table, nrips)
+                if done >= 0:
+                    if not done:
                         self.skip_slow()
                     continue
             handler = get(code)

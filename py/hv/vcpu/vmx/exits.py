@@ -3,7 +3,9 @@
 # are handled here (None: run on); the rest fill the arch-neutral exit
 # record, entry failures a FailEntry. Port and CPython (fakes).
 from hv.x86 import efer
-from hv.x86.regs import RAX, RCX, RDX, RBX, RSI, RDI, R8, R9
+from micropython import const
+from hv.x86.regs import MASK64, RAX, RCX, RDX, RBX, RSI, RDI, R8, R9
+from hv.vcpu import ring
 from hv.vcpu.api import UnexpectedExit
 from hv.vcpu.vmx import checks, cr, defs, fields as F
 
@@ -14,6 +16,10 @@ _XCR0_X87, _XCR0_SSE, _XCR0_AVX = 1, 2, 4           # SDM 1 13.3
 _CR0_PG = 1 << 31
 _EFER_LMA = 1 << 10
 _VMMCALL = b"\x0f\x01\xd9"                          # AMD's hypercall (APM3 VMMCALL)
+ring_put, ring_settle = ring.put, ring.settle
+_IO_IN = const(1 << 3)                              # defs.IO_QUAL_IN
+_IO_STR_REP = const(3 << 4)                         # string and REP bits
+_IN_PENDING, _OUT = const(0x11), const(2)           # ring.IN | ring.PENDING, ring.OUT; width << 5, port << 9
 
 
 def _record(c, reason):
@@ -33,9 +39,12 @@ def cpuid(c):
 
 
 def _hypercall(c, length=None):
-    c.exit_rip = c.vmcs.readn(F.GUEST_RIP)
+    rip = c.vmcs.readn(F.GUEST_RIP)
     c.skip_instruction(length)
     g = c.gprs
+    if c._hypercall_inside(g[RAX], g, rip):
+        return None
+    c.exit_rip = rip
     e = _record(c, "Hypercall")
     e.nr = g[RAX]
     e.args = (g[RDI], g[RSI], g[RDX], g[RCX], g[R8], g[R9])
@@ -106,29 +115,58 @@ def undefined(c):
 
 
 def io(c):
+    # Decoded once from the exit qualification (SDM 3C Table 28-5: size-1
+    # in bits 2:0, IN bit 3, string bit 4, REP bit 5, port 31:16); RIP steps
+    # by the exit's instruction length. A registered port is answered here.
     v, g = c.vmcs, c.gprs
-    port, width, is_in, is_str, is_rep, _ = defs.decode_io(v.readn(F.EXIT_QUALIFICATION))
-    if is_str or is_rep:
-        raise NotImplementedError("string I/O (INS/OUTS) on port %#x at rip %#x"
-                                  % (port, v.readn(F.GUEST_RIP)))
-    c.exit_rip = v.readn(F.GUEST_RIP)
+    q = v.readn(F.EXIT_QUALIFICATION)
+    port, width = q >> 16 & 0xFFFF, (q & 7) + 1
+    rip = v.readn(F.GUEST_RIP)
+    if q & _IO_STR_REP:
+        raise NotImplementedError("string I/O (INS/OUTS) on port %#x at rip %#x" % (port, rip))
     c.skip_instruction()
-    e = _record(c, "IoRead" if is_in else "IoWrite")
-    e.port, e.width = port, width
-    if is_in:
+    if q & _IO_IN:
+        fn = c._io_in.get(port)
+        if fn is not None:
+            buf = c.ring_buf
+            ring_put(buf, _IN_PENDING | width << 5 | port << 9, 0, rip)
+            c.exit_rip = rip
+            value = fn(port, width) & _WIDTH_MASK[width]
+            ring_settle(buf, value)
+            # AL/AX keep the rest of RAX; EAX zero-extends (SDM 1 3.4.1.1)
+            g[RAX] = value if width == 4 else g[RAX] & ~_WIDTH_MASK[width] & MASK64 | value
+            return None
+        e = _record(c, "IoRead")
         c._pending_read = ("io", width)     # vcpu.complete() writes only AL/AX/EAX
     else:
-        e.data = g[RAX] & _WIDTH_MASK[width]
+        data = g[RAX] & _WIDTH_MASK[width]
+        fn = c._io_out.get(port)
+        if fn is not None:
+            ring_put(c.ring_buf, _OUT | width << 5 | port << 9, data, rip)
+            c.exit_rip = rip
+            why = fn(port, width, data)
+            if why is None:
+                return None
+            e = _record(c, "IoWrite")
+            e.stop = why
+        else:
+            e = _record(c, "IoWrite")
+        e.data = data
+    c.exit_rip = rip
+    e.port, e.width = port, width
     return e
 
 
 def _msr(c, write):
     g = c.gprs
     number = g[RCX] & 0xFFFFFFFF
-    value = (g[RDX] & 0xFFFFFFFF) << 32 | g[RAX] & 0xFFFFFFFF
+    value = (g[RDX] & 0xFFFFFFFF) << 32 | g[RAX] & 0xFFFFFFFF if write else 0
     if number in c._internal_msrs:
         return _efer(c, write, value)
-    c.exit_rip = c.vmcs.readn(F.GUEST_RIP)
+    rip = c.vmcs.readn(F.GUEST_RIP)
+    if c._msr_inside(number, write, value, rip):
+        return None
+    c.exit_rip = rip
     c.skip_instruction()                    # by the exit's instruction length
     if write:
         e = _record(c, "SysRegWrite")

@@ -160,6 +160,10 @@ class VmxVCpu(VCpu):
             return self._vmcs().readn(F.GUEST_RSP)
         return self.gprs[n]
 
+    def put_rax(self, value):
+        """RAX := value, already in 0..2**64-1 (the hot paths: no mask)."""
+        self.gprs[regs.RAX] = value
+
     def set_gpr(self, n, value):
         value &= regs.MASK64
         if n == regs.RSP:
@@ -296,7 +300,7 @@ class VmxVCpu(VCpu):
         f = self._fast_served
         s0 = f() if f is not None else 0    # exits the natives' fast path serves
         while True:
-            if limit and k and not k & 63 and k + (f() - s0 if f is not None else 0) >= limit:
+            if limit and (k >= limit or f is not None and k and not k & 63 and k + f() - s0 >= limit):
                 # A storm of exits handled here or by the natives' fast path
                 # (CPUID, ...): let the caller look at its budgets now and then.
                 self._count(k, s0)
@@ -310,6 +314,9 @@ class VmxVCpu(VCpu):
             swap = self.xcr0 != self.host_xcr0
             if swap:
                 io.xsetbv(0, self.xcr0)
+            clock = self.clock              # set only while a guest timer counts
+            if clock is not None:
+                clock.entering()
             try:
                 reason = enter(gprs, v.launched)
             except fail as e:
@@ -318,6 +325,8 @@ class VmxVCpu(VCpu):
             finally:
                 if swap:
                     io.xsetbv(0, self.host_xcr0)
+                if clock is not None:
+                    clock.exited()
             if reason & defs.EXIT_REASON_FAILED_ENTRY:
                 self._count(k, s0)
                 return exits.failed_entry(self, reason)
