@@ -147,14 +147,15 @@ class VCpu:
         """Ports [port, port+count) answered inside run(): read(port, width)
         -> value, write(port, width, value) -> None, or a reason (str) to
         end the run with (run() returns the IoWrite with .stop set). None
-        for either side: that direction leaves run() as an Exit."""
+        for either side: that direction leaves run() as an Exit. Every port
+        exits by default; one given to the hardware (set_io_intercept off)
+        stays so, and its handlers are not called."""
         for p in range(port, port + count):
             for table, fn in ((self.io_in, read), (self.io_out, write)):
                 if fn is None:
                     table.pop(p, None)
                 else:
                     table[p] = fn
-        self.set_io_intercept(port, count, True)
 
     def register_msr(self, msr, read, write):
         """RDMSR/WRMSR of msr answered inside run(): read(msr) -> value,
