@@ -155,9 +155,9 @@ static mp_obj_t hw_exit(size_t n_args, const mp_obj_t *args) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(hw_exit_obj, 0, 1, hw_exit);
 
-// True when the REPL after this boot is the raw one (a soft reboot from it,
-// as mpremote does on connect): the boot script then skips its run= step,
-// as upstream ports skip main.py.
+// True in raw-REPL mode, which a soft reboot keeps: the boot script run
+// after mpremote's Ctrl-D in the raw REPL sees it and skips its run= step,
+// as upstream ports skip main.py there.
 static mp_obj_t hw_raw_repl(void) {
     return mp_obj_new_bool(pyexec_mode_kind == PYEXEC_MODE_RAW_REPL);
 }

@@ -149,7 +149,7 @@ def test_boot_script_skips_run_step_in_raw_repl(qemu):
     # run=hv.demo ran at the first boot; mpremote's soft reboots land in the
     # raw REPL, where the boot script leaves its run= step out (as upstream
     # ports skip main.py), so nothing slow or interactive stands in the way.
-    mpremote(qemu, "exec", "pass")
+    assert mpremote(qemu, "eval", "__import__('hw').raw_repl()").stdout == "True\n"
     assert qemu.com1().count("demo: hv.boot('demo', trace=True)") == 1
     # A soft reboot at the friendly prompt (where mpremote leaves it) runs it.
     import serial
@@ -159,5 +159,8 @@ def test_boot_script_skips_run_step_in_raw_repl(qemu):
         wait_for("the demo after a friendly soft reboot", BOOT_TIMEOUT,
                  lambda: "demo: hv.help()" in qemu.com1()[before:]
                  and qemu.com1().endswith(">>> "))
+        port.write(b"import hw; hw.raw_repl()\r")
+        wait_for("hw.raw_repl() at the friendly prompt", 10,
+                 lambda: "hw.raw_repl()\r\nFalse\r\n>>> " in qemu.com1())
     assert qemu.com1().count("demo: hv.boot('demo', trace=True)") == 2
     assert mpremote(qemu, "eval", "1 + 1").stdout == "2\n"
