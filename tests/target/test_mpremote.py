@@ -39,7 +39,11 @@ class PtyQemu:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
                                          stderr=subprocess.STDOUT, start_new_session=True,
                                          preexec_fn=_die_with_parent)
-        self.pty = wait_for("/dev/pts/N from QEMU", 10, self._pty_name)
+        try:
+            self.pty = wait_for("/dev/pts/N from QEMU", 10, self._pty_name)
+        except BaseException:
+            self.kill()
+            raise
 
     def _pty_name(self):
         if self.proc.poll() is not None:
