@@ -75,7 +75,9 @@ static void micropython_session(void) {
     fault_recovery_enable(0);
     gc_sweep_all();
     mp_deinit();
-    mp_printf(&mp_plat_print, "MPY: soft reboot\r\n");
+    // mp_plat_print is cooked (\n becomes \r\n): a bare \n, as upstream ports
+    // print it, so pyboard.py/mpremote find "soft reboot\r\n" after Ctrl-D.
+    mp_printf(&mp_plat_print, "MPY: soft reboot\n");
 }
 
 void kmain(uint32_t magic, uint32_t mbi) {

@@ -7,6 +7,7 @@
 #include "py/objarray.h"
 #include "py/objexcept.h"
 #include "py/objstr.h"
+#include "shared/runtime/pyexec.h"
 #include "console.h"
 #include "cpu.h"
 #include "message_exception.h"
@@ -154,6 +155,14 @@ static mp_obj_t hw_exit(size_t n_args, const mp_obj_t *args) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(hw_exit_obj, 0, 1, hw_exit);
 
+// True in raw-REPL mode, which a soft reboot keeps: the boot script run
+// after mpremote's Ctrl-D in the raw REPL sees it and skips its run= step,
+// as upstream ports skip main.py there.
+static mp_obj_t hw_raw_repl(void) {
+    return mp_obj_new_bool(pyexec_mode_kind == PYEXEC_MODE_RAW_REPL);
+}
+static MP_DEFINE_CONST_FUN_OBJ_0(hw_raw_repl_obj, hw_raw_repl);
+
 // --- Console input without waiting (a guest's COM1 in the foreground) ---
 static mp_obj_t hw_console_getc(void) {
     return console_rx_ready() ? MP_OBJ_NEW_SMALL_INT(console_read()) : mp_const_none;
@@ -255,6 +264,7 @@ static const mp_rom_map_elem_t hw_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_kernel_range), MP_ROM_PTR(&hw_kernel_range_obj) },
     { MP_ROM_QSTR(MP_QSTR_identity_limit), MP_ROM_PTR(&hw_identity_limit_obj) },
     { MP_ROM_QSTR(MP_QSTR_exit), MP_ROM_PTR(&hw_exit_obj) },
+    { MP_ROM_QSTR(MP_QSTR_raw_repl), MP_ROM_PTR(&hw_raw_repl_obj) },
     { MP_ROM_QSTR(MP_QSTR_console_getc), MP_ROM_PTR(&hw_console_getc_obj) },
 };
 static MP_DEFINE_CONST_DICT(hw_globals, hw_globals_table);

@@ -39,11 +39,29 @@
 #define MICROPY_PY_SYS_STDFILES                 (1)
 #define MICROPY_PY_SYS_PLATFORM                 "mpvisor"
 #define MICROPY_PY_SYS_EXIT                     (1)
-#define MICROPY_PY_IO_IOBASE                    (0)
+#define MICROPY_PY_IO_IOBASE                    (1)     // io.IOBase: Python classes as streams
 #define MICROPY_PY_BUILTINS_HELP                (1)
 #define MICROPY_PY_BUILTINS_HELP_MODULES        (1)
 #define MICROPY_PY_BUILTINS_HELP_TEXT           mpvisor_help_text   // port/help.c: where to start
 #define MICROPY_PY_MICROPYTHON_MEM_INFO         (1)
+
+// What the unix port (same level) adds that costs little here; README
+// "MicroPython features" has the sizes and what stays off.
+#define MICROPY_ERROR_REPORTING                 (MICROPY_ERROR_REPORTING_DETAILED)  // names in messages
+#define MICROPY_ENABLE_EMERGENCY_EXCEPTION_BUF  (1)     // message, traceback when the heap is full or locked
+#define MICROPY_EMERGENCY_EXCEPTION_BUF_SIZE    (256)   // a static buffer, as the unix port has
+#define MICROPY_WARNINGS                        (1)     // e.g. "exception chaining not supported"
+#define MICROPY_OPT_COMPUTED_GOTO               (0)     // the unix port has it; slower under QEMU TCG (README)
+#define MICROPY_PY_SYS_EXC_INFO                 (1)     // sys.exc_info()
+#define MICROPY_PY_GC_COLLECT_RETVAL            (1)     // gc.collect() returns how many objects it freed
+#define MICROPY_REPL_EMACS_WORDS_MOVE           (1)     // Alt-B/Alt-F/Alt-D/Alt-Backspace
+#define MICROPY_REPL_EMACS_EXTRA_WORDS_MOVE     (1)     // Ctrl-W, Ctrl-Left/Ctrl-Right
+#define MICROPY_READLINE_HISTORY_SIZE           (50)    // up-arrow recall (default 8)
+// From the level above, CPython behaviour for a few bytes of code each.
+#define MICROPY_PY_ALL_INPLACE_SPECIAL_METHODS  (1)     // __imul__, __ior__, ... (not only += and -=)
+#define MICROPY_PY_BUILTINS_MEMORYVIEW_ITEMSIZE (1)     // memoryview.itemsize
+#define MICROPY_PY_COLLECTIONS_NAMEDTUPLE__ASDICT (1)   // namedtuple._asdict()
+#define MICROPY_PY_MICROPYTHON_HEAP_LOCKED      (1)     // micropython.heap_locked(), for exit handlers
 
 #define MICROPY_HW_BOARD_NAME                   "mpvisor"
 #define MICROPY_HW_MCU_NAME                     "x86_64"

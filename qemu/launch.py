@@ -50,7 +50,9 @@ def qemu_argv(kernel=None, iso=None, uefi=False, kvm=False, gdb=False,
               cpu='qemu64,+svm,+npt', mem='256M', append=None,
               serial='mon:stdio', machine='pc', extra=()):
     """QEMU command line. serial: a -serial string ('mon:stdio', 'file:X',
-    'none') or ('client', PORT): COM1 connects to 127.0.0.1:PORT."""
+    'pty', 'none'), ('client', PORT): COM1 connects to 127.0.0.1:PORT, or
+    ('pty', LOG): COM1 on a new /dev/pts/N (QEMU names it on stderr) with
+    everything COM1 sends also written to LOG."""
     if (kernel is None) == (iso is None):
         raise ValueError('give exactly one of kernel= and iso=')
     argv = ['qemu-system-x86_64', '-machine', machine, '-m', str(mem),
@@ -58,11 +60,14 @@ def qemu_argv(kernel=None, iso=None, uefi=False, kvm=False, gdb=False,
             '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04']
     argv += ['-enable-kvm', '-cpu', 'host'] if kvm else ['-cpu', cpu]
     if isinstance(serial, tuple):
-        mode, port = serial
-        if mode != 'client':
+        mode, where = serial
+        if mode == 'client':
+            argv += ['-chardev', f'socket,id=com1,host=127.0.0.1,port={where}']
+        elif mode == 'pty':
+            argv += ['-chardev', f'pty,id=com1,logfile={where}']
+        else:
             raise ValueError(f'unknown serial mode {mode!r}')
-        argv += ['-chardev', f'socket,id=com1,host=127.0.0.1,port={port}',
-                 '-serial', 'chardev:com1']
+        argv += ['-serial', 'chardev:com1']
     else:
         argv += ['-serial', serial]
     if not (isinstance(serial, str) and serial.startswith('mon:')):
@@ -440,6 +445,9 @@ def main(argv=None):
     q.add_argument('--kvm', action='store_true', help='-enable-kvm -cpu host')
     q.add_argument('--gdb', action='store_true', help='gdb stub on :1234, start halted')
     q.add_argument('--append', help='kernel command line (--kernel only)')
+    q.add_argument('--pty', action='store_true',
+                   help='COM1 on a new /dev/pts/N (QEMU prints which) for mpremote, '
+                        'instead of this terminal; Ctrl-C here quits')
     q.add_argument('--cpu', default='qemu64,+svm,+npt')
     q.add_argument('--mem', default='256M')
     b = sub.add_parser('bochs', help='Bochs headless, COM1 on this terminal (Ctrl-] quits)')
@@ -454,7 +462,8 @@ def main(argv=None):
 
     if a.emulator == 'qemu':
         cmd = qemu_argv(kernel=a.kernel, iso=a.iso, uefi=a.uefi, kvm=a.kvm, gdb=a.gdb,
-                        cpu=a.cpu, mem=a.mem, append=a.append)
+                        cpu=a.cpu, mem=a.mem, append=a.append,
+                        serial='pty' if a.pty else 'mon:stdio')
         if a.print:
             print(shlex.join(cmd))
             return 0

@@ -10,6 +10,7 @@ import os
 import time
 
 RAW_BANNER = b'raw REPL; CTRL-B to exit\r\n'
+SOFT_REBOOT = b'soft reboot\r\n'
 PROMPT = b'>>> '
 CTRL_A, CTRL_B, CTRL_C, CTRL_D = b'\x01', b'\x02', b'\x03', b'\x04'
 
@@ -142,6 +143,8 @@ class Repl:
         data = self.m.read_until(RAW_BANNER + b'>', timeout)
         if not data.startswith(b'OK'):
             raise ProtocolError(f'expected OK before the soft reboot, got {data[:80]!r}')
+        if SOFT_REBOOT not in data:  # what pyboard.py and mpremote wait for
+            raise ProtocolError(f'no {SOFT_REBOOT!r} after Ctrl-D, got {data[:80]!r}')
         return _text(data[2:-len(RAW_BANNER) - 1]).lstrip('\n')
 
     def send_raw_code(self, code):

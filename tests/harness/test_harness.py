@@ -110,6 +110,15 @@ def test_qemu_argv():
     assert '-cdrom x.iso' in argv and 'port=5' in argv and '-monitor none' in argv
     with pytest.raises(ValueError):
         launch.qemu_argv(iso='x.iso', append='a=1')
+    argv = ' '.join(launch.qemu_argv(kernel='k.elf', serial=('pty', '/tmp/com1.log')))
+    assert '-chardev pty,id=com1,logfile=/tmp/com1.log -serial chardev:com1' in argv
+    assert '-monitor none' in argv
+
+
+def test_launch_cli_pty(capsys):
+    assert launch.main(['qemu', '--kernel', 'k.elf', '--pty', '--print']) == 0
+    argv = capsys.readouterr().out
+    assert '-serial pty' in argv and '-monitor none' in argv and 'mon:stdio' not in argv
 
 
 def test_bochs_config():
@@ -262,6 +271,13 @@ def test_repl_protocol_errors_are_reported():
             repl.exec('pass')
         with pytest.raises(TimeoutError, match="no b'>>> ' within 0.2 s"):
             repl.wait_prompt(0.2)
+        # Ctrl-D's soft reboot as a doubled newline translation printed it:
+        # mpremote and pyboard.py wait for b'soft reboot\r\n' and hang.
+        repl.raw = True
+        link.read_some(0)
+        device.sendall(b'OK\r\nMPY: soft reboot\r\r\nraw REPL; CTRL-B to exit\r\n>')
+        with pytest.raises(ProtocolError, match=r"no b'soft reboot\\r\\n' after Ctrl-D"):
+            repl.soft_reboot()
     finally:
         link.detach()
         device.close()
