@@ -1,7 +1,7 @@
 # mpremote (MicroPython's own tool, from PyPI, pinned in tools/deps.py)
 # against mpvisor on QEMU with COM1 on a pseudo-terminal, as a user drives it
 # (README "Driving mpvisor with mpremote"). Host test code; one boot for the
-# module, with run=hv.demo on the command line as `make run` boots it.
+# module, with run=hv.loader.demo on the command line as `make run` boots it.
 import os
 import re
 import signal
@@ -78,7 +78,7 @@ def qemu(tmp_path_factory):
         import mpremote  # noqa: F401
     except ImportError:
         pytest.fail("mpremote is missing from this Python: run `python3 tools/deps.py`")
-    q = PtyQemu(str(tmp_path_factory.mktemp("mpremote")), kernel=image(ELF), append="run=hv.demo")
+    q = PtyQemu(str(tmp_path_factory.mktemp("mpremote")), kernel=image(ELF), append="run=hv.loader.demo")
     try:
         wait_for("first prompt on COM1", BOOT_TIMEOUT, lambda: PROMPT in q.com1().encode())
         yield q
@@ -150,7 +150,7 @@ def test_boot_a_guest(qemu):
 
 
 def test_boot_script_skips_run_step_in_raw_repl(qemu):
-    # run=hv.demo ran at the first boot; mpremote's soft reboots land in the
+    # run=hv.loader.demo ran at the first boot; mpremote's soft reboots land in the
     # raw REPL, where the boot script leaves its run= step out (as upstream
     # ports skip main.py), so nothing slow or interactive stands in the way.
     assert mpremote(qemu, "eval", "__import__('hw').raw_repl()").stdout == "True\n"
