@@ -13,7 +13,7 @@ from hv.x86.decode import Insn, decode
 from hv.x86.emulate import STRING_BYTES, emulate
 from hv.x86.fault import GuestFault, GP, PF
 from hv.x86.insn import DecodeError
-from hv.x86.linear import operand_linear
+from hv.x86.linear import operand_linear, translate_or_fault
 from hv.x86.modrm import ES, DS, FS, GS
 from hv.x86.regs import RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8, R12, R13
 from x86_fake import FakeCpu, Register
@@ -259,6 +259,26 @@ def test_effective_addresses():
     with pytest.raises(GuestFault) as e:
         ea("488b00", rax=0x0000800000000000)
     assert (e.value.vector, e.value.error_code) == (GP, 0)
+    with pytest.raises(GuestFault) as e:
+        ea("488b4500", rbp=0x0000800000000000)                              # SS-based
+    assert (e.value.vector, e.value.error_code) == (12, 0)
+    assert ea("488b00", rax=0xFFFF800000000000) == 0xFFFF800000000000
+
+
+def test_translate_or_fault_gives_the_page_fault_error_code():
+    # 32-bit paging (SDM 3A 4.3): CR3 -> PD at 0x1000, PDE 0 -> PT at 0x2000,
+    # PTE 5 -> frame 0x7000; everything else not present.
+    mem = {0x1000: 0x2003, 0x2000 + 5 * 4: 0x7003}
+
+    def read64(gpa):
+        return mem.get(gpa, 0)
+    cr0 = 1 << 31 | 1
+    assert translate_or_fault(0x5123, True, False, cr0, 0x1000, 0, 0, read64) == 0x7123
+    for write, user, code in ((False, False, 0), (True, False, 2), (False, True, 4), (True, True, 6)):
+        with pytest.raises(GuestFault) as e:
+            translate_or_fault(0x6004, write, user, cr0, 0x1000, 0, 0, read64)
+        assert (e.value.vector, e.value.error_code, e.value.cr2) == (PF, code, 0x6004)
+    assert translate_or_fault(0x6004, True, True, 1, 0x1000, 0, 0, read64) == 0x6004   # paging off
 
 
 # -- MOVS, STOS, LODS -----------------------------------------------------------

@@ -149,7 +149,7 @@ def decode(d, code, bits):
         i += 1
     op = code[i]
     i += 1
-    if bits == 64:                          # operand and address size (Table 2-4 ... 3.6)
+    if bits == 64:                          # operand and address size (SDM 1 3.6, Tables 3-3, 3-4)
         osize = 8 if rex & 8 else 2 if osz else 4
         asize = 4 if asz else 8
     elif bits == 32:

@@ -4,12 +4,23 @@
 # an accessor that translates once per page through the vCPU. Runs on the
 # bare-metal port and on CPython.
 from micropython import const
-from hv.x86.fault import GuestFault, GP
-from hv.x86.modrm import FS
+from hv.x86 import gwalk
+from hv.x86.fault import GuestFault, GP, PF, SS as SS_FAULT
+from hv.x86.modrm import FS, SS
 
 _M64 = const(0xFFFFFFFFFFFFFFFF)
 _M32 = const(0xFFFFFFFF)
 _PAGE = const(4096)
+
+
+def translate_or_fault(lin, write, user, cr0, cr3, cr4, efer, read64):
+    """hv.x86.gwalk.translate for a vCPU's translate(): the GPA of lin, or
+    GuestFault(PF, code, lin) for a not-present page, with the error code of
+    SDM 3A 4.7 (P = 0, W/R = write, U/S = user: CPL 3)."""
+    gpa = gwalk.translate(lin, cr0, cr3, cr4, efer, read64)
+    if gpa < 0:
+        raise GuestFault(PF, (2 if write else 0) | (4 if user else 0), lin)
+    return gpa
 
 
 def addr_mask(abits):
@@ -19,12 +30,13 @@ def addr_mask(abits):
 def linear(cpu, bits, seg, offset):
     """Linear address of seg:offset (offset already cut to the address size)
     for code size `bits`: bases from cpu.seg_base(seg); 32-bit wrap outside
-    64-bit mode; #GP(0) for a non-canonical 64-bit address (3A 3.3.7.1)."""
+    64-bit mode; a non-canonical 64-bit address is #GP(0), #SS(0) through SS
+    (3A 3.3.7.1). No limit or access-rights checks (3A 5.3)."""
     if bits == 64:
         a = (offset + cpu.seg_base(seg)) & _M64 if seg >= FS else offset
         top = a >> 47
         if top != 0 and top != 0x1FFFF:
-            raise GuestFault(GP, 0)
+            raise GuestFault(SS_FAULT if seg == SS else GP, 0)
         return a
     return (offset + cpu.seg_base(seg)) & _M32
 
