@@ -171,6 +171,10 @@ IOIO_REP = const(1 << 3)
 IOIO_SZ8 = const(1 << 4)
 IOIO_SZ16 = const(1 << 5)
 IOIO_SZ32 = const(1 << 6)
+IOIO_A16 = const(1 << 7)        # address size of a string instruction
+IOIO_A32 = const(1 << 8)
+IOIO_A64 = const(1 << 9)
+IOIO_SEG_SHIFT = const(10)      # bits 12:10: its segment, ES=0 ... GS=5
 IOIO_PORT_SHIFT = const(16)
 
 
@@ -179,6 +183,19 @@ def decode_ioio(info1):
     width = 1 if info1 & IOIO_SZ8 else 2 if info1 & IOIO_SZ16 else 4 if info1 & IOIO_SZ32 else 0
     return ((info1 >> IOIO_PORT_SHIFT) & 0xFFFF, width, bool(info1 & IOIO_TYPE_IN),
             bool(info1 & IOIO_STR), bool(info1 & IOIO_REP))
+
+
+def ioio_addr_bits(info1):
+    """Address size (16/32/64) of a string IOIO, or 0 where the CPU leaves
+    A16/A32/A64 clear (QEMU TCG does): decode the instruction then."""
+    return 16 if info1 & IOIO_A16 else 32 if info1 & IOIO_A32 else 64 if info1 & IOIO_A64 else 0
+
+
+def ioio_seg(info1):
+    """Effective segment of an OUTS (ES=0 ... GS=5). Filled only by CPUs
+    with decode assists (CPUID 8000_000A EDX[7]); the APM does not say so,
+    bhyve's SVM back end observed it: decode the instruction elsewhere."""
+    return (info1 >> IOIO_SEG_SHIFT) & 7
 
 
 # --- #NPF EXITINFO1 error code (APM2 15.25.6; page-fault error code 8.4.2) ---

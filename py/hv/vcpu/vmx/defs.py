@@ -15,6 +15,7 @@ CR4_VMXE = const(1 << 13)
 BASIC_REVISION_MASK = const(0x7FFFFFFF)
 BASIC_VMCS_SIZE_SHIFT = const(32)            # bits 44:32
 BASIC_MEMTYPE_SHIFT = const(50)              # bits 53:50, 6 = write-back
+BASIC_INS_OUTS_INFO = 1 << 54                # INS/OUTS exits fill the instruction information
 BASIC_TRUE_CTLS = 1 << 55                    # IA32_VMX_TRUE_*_CTLS exist
 MEMTYPE_UC = const(0)
 MEMTYPE_WB = const(6)
@@ -205,6 +206,19 @@ def decode_io(q):
     """(port, width in bytes, is_in, is_string, is_rep, immediate operand)."""
     return ((q >> 16) & 0xFFFF, (q & 7) + 1, bool(q >> 3 & 1), bool(q >> 4 & 1),
             bool(q >> 5 & 1), bool(q >> 6 & 1))
+
+
+# --- VM-exit instruction information for INS/OUTS (SDM 3C 28.2.5, Table
+# 28-8; filled only where IA32_VMX_BASIC has BASIC_INS_OUTS_INFO) ---
+def io_info_addr_bits(info):
+    """Address size in bits from bits 9:7 (0: 16, 1: 32, 2: 64)."""
+    return 16 << ((info >> 7) & 7)
+
+
+def io_info_seg(info):
+    """Segment register from bits 17:15 (ES=0 ... GS=5; undefined for INS,
+    which always writes ES)."""
+    return (info >> 15) & 7
 
 
 # --- Exit qualification for EPT violations (Table 28-7) ---
