@@ -5,6 +5,7 @@
 # hv.vcpu.svm.vcpu and hv.vcpu.vmx.vcpu; bare metal and CPython (host tests).
 from hv.x86.regs import MASK64, RAX, RCX, RDX, RSI, RDI, R8, R9
 from hv.vcpu import ring as _ring
+from hv.x86 import fault as _fault
 
 # Exit reasons, and the fields each one sets (AxVCpuExitReason).
 FIELDS = {
@@ -59,14 +60,10 @@ class UnexpectedExit(Exception):
     """An exit the back end has no handler for: the code and a state dump."""
 
 
-class GuestFault(Exception):
-    """Raised by a registered MSR or hypercall handler (and, later, MMIO):
-    the guest's instruction raises exception `vector` instead of completing,
-    e.g. GuestFault(13, 0) for #GP(0) on an MSR write the hardware refuses."""
-
-    def __init__(self, vector, error_code=None):
-        Exception.__init__(self, vector, error_code)
-        self.vector, self.error_code = vector, error_code
+# Raised by a registered MSR or hypercall handler (and the instruction
+# emulator): e.g. GuestFault(13, 0) for #GP(0) on an MSR write the hardware
+# refuses. The one class lives with the architecture's exceptions.
+GuestFault = _fault.GuestFault
 
 
 class VCpu:
