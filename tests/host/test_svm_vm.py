@@ -83,8 +83,16 @@ def test_vmm_loop_serial_ports_msrs_hypercalls_and_faults():
     assert r.trace == [("IoRead", 0x600, 1, 0xA5), ("IoRead", 0x601, 2, 0xFFFF),
                        ("NestedPageFault", 0x300000, "w"), ("Halt",)]
     assert vm.gpa_to_hpa(0x300000) > 0                 # faulted-in RAM
+    vm.vmm.unhandled_io = "stop"
+    code_at(vm, c, 0x10000, b"\x8a\x03")              # mov al, [rbx]
     m.svm.steps = [exit_with(defs.VMEXIT_NPF, 0x100000004, 0x9000000)]
-    assert vm.run(c, echo=False).reason == "NestedPageFault"       # outside RAM: stops
+    r = vm.run(c, echo=False)                          # outside RAM, no device: stops
+    assert (r.reason, r.exit.as_tuple(), c.rip) == ("UnhandledMmio", ("MmioRead", 0x9000000, 1),
+                                                    0x10000)
+    assert r.report.startswith("VM stopped: the guest read guest-physical 0x9000000 (1 byte), "
+                               "where there is no RAM and no device; to allow it, register one")
+    m.svm.steps = [exit_with(defs.VMEXIT_NPF, 0x100000004, 0x9000000, exitintinfo=0x80000e0e)]
+    assert vm.run(c, echo=False).reason == "NestedPageFault"   # during event delivery: no MMIO
     vm.close()
 
 

@@ -239,15 +239,16 @@ def test_vmx_efer_sees_paging_the_guest_turned_on_without_an_exit():
     vpercpu._percpu = None
 
 
-def test_string_io_and_no_frame_for_ram_end_the_vm_by_name():
+def test_unknown_mmio_instruction_and_no_frame_for_ram_end_the_vm_by_name():
     m = Machine()
-    vm, c = guest(m)
-    m.svm.steps = [io(0x61, defs.IOIO_SZ8 | defs.IOIO_STR, True)]
+    vm, c = guest(m, code=b"\xff\x05\x00\x00\xd0\xfe")      # inc dword [0xFED00000]
+    m.svm.steps = [exit_with(defs.VMEXIT_NPF, 0x100000006, 0xFED00000)]
     r = vm.run(c, echo=False)
     assert (r.reason, type(r.error)) == ("Unsupported", NotImplementedError)
     assert r.report.startswith("VM stopped: the guest did what mpvisor cannot virtualize yet: "
-                               "string I/O (INS/OUTS) on port 0x61")
-    assert "Traceback" not in r.report
+                               "MMIO access at guest-physical 0xfed00000 from rip 0x10000: "
+                               "not an instruction the MMIO emulator handles: ff.")
+    assert "Traceback" not in r.report and c.rip == 0x10000
     held = []
     while True:
         pa = m.allocator.alloc_frame()

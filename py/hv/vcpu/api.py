@@ -1,10 +1,14 @@
 # The arch-neutral vCPU interface (x86_vcpu's AxArchVCpu), its exit record
-# (AxVCpuExitReason) and the first tier of exit dispatch: ports, MSRs and
-# hypercalls registered here are handled inside run() (as KVM's in-kernel
-# I/O bus), only the rest leave it as an Exit. Implemented by
-# hv.vcpu.svm.vcpu and hv.vcpu.vmx.vcpu; bare metal and CPython (host tests).
+# (AxVCpuExitReason) and the first tier of exit dispatch: ports, MSRs,
+# hypercalls and MMIO ranges registered here are handled inside run() (as
+# KVM's in-kernel I/O bus), only the rest leave it as an Exit; MMIO and
+# string I/O emulation are mixed in from hv.vcpu.mmio, strio and emul.
+# Implemented by hv.vcpu.svm.vcpu and hv.vcpu.vmx.vcpu; bare metal and CPython.
 from hv.x86.regs import MASK64, RAX, RCX, RDX, RSI, RDI, R8, R9
 from hv.vcpu import ring as _ring
+from hv.vcpu.emul import Emulation
+from hv.vcpu.mmio import Mmio
+from hv.vcpu.strio import StringIo
 from hv.x86 import fault as _fault
 
 # Exit reasons, and the fields each one sets (AxVCpuExitReason).
@@ -66,7 +70,7 @@ class UnexpectedExit(Exception):
 GuestFault = _fault.GuestFault
 
 
-class VCpu:
+class VCpu(Mmio, StringIo, Emulation):
     """Arch-neutral API. Back ends provide the register and state accessors
     and run(); what follows is shared by every back end."""
 
@@ -91,6 +95,9 @@ class VCpu:
         self.ring = _ring.Ring()        # the last exits, for reports
         self.ring_buf = self.ring.buf
         self.clock = None               # while a guest timer runs: exited()/entering() around exits
+        self._init_emulation()
+        self._init_mmio()
+        self._init_strio()
 
     # -- to be implemented by the back end --------------------------------
     def setup(self, mode):
@@ -174,9 +181,10 @@ class VCpu:
             self.hypercalls[nr] = fn
 
     def every_exit_out(self, on):
-        """on: every I/O, MSR and hypercall exit leaves run() as an Exit,
-        registered or not (a trace shows them all; the caller then calls the
-        registered handlers itself); off: registered ones stay inside."""
+        """on: every I/O, MSR, hypercall and MMIO exit leaves run() as an
+        Exit, registered or not (a trace shows them all; the caller then
+        calls the registered handlers itself); off: registered ones stay inside."""
+        self._mmio_active = not on
         if on:
             self._io_in, self._io_out, self._msr_in, self._msr_out = {}, {}, {}, {}
             self._hypercalls = {}
@@ -247,14 +255,19 @@ class VCpu:
         return len(self._irq_queue)
 
     def complete(self, value):
-        """Complete the IoRead or SysRegRead the last run() returned. I/O
-        writes only the access width of RAX (a 32-bit IN zero-extends in
-        64-bit mode, as the instruction does); RDMSR sets EDX:EAX."""
+        """Complete the IoRead, MmioRead or SysRegRead the last run()
+        returned. I/O writes only the access width of RAX (a 32-bit IN
+        zero-extends in 64-bit mode, as the instruction does); RDMSR sets
+        EDX:EAX; an emulated instruction (MMIO, INS) gets the value and
+        completes at the next run()."""
         pending = self._pending_read
         if pending is None:
-            raise ValueError("no IoRead or SysRegRead to complete")
+            raise ValueError("no IoRead, MmioRead or SysRegRead to complete")
         self._pending_read = None
         kind, width = pending
+        if kind != "io" and kind != "msr":      # hv.vcpu.emul.MMIO or STRIO
+            self._supplied(kind, width, value & _WIDTH_MASK[width])
+            return
         if kind == "msr":
             self.set_gpr(RAX, value & 0xFFFFFFFF)
             self.set_gpr(RDX, (value >> 32) & 0xFFFFFFFF)
@@ -272,6 +285,7 @@ class VCpu:
         if self.exit_rip is None:
             raise ValueError("the last exit was not an instruction the VMM completes")
         self._pending_read = None
+        self._drop_paused()
         self.rip = self.exit_rip
         self.inject_exception(vector, error_code)
 
@@ -281,6 +295,7 @@ class VCpu:
         if self.exit_rip is None:
             raise ValueError("the last exit was not an instruction the VMM completes")
         self._pending_read = None
+        self._drop_paused()
         self.rip = self.exit_rip
 
     def set_return_value(self, value):

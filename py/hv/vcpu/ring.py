@@ -11,14 +11,18 @@ SIZE = const(8)                 # a power of two: the slot is n & (SIZE - 1)
 _MASK = const(7)
 _WORDS = const(6)               # per slot, 32-bit words: kind/width/a, value, rip
 _COUNT = const(48)              # the word after the slots: exits recorded in all
-# What a slot holds: a = port, MSR, hypercall number (kind | width << 5 | a << 9).
+# What a slot holds: a = port, MSR, hypercall number, guest-physical address
+# (kind | width << 5 | a << 9).
 IN = const(1)                   # value: what the guest read
 OUT = const(2)                  # value: what it wrote
 RDMSR = const(3)
 WRMSR = const(4)
 HYPERCALL = const(5)            # value: the result in RAX
 OTHER = const(6)                # an exit the VMM saw as a record: its tuple is kept aside
-_REASONS = (None, "IoRead", "IoWrite", "SysRegRead", "SysRegWrite", "Hypercall")
+MMIO_READ = const(7)            # a = the guest-physical address; value: what the guest read
+MMIO_WRITE = const(8)           # value: what it wrote
+_REASONS = (None, "IoRead", "IoWrite", "SysRegRead", "SysRegWrite", "Hypercall", None,
+            "MmioRead", "MmioWrite")
 _PENDING = const(1 << 4)        # kind flag: the handler has not answered yet
 
 if sys.implementation.name == "micropython":
@@ -100,7 +104,7 @@ class Ring:
             k, width, a = ka & 0xF, ka >> 5 & 0xF, ka >> 9
             if k == OTHER:
                 t = self._other[n & _MASK]
-            elif k == IN or k == OUT:
+            elif k == IN or k == OUT or k == MMIO_READ or k == MMIO_WRITE:
                 t = (_REASONS[k], a, width, b) if not ka & _PENDING else (_REASONS[k], a, width)
             elif k == HYPERCALL:
                 t = ("Hypercall", a, () if ka & _PENDING else "-> %#x" % b)

@@ -39,6 +39,12 @@ def sentence(reason, exit, detail):
                 "vm.vmm.unhandled_io = 'absent' (reads all ones, writes dropped)"
                 % ("read" if exit.reason == "IoRead" else "wrote", exit.port, exit.width,
                    "" if exit.width == 1 else "s", exit.port))
+    if reason == "UnhandledMmio":
+        return ("the guest %s guest-physical %#x (%d byte%s), where there is no RAM and "
+                "no device; to allow it, register one with vcpu.register_mmio(base, size, "
+                "read, write) or set vm.vmm.unhandled_io = 'absent' (reads all ones, "
+                "writes dropped)" % ("read" if exit.reason == "MmioRead" else "wrote",
+                                     exit.addr, exit.width, "" if exit.width == 1 else "s"))
     if reason == "ExitBudget":
         return ("the guest made %d exits without ending (an exit storm?), the limit of "
                 "vm.vmm.exit_budget; raise it, or set it to None for no limit" % detail)

@@ -1,8 +1,9 @@
 # The small VMM behind vm.run(): the guest's ports go to the PC it sees
 # (hv.vmm.platform: PIC, PIT, COM1 forwarded to the real console, isa-debug-exit,
-# POST), ports and MSRs the VMM answers, a few hypercalls, fresh zeroed RAM
-# on a NestedPageFault inside guest RAM; whatever else the guest does ends
-# its VM with a report (hv.vmm.report). Arch-neutral; bare metal and CPython.
+# POST), ports and MSRs the VMM answers, a few hypercalls, MMIO devices the
+# vCPU registered, fresh zeroed RAM on a NestedPageFault inside guest RAM;
+# whatever else the guest does ends its VM with a report (hv.vmm.report).
+# Arch-neutral; bare metal and CPython.
 import sys
 from micropython import const
 from hv.vmm import report as _report, trace as _trace
@@ -26,7 +27,7 @@ WATCHDOG_S = 0.05               # the longest a guest runs without an exit, wher
 class RunResult:
     """How vm.run() ended: `reason` ('DebugExit' when the guest wrote port
     0xF4, then `result` is the value; 'Halt', 'SystemDown', 'FailEntry',
-    'NestedPageFault', 'UnknownHypercall', 'UnhandledPort', 'ExitBudget',
+    'NestedPageFault', 'UnknownHypercall', 'UnhandledPort', 'UnhandledMmio', 'ExitBudget',
     'TimeBudget', 'HandlerError' with the exception as `error`, likewise
     'Unsupported' (what the vCPU cannot virtualize) and 'OutOfFrames'; the exit's
     reason when stop(exit) said so), the last exit record, the guest's COM1
@@ -75,7 +76,9 @@ class Vmm:
     platform's devices), `msrs` (likewise for RDMSR/WRMSR), `hypercalls`
     (nr -> fn(vcpu, args) returning RAX), `platform` and its `uart`
     (prefix, colour). What ends a VM instead of going on: a port no device
-    handles (unless `unhandled_io` = 'absent'), an unknown hypercall, more
+    handles, an access outside RAM no MMIO device (vcpu.register_mmio)
+    handles (unless `unhandled_io` = 'absent': reads all ones, writes
+    dropped, for both), an unknown hypercall, more
     than `exit_budget` exits or `time_budget` seconds in one run() (None:
     no limit), an exception in a handler. `recent`: the last exits (hv.vmm.trace.Ring)."""
 
@@ -115,7 +118,8 @@ class Vmm:
         (default vm.vmm.exit_budget, vm.vmm.time_budget). report: print the
         report of a run the VMM ended (None: when echo is on or a handler
         raised). An exception in a handler ends the run as 'HandlerError'
-        (an exit the vCPU cannot handle, e.g. string I/O: 'Unsupported';
+        (an exit the vCPU cannot handle, e.g. an MMIO instruction the
+        emulator does not know: 'Unsupported';
         no frame left for guest RAM: 'OutOfFrames');
         reraise=True raises it again once the vCPU is unbound. Ctrl-C
         (KeyboardInterrupt) goes through, the vCPU unbound."""
@@ -247,6 +251,8 @@ class Vmm:
             return why
         if r == "IoWrite" or r == "IoRead":
             return self._io_exit(vcpu, e, n, tr, show, ring)
+        if r == "MmioRead" or r == "MmioWrite":
+            return self._mmio_exit(vcpu, e, n, tr, show, ring)
         ring.add_exit(e, vcpu.exit_rip if r in _trace.WITH_EXIT_RIP else vcpu.rip)
         t = e.as_tuple() if tr is not None or show is not None else None
         if tr is not None:
@@ -296,6 +302,43 @@ class Vmm:
             if show is not None:
                 show.exit(n, t, vcpu)
         return why
+
+    def _mmio_exit(self, vcpu, e, n, tr, show, ring):
+        # An access no device answered inside the vCPU: a registered one
+        # while every exit goes out, or none (the unhandled policy, as for ports).
+        addr, width, r = e.addr, e.width, e.reason
+        write = r == "MmioWrite"
+        fn = vcpu.mmio_handler(addr, write)
+        if fn is None and self.unhandled_io != "absent":
+            ring.add_exit(e, vcpu.exit_rip)
+            if tr is not None or show is not None:
+                t = e.as_tuple()
+                if tr is not None:
+                    tr.append(t)
+                if show is not None:
+                    show.exit(n, t, vcpu)
+            vcpu.retry()                    # run() again, once a device is there, repeats it
+            return "UnhandledMmio"
+        try:
+            if write:
+                value = e.data
+                if fn is not None:
+                    fn(addr, width, value)
+            else:
+                mask = (1 << (8 * width)) - 1
+                value = fn(addr, width) & mask if fn is not None else mask   # absent: all ones
+                vcpu.complete(value)
+        except GuestFault as f:
+            vcpu.fault(f.vector, f.error_code)
+            return None
+        ring.add(_ring.MMIO_WRITE if write else _ring.MMIO_READ, addr, width, value, vcpu.exit_rip)
+        if tr is not None or show is not None:
+            t = (r, addr, width, value)
+            if tr is not None:
+                tr.append(t)
+            if show is not None:
+                show.exit(n, t, vcpu)
+        return None
 
     def _msr(self, vcpu, e):
         # Registered MSRs (self.msrs among them) answer; any other intercepted

@@ -6,7 +6,8 @@
 from hv.vcpu.api import FIELDS
 
 HYPERCALLS = {1: "HC_ADD", 2: "HC_INJECT"}
-WITH_EXIT_RIP = ("IoRead", "IoWrite", "SysRegRead", "SysRegWrite", "Hypercall")
+WITH_EXIT_RIP = ("IoRead", "IoWrite", "SysRegRead", "SysRegWrite", "Hypercall", "MmioRead",
+                 "MmioWrite")
 
 
 def _value(v):
@@ -25,7 +26,7 @@ def describe(t, names=None):
     parts = [reason]
     for i, f in enumerate(fields):
         parts.append("%s=%s" % (f, t[i + 1] if f == "width" else _value(t[i + 1])))
-    if reason == "IoRead" and len(t) > len(fields) + 1:
+    if (reason == "IoRead" or reason == "MmioRead") and len(t) > len(fields) + 1:
         parts.append("-> %s" % _value(t[-1]))
     if reason.startswith("Io") and names is not None:
         parts.append("(%s)" % names.get(t[1], "absent"))

@@ -19,7 +19,8 @@
 #                                    GuestFault(PF, code, cr2) where the guest
 #                                    would take a #PF; the string forms only
 # Any callback may raise hv.x86.fault.GuestFault: the instruction then has
-# changed nothing (a REP string op keeps the iterations already done).
+# changed nothing (a REP string op keeps the iterations already done); or
+# Pause (below) to stop the same way without a guest exception.
 from micropython import const
 from hv.x86 import alu, gpr
 from hv.x86.decode import (OP_STORE, OP_LOAD, OP_MOVZX, OP_MOVSX, OP_XCHG, OP_TEST,
@@ -37,6 +38,13 @@ _RDI = const(7)
 _IP_MASK = {16: 0xFFFF, 32: 0xFFFFFFFF, 64: 0xFFFFFFFFFFFFFFFF}
 _src = Accessor()
 _dst = Accessor()
+
+
+class Pause(Exception):
+    """Raised by a callback that cannot complete its access now (the VMM
+    must supply a read's value or see a write first): the instruction stops
+    before the access, as for a GuestFault, with nothing changed except a
+    REP string op's completed iterations (RCX/RSI/RDI show them, RIP stays)."""
 
 
 def advance(d, cpu):
@@ -134,7 +142,7 @@ def _string(d, cpu, limit):
                 v = _src.read(cpu, linear(cpu, bits, d.seg, si), w)
                 si = (si + step) & am
             k += 1
-    except GuestFault:
+    except (GuestFault, Pause):
         _commit(d, cpu, op, ab, count, k, si, di, v)
         raise
     _commit(d, cpu, op, ab, count, k, si, di, v)

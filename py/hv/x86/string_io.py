@@ -15,7 +15,7 @@
 from micropython import const
 from hv.x86 import alu, gpr
 from hv.x86.decode import OP_INS, OP_OUTS
-from hv.x86.emulate import STRING_BYTES, advance
+from hv.x86.emulate import STRING_BYTES, Pause, advance
 from hv.x86.fault import GuestFault
 from hv.x86.insn import DecodeError
 from hv.x86.linear import Accessor, addr_mask, linear
@@ -34,8 +34,9 @@ def run(d, port, cpu, limit=0):
     complete (RCX = 0 for REP), as an interrupted REP leaves them (SDM 2A
     REP), so the guest re-executes it and a huge count cannot stall the VMM.
     Returns None, or the str an io_out handler returned (the run should end;
-    that element was done). GuestFault from translate or a handler
-    propagates with the completed iterations kept and RIP on the instruction."""
+    that element was done). GuestFault from translate or a handler, and
+    hv.x86.emulate.Pause from a callback, propagate with the completed
+    iterations kept and RIP on the instruction."""
     op, w, ab, bits = d.op, d.width, d.addr_bits, d.bits
     if op != OP_INS and op != OP_OUTS:
         raise DecodeError("string I/O needs an INS or OUTS, not op %d" % op)
@@ -68,7 +69,7 @@ def run(d, port, cpu, limit=0):
             k += 1
             if stop is not None:
                 break
-    except GuestFault:
+    except (GuestFault, Pause):
         _commit(d, cpu, r, ab, count, k, a)
         raise
     _commit(d, cpu, r, ab, count, k, a)

@@ -9,6 +9,7 @@ CPUID_80000001_ECX_SVM = const(1 << 2)
 CPUID_8000000A_EDX_NP = const(1 << 0)
 CPUID_8000000A_EDX_NRIPS = const(1 << 3)
 CPUID_8000000A_EDX_FLUSH_BY_ASID = const(1 << 6)
+CPUID_8000000A_EDX_DECODE_ASSISTS = const(1 << 7)   # instruction bytes on #NPF (APM2 15.33)
 VM_CR_LOCK = const(1 << 3)                  # APM2 15.30.1
 VM_CR_SVMDIS = const(1 << 4)
 EFER_SCE = const(1 << 0)                    # APM2 3.1.7

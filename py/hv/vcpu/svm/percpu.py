@@ -48,6 +48,7 @@ class PerCpu:
         self.np = bool(edx & defs.CPUID_8000000A_EDX_NP)
         self.nrips = bool(edx & defs.CPUID_8000000A_EDX_NRIPS)
         self.flush_by_asid = bool(edx & defs.CPUID_8000000A_EDX_FLUSH_BY_ASID)
+        self.decode_assists = bool(edx & defs.CPUID_8000000A_EDX_DECODE_ASSISTS)
         if not self.np:
             raise SvmError("SVM without nested paging (CPUID Fn8000_000A EDX.NP = 0) is not supported")
         self._allocator = allocator

@@ -57,6 +57,7 @@ class SvmVCpu(VCpu):
         self._pa = self.vmcb.pa
         self.gprs = regs.new_gprs()
         self.nrips = self.percpu.nrips
+        self.decode_assists = self.percpu.decode_assists
         self._ncr3 = 0
         self._bound = False
         self._tlb_flush = True                # a new ASID starts clean (15.16.1)
@@ -168,6 +169,44 @@ class SvmVCpu(VCpu):
         """64-bit code: EFER.LMA and CS.L (APM2 4.8.1)."""
         return bool(self.vmcb.get(V.EFER) & defs.EFER_LMA and self.vmcb.get(V.CS_ATTRIB) & 0x200)
 
+    # -- what the instruction emulator reads (hv.vcpu.mmio, strio) ----------
+    def code_bits(self):
+        """The code size: 64 (EFER.LMA and CS.L), 32 (CS.D) or 16 (APM2 4.8.1)."""
+        pa = self._pa
+        cs = V.read(pa, V.CS_ATTRIB)        # L is bit 9, D/B bit 10 (Table B-2)
+        if cs & 0x200 and V.read(pa, V.EFER) & defs.EFER_LMA:
+            return 64
+        return 32 if cs & 0x400 else 16
+
+    def seg_base(self, seg):
+        """Base of segment register seg (ES=0 ... GS=5: the VMCB's order, Table B-2)."""
+        return V.read(self._pa, V.seg_base(V.ES + 16 * seg))
+
+    def cpl(self):
+        return V.read(self._pa, V.CPL)
+
+    def paging_regs(self):
+        pa = self._pa
+        return V.read(pa, V.CR0), V.read(pa, V.CR3), V.read(pa, V.CR4), V.read(pa, V.EFER)
+
+    def set_cr2(self, value):
+        """The guest's CR2, which VMRUN loads from the VMCB (Table B-2)."""
+        self.vmcb.put(V.CR2, value)
+
+    def clear_shadow(self):
+        V.write(self._pa, V.INTERRUPT_STATE, 0)
+
+    def insn_bytes(self):
+        """The bytes of the instruction behind a #NPF as the CPU fetched
+        them (decode assists, APM2 15.33: the count in bits 3:0 of VMCB
+        0x0D0, the bytes at 0x0D1; 0 when the fetch failed), or None."""
+        if not self.decode_assists:
+            return None
+        n = V.read(self._pa, V.INSN_BYTES_FETCHED) & 0xF
+        if not n:
+            return None
+        return self.io.mem(self._pa + V.INSN_BYTES, n)
+
     # -- events ---------------------------------------------------------------
     def inject_interrupt(self, vector):
         VCpu.inject_interrupt(self, vector)
@@ -228,6 +267,11 @@ class SvmVCpu(VCpu):
             raise ValueError("bind() the vCPU before run()")
         if self._pending_read is not None:
             raise ValueError("complete() the %s before run()" % self.exit.reason)
+        if self._replay is not None:        # an emulated instruction an exit paused
+            e = self._resume()
+            if e is not None:
+                self.exits += 1
+                return e
         if self.vmcb.dirty:
             # The caller changed the VMCB: name what VMRUN would refuse now,
             # as some CPUs (Bochs) overwrite the guest state on VMEXIT_INVALID.

@@ -54,8 +54,8 @@ N_CR3 = const(0x800B0)
 LBR_VIRT = const(0x800B8)                   # LBR virtualization, VMLOAD/VMSAVE virt
 CLEAN_BITS = const(0x400C0)
 NRIP = const(0x800C8)
-INSN_BYTES_FETCHED = const(0x100D0)
-# 15 guest instruction bytes follow at 0x0D1 (decode assists)
+INSN_BYTES_FETCHED = const(0x100D0)        # bits 3:0: how many follow (decode assists)
+INSN_BYTES = const(0x0D1)                   # offset of the 15 guest instruction bytes
 
 # --- State save area (Table B-2, at 0x400) ---
 # Each segment: selector (16), attrib (16), limit (32), base (64).

@@ -202,6 +202,11 @@ def decode_cr_access(q):
 
 
 # --- Exit qualification for I/O instructions (Table 28-5) ---
+IO_QUAL_IN = const(1 << 3)
+IO_QUAL_STRING = const(1 << 4)
+IO_QUAL_REP = const(1 << 5)
+
+
 def decode_io(q):
     """(port, width in bytes, is_in, is_string, is_rep, immediate operand)."""
     return ((q >> 16) & 0xFFFF, (q & 7) + 1, bool(q >> 3 & 1), bool(q >> 4 & 1),

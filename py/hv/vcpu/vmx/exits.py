@@ -20,6 +20,10 @@ ring_put, ring_settle = ring.put, ring.settle
 _IO_IN = const(1 << 3)                              # defs.IO_QUAL_IN
 _IO_STR_REP = const(3 << 4)                         # string and REP bits
 _IN_PENDING, _OUT = const(0x11), const(2)           # ring.IN | ring.PENDING, ring.OUT; width << 5, port << 9
+# EPT violation qualification (Table 28-7): not a fetch (bit 2), entry not
+# present (bits 5:3 clear), linear address valid and translated (bits 7, 8).
+_EPT_DATA_MASK = const(0x1BC)
+_EPT_DATA = const(0x180)
 
 
 def _record(c, reason):
@@ -123,7 +127,7 @@ def io(c):
     port, width = q >> 16 & 0xFFFF, (q & 7) + 1
     rip = v.readn(F.GUEST_RIP)
     if q & _IO_STR_REP:
-        raise NotImplementedError("string I/O (INS/OUTS) on port %#x at rip %#x" % (port, rip))
+        return _string_io(c, q, port, width)
     c.skip_instruction()
     if q & _IO_IN:
         fn = c._io_in.get(port)
@@ -155,6 +159,20 @@ def io(c):
     c.exit_rip = rip
     e.port, e.width = port, width
     return e
+
+
+def _string_io(c, q, port, width):
+    # INS/OUTS: the address size and segment from the VM-exit instruction
+    # information where IA32_VMX_BASIC[54] says the CPU fills it (28.2.5,
+    # Table 28-8), the length from the exit (25.9.4); else hv.vcpu.strio
+    # decodes the bytes.
+    v = c.vmcs
+    addr_bits, seg = 0, -1
+    if c.caps.basic & defs.BASIC_INS_OUTS_INFO:
+        info = v.read32(F.VMX_INSTRUCTION_INFO)
+        addr_bits, seg = defs.io_info_addr_bits(info), defs.io_info_seg(info)
+    return c.string_io(port, width, q & _IO_IN, bool(q & defs.IO_QUAL_REP), addr_bits, seg,
+                       v.read32(F.VM_EXIT_INSTRUCTION_LEN))
 
 
 def _msr(c, write):
@@ -222,10 +240,19 @@ def xsetbv(c):
 
 # --- EPT (SDM 3C 29.3.3) ---
 def ept_violation(c):
+    # A data access by an instruction (the final translation of a valid
+    # linear address, not a fetch, not during event delivery) to a
+    # not-present page that is a device or outside RAM is MMIO: emulated
+    # (hv.vcpu.mmio). The rest is a NestedPageFault.
     v = c.vmcs
+    q = v.readn(F.EXIT_QUALIFICATION)
+    gpa = v.read64(F.GUEST_PHYSICAL_ADDRESS)
+    if q & _EPT_DATA_MASK == _EPT_DATA and not v.read32(F.IDT_VECTORING_INFO) & defs.INTR_VALID \
+            and c.mmio_claims(gpa):
+        return c.mmio_fault(gpa, q & defs.EPT_VIOL_WRITE)
     e = _record(c, "NestedPageFault")
-    e.addr = v.read64(F.GUEST_PHYSICAL_ADDRESS)
-    e.access = defs.decode_ept_violation(v.readn(F.EXIT_QUALIFICATION))
+    e.addr = gpa
+    e.access = defs.decode_ept_violation(q)
     return e
 
 

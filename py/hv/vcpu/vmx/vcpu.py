@@ -193,6 +193,44 @@ class VmxVCpu(VCpu):
         return bool(v.read64(F.GUEST_IA32_EFER) & _EFER_LMA
                     and v.read32(F.GUEST_CS_AR_BYTES) & defs.AR_L)
 
+    # -- what the instruction emulator reads (hv.vcpu.mmio, strio) ----------
+    def code_bits(self):
+        """The code size: 64 (IA32_EFER.LMA and CS.L), 32 (CS.D) or 16 (SDM 3A 5.2.1)."""
+        v = self.vmcs
+        ar = v.read32(F.GUEST_CS_AR_BYTES)
+        if ar & defs.AR_L and v.read64(F.GUEST_IA32_EFER) & _EFER_LMA:
+            return 64
+        return 32 if ar & defs.AR_DB else 16
+
+    def seg_base(self, seg):
+        """Base of segment register seg (ES=0 ... GS=5: the encodings'
+        order, SDM 3C App. B.4.3)."""
+        return self.vmcs.readn(F.GUEST_ES_BASE + 2 * seg)
+
+    def cpl(self):
+        return (self.vmcs.read32(F.GUEST_SS_AR_BYTES) >> defs.AR_DPL_SHIFT) & 3   # 25.4.1
+
+    def paging_regs(self):
+        """CR0, CR3, CR4 and EFER the processor walks with (not the read shadows)."""
+        v = self.vmcs
+        return (v.readn(F.GUEST_CR0), v.readn(F.GUEST_CR3), v.readn(F.GUEST_CR4),
+                v.read64(F.GUEST_IA32_EFER))
+
+    def set_cr2(self, value):
+        """The guest's CR2: VM entry and exit leave CR2 alone (it is not in
+        the guest-state area, SDM 3C 25.4.1), so the guest runs with the
+        processor's; nothing in the host between here and the entry faults."""
+        self.io.cr2(value)
+
+    def clear_shadow(self):
+        v = self.vmcs
+        s = v.read32(F.GUEST_INTERRUPTIBILITY_INFO)
+        if s & (defs.BLOCKING_BY_STI | defs.BLOCKING_BY_MOV_SS):
+            v.write32(F.GUEST_INTERRUPTIBILITY_INFO, s & ~3)
+
+    def insn_bytes(self):
+        return None                         # VMX reports no instruction bytes: fetch them
+
     # -- events (SDM 3C 25.8.3, 27.6) -------------------------------------------
     def inject_exception(self, vector, error_code=None):
         """Deliver exception `vector` at the next entry. Whether it pushes an
@@ -293,6 +331,11 @@ class VmxVCpu(VCpu):
         if self._pending_read is not None:
             raise ValueError("complete() the %s before run()" % self.exit.reason)
         v = self._vmcs()
+        if self._replay is not None:        # an emulated instruction an exit paused
+            e = self._resume()
+            if e is not None:
+                self.exits += 1
+                return e
         gprs, io = self.gprs, self.io
         enter = self.native.run
         fail = self.native.VMXFail
