@@ -44,7 +44,7 @@ class FakeHw:
     """The subset of `hw` the SVM back end uses, for an AMD CPU with SVM."""
     CPUFault = CPUFault
 
-    def __init__(self, memory, nrips=False, vm_cr=0, xsave=True):
+    def __init__(self, memory, nrips=False, vm_cr=0, xsave=True, decode_assists=False):
         self.memory = memory
         self.msrs = {0xC0000080: 0x500, 0xC0010117: 0}
         if vm_cr is not None:
@@ -57,7 +57,7 @@ class FakeHw:
             0xD: (0x7, 0x240, 0x340, 0),
             0x80000000: (0x8000000A, 0, 0, 0),
             0x80000001: (0, 0, 0x4, 0x28100800),         # SVM; SYSCALL, NX, LM
-            0x8000000A: (1, 16, 0, 1 | (8 if nrips else 0) | 0x40),
+            0x8000000A: (1, 16, 0, 1 | (8 if nrips else 0) | 0x40 | (0x80 if decode_assists else 0)),
         }
 
     def cpuid(self, leaf, sub=0):
@@ -153,10 +153,11 @@ def exit_with(code, info1=0, info2=0, **fields):
 class Machine:
     """Memory, fake natives and an allocator over 1 MiB..RAM_END."""
 
-    def __init__(self, nrips=False, vm_cr=0, xsave=True, qemu_exitcode=True):
+    def __init__(self, nrips=False, vm_cr=0, xsave=True, qemu_exitcode=True, decode_assists=False):
         self.memory = Memory()
         viper_host.use(self.memory)
-        self.hw = FakeHw(self.memory, nrips=nrips, vm_cr=vm_cr, xsave=xsave)
+        self.hw = FakeHw(self.memory, nrips=nrips, vm_cr=vm_cr, xsave=xsave,
+                         decode_assists=decode_assists)
         self.svm = FakeSvm(qemu_exitcode)
         self.allocator = BitmapFrameAllocator([(MiB, RAM_END - MiB)], [], self.memory.mem)
 

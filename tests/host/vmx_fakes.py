@@ -35,6 +35,7 @@ class FakeHw:
         self.memory = memory
         self.msrs = dict(BOCHS_MSRS if msrs is None else msrs)
         self.cr0_value, self.cr3_value = 0x80010033, 0x100000
+        self.cr2_value = 0
         self.cr4_value = 0x40620 if xsave else 0x620
         self.xcr0 = 3
         intel = (0x756E6547, 0x6C65746E, 0x49656E69)            # "GenuineIntel"
@@ -72,6 +73,7 @@ class FakeHw:
         return access
 
     cr0 = _cr("cr0_value")
+    cr2 = _cr("cr2_value")
     cr3 = _cr("cr3_value")
     cr4 = _cr("cr4_value")
 
