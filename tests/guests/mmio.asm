@@ -1,6 +1,7 @@
 ; Reads guest-physical memory above its RAM, then writes next to it. With
-; nothing mapped there the read's nested page fault is not the VMM's to fix,
-; so vm.run() stops on it; with a read-only vm.map() the write faults.
+; nothing mapped and no device registered there the read is MMIO nobody
+; answers, so vm.run() stops on it (UnhandledMmio); with a read-only
+; vm.map() the write's nested page fault (present, 'wp') is not MMIO.
 ; Guest code: 64-bit, with setup('long')'s identity map of the first GiB.
 bits 64
 %include "common.inc"

@@ -51,8 +51,8 @@ SCENARIOS = [
          exits=[("SystemDown",)], output=[],
          skip={"bochs": "Bochs 2.7 stops the whole simulation on a guest triple fault "
                         "(exception.cc panics before any SHUTDOWN intercept check)"}),
-    dict(name="mmio-hole", guest="mmio", mode="long", vmm={}, reason="NestedPageFault",
-         exits=[("NestedPageFault", 0x3000000, "r")], output=[]),
+    dict(name="mmio-hole", guest="mmio", mode="long", vmm={}, reason="UnhandledMmio",
+         exits=[("MmioRead", 0x3000000, 4)], output=[]),
 ]
 
 

@@ -291,3 +291,16 @@ def test_exit_constants_are_the_definitions():
                                      | xdefs.EPT_VIOL_WRITABLE | xdefs.EPT_VIOL_EXECUTABLE
                                      | xdefs.EPT_VIOL_GLA_VALID | xdefs.EPT_VIOL_GLA_TRANSLATION)
     assert xexits._EPT_DATA == xdefs.EPT_VIOL_GLA_VALID | xdefs.EPT_VIOL_GLA_TRANSLATION
+
+
+def test_code_rewritten_at_the_same_rip_is_decoded_afresh(rig):
+    d = with_device(rig)
+    d.mem[0:4] = b"\x01\x02\x03\x04"
+    rig.load("mov eax, [rbx]\nhlt", rbx=B)
+    rig.run(rig.npf(B), rig.stop())
+    rig.c.rip = 0x10000                                   # the same bytes again: still right
+    rig.run(rig.npf(B), rig.stop())
+    assert rig.reg("rax") == 0x04030201 and rig.c.rip == 0x10002
+    rig.load("mov cl, [rbx]\nhlt", rbx=B)                 # new code at the same RIP
+    rig.run(rig.npf(B), rig.stop())
+    assert rig.reg("rcx") & 0xFF == 0x01 and rig.reg("rax") == 0x04030201

@@ -24,10 +24,10 @@ _WRITE_REASON = {MMIO: "MmioWrite", STRIO: "IoWrite"}
 
 
 class NeedRead(Pause):
-    """An access with no handler inside run(): its value must come from the VMM."""
+    """An access with no handler inside run(): its value must come from the VMM.
+    (No base __init__ call: MicroPython's Exception has none.)"""
 
     def __init__(self, addr, width):
-        Pause.__init__(self)
         self.addr, self.width = addr, width
 
 
@@ -35,7 +35,6 @@ class WriteOut(Pause):
     """A write with no handler inside run(): the VMM must see it."""
 
     def __init__(self, addr, width, value):
-        Pause.__init__(self)
         self.addr, self.width, self.value = addr, width, value
 
 

@@ -37,6 +37,8 @@ class Mmio:
         self._mmio_active = True        # False: every MMIO access leaves run()
         self._mm_insn = Insn()          # the decoded instruction, reused
         self._mm_buf = bytearray(15)
+        self._mm_last = bytearray(15)   # the 15 bytes _mm_insn was decoded from ...
+        self._mm_bits = 0               # ... at this code size (0: none)
 
     def register_mmio(self, gpa, size, read, write):
         """Guest-physical [gpa, gpa+size) is a device: read(addr, width) ->
@@ -177,12 +179,21 @@ class Mmio:
         try:
             code = self.insn_bytes()
             if code is not None:
+                self._mm_bits = 0
                 try:
                     decode(d, code, bits)
                 except Truncated:       # fewer bytes than the instruction: fetch it
                     code = None
             if code is None:
-                decode(d, self.fetch_code(rip, bits), bits)
+                code = self.fetch_code(rip, bits)
+                # The same 15 bytes as last time (a driver's polling loop): the
+                # same instruction, decoded already.
+                if code is not self._mm_buf or bits != self._mm_bits or code != self._mm_last:
+                    self._mm_bits = 0
+                    decode(d, code, bits)
+                    if code is self._mm_buf:
+                        self._mm_last[:] = code
+                        self._mm_bits = bits
         except GuestFault as f:
             self.inject_exception(f.vector, f.error_code)
             return None
@@ -197,8 +208,8 @@ class Mmio:
         return self._attempt(MMIO, d, gpa, rip, 0)
 
     def fetch_code(self, rip, bits):
-        """The bytes at CS:rip (up to 15, fewer where the next page is not
-        mapped) as a memoryview of a reused buffer."""
+        """The bytes at CS:rip: a reused 15-byte buffer, or a memoryview of
+        fewer where the next page is not mapped."""
         linear = self.seg_base(CS) + rip
         if bits != 64:
             linear &= _M32
@@ -213,6 +224,8 @@ class Mmio:
             k = min(15 - n, _PAGE - (g & 0xFFF))
             buf[n:n + k] = vm.io.mem(h, k)
             n += k
+        if n == 15:
+            return buf
         if n == 0:
             raise NotImplementedError("the instruction at rip %#x (linear %#x) is not in "
                                       "guest RAM" % (rip, linear))

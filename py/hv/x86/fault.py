@@ -18,5 +18,5 @@ class GuestFault(Exception):
     faulting linear address the vCPU must load into the guest's CR2."""
 
     def __init__(self, vector, error_code=None, cr2=None):
-        Exception.__init__(self, vector, error_code)
+        # args are the call's: MicroPython's Exception has no __init__ to chain to
         self.vector, self.error_code, self.cr2 = vector, error_code, cr2

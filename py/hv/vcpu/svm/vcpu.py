@@ -141,7 +141,8 @@ class SvmVCpu(VCpu):
         V.write(self._pa, _RAX_FIELD, value)
 
     def set_gpr(self, n, value):
-        value &= regs.MASK64
+        if value < 0 or value >> 64:        # no big-int mask on the common path
+            value &= regs.MASK64
         if n == regs.RAX:
             self.vmcb.put(V.RAX, value)
         elif n == regs.RSP:

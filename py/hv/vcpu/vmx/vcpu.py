@@ -165,7 +165,8 @@ class VmxVCpu(VCpu):
         self.gprs[regs.RAX] = value
 
     def set_gpr(self, n, value):
-        value &= regs.MASK64
+        if value < 0 or value >> 64:        # no big-int mask on the common path
+            value &= regs.MASK64
         if n == regs.RSP:
             self._vmcs().writen(F.GUEST_RSP, value)
         else:
