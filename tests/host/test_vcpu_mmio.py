@@ -304,3 +304,10 @@ def test_code_rewritten_at_the_same_rip_is_decoded_afresh(rig):
     rig.load("mov cl, [rbx]\nhlt", rbx=B)                 # new code at the same RIP
     rig.run(rig.npf(B), rig.stop())
     assert rig.reg("rcx") & 0xFF == 0x01 and rig.reg("rax") == 0x04030201
+
+
+def test_an_access_across_a_page_boundary_is_refused_by_name(rig):
+    rig.load("mov eax, [rbx]\nhlt", rbx=0xC0000FFE)
+    with pytest.raises(NotImplementedError, match="MMIO at rip 0x10000: 4-byte MMIO access at "
+                                                  "0xc0000ffe crosses a page boundary"):
+        rig.run(rig.npf(0xC0000FFE))

@@ -12,6 +12,7 @@ from micropython import const
 from hv.x86 import string_io
 from hv.x86.emulate import Pause, emulate
 from hv.x86.fault import GuestFault, PF
+from hv.x86.insn import DecodeError
 
 MMIO = const(1)                 # attempt kinds: an MMIO instruction (arg: the faulting GPA)
 STRIO = const(2)                # an INS/OUTS (arg: the port)
@@ -87,6 +88,10 @@ class Emulation:
             self._rp = (kind, d, arg, rip)
             self._replay = ECHO
             return self._paused(_WRITE_REASON[kind], p, rip, p.value)
+        except DecodeError as e:            # e.g. an access across a page boundary
+            self._supply = self._replay = None
+            raise NotImplementedError("%s at rip %#x: %s" % (
+                "MMIO" if kind == MMIO else "string I/O", rip, e))
         except GuestFault as f:
             self._supply = self._replay = None
             if f.vector == PF and f.cr2 is not None:
