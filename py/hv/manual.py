@@ -23,7 +23,9 @@ vm.vmm.uart.prefix = ''           guest output without 'guest| '
 vm.close()                        frees every frame""",
     "vcpu": """\
 c.bind(); e = c.run()             one exit: e.reason, e.port, e.data, ...
-c.complete(value)                 answer the IoRead/SysRegRead e was
+c.complete(value)                 answer the IoRead/SysRegRead/MmioRead e was
+c.register_mmio(gpa, size, rd, wr)  a device: rd(addr, width), wr(addr, width, v)
+c.register_io(port, n, rd, wr)    ports answered inside c.run()
 c.regs(), c.rip, c.get_gpr(n), c.set_gpr(n, v)   (hv.x86.regs: RAX=0 ...)
 c.set_io_intercept(port, 1, False)  hand a port to the guest (True: exit)
 c.set_msr_intercept(msr, True, True)
@@ -37,11 +39,12 @@ def help(topic=None):
     if topic is None:
         for name in ("boot", "vm", "vcpu"):
             print(_TOPICS[name])
-        print("Exits: Hypercall IoRead IoWrite SysRegRead SysRegWrite NestedPageFault\n"
-              "  ExternalInterrupt Halt SystemDown FailEntry.\n"
+        print("Exits: Hypercall IoRead IoWrite MmioRead MmioWrite SysRegRead SysRegWrite\n"
+              "  NestedPageFault ExternalInterrupt Halt SystemDown FailEntry.\n"
               "Run ends (r.reason): DebugExit Halt SystemDown FailEntry NestedPageFault\n"
               "  UnhandledPort UnknownHypercall ExitBudget TimeBudget HandlerError\n"
-              "  Unsupported. docs/guests.md says what each means; docs/tutorial.md more.")
+              "  UnhandledMmio Unsupported. docs/guests.md says what each means;\n"
+              "  docs/tutorial.md more.")
     elif topic in _TOPICS:
         print(_TOPICS[topic])
     else:

@@ -279,9 +279,10 @@ class VCpu(Mmio, StringIo, Emulation):
             self.set_gpr(RAX, self.get_gpr(RAX) & ~mask & MASK64 | value & mask)
 
     def fault(self, vector, error_code=None):
-        """Instead of completing the last I/O, MSR or hypercall exit, make
-        its instruction raise exception `vector` (e.g. #GP for an MSR the
-        VMM does not emulate): RIP goes back to it, the read is dropped."""
+        """Instead of completing the last I/O, MSR, hypercall or MMIO exit,
+        make its instruction raise exception `vector` (e.g. #GP for an MSR
+        the VMM does not emulate): RIP goes back to it, the read is dropped
+        (an emulated instruction's paused element is never done)."""
         if self.exit_rip is None:
             raise ValueError("the last exit was not an instruction the VMM completes")
         self._pending_read = None
@@ -290,8 +291,9 @@ class VCpu(Mmio, StringIo, Emulation):
         self.inject_exception(vector, error_code)
 
     def retry(self):
-        """Undo the last I/O, MSR or hypercall exit: RIP back at its
-        instruction, the read dropped, so the next run() executes it again."""
+        """Undo the last I/O, MSR, hypercall or MMIO exit: RIP back at its
+        instruction, the read dropped (an emulated instruction's paused
+        element not done), so the next run() executes it again."""
         if self.exit_rip is None:
             raise ValueError("the last exit was not an instruction the VMM completes")
         self._pending_read = None
