@@ -311,3 +311,18 @@ def test_an_access_across_a_page_boundary_is_refused_by_name(rig):
     with pytest.raises(NotImplementedError, match="MMIO at rip 0x10000: 4-byte MMIO access at "
                                                   "0xc0000ffe crosses a page boundary"):
         rig.run(rig.npf(0xC0000FFE))
+
+
+def test_a_fetch_from_a_device_page_inside_ram_never_maps_ram_there(rig):
+    with_device(rig, 0x800000, 0x100)
+    rig.load("hlt")
+    step = rig.npf(0x800040)
+    if rig.arch == "svm":                                   # an instruction fetch (NPF ID)
+        from hv.vcpu.svm import vmcb as V
+        rig.script(lambda v, g: (step(v, g), v.set(V.EXITINFO1, 0x100000014))[0])
+    else:
+        from hv.vcpu.vmx import fields as F
+        rig.script(lambda v, g: (step(v, g), v.__setitem__(F.EXIT_QUALIFICATION, 0x184))[0])
+    r = rig.vm.run(rig.c, echo=False)
+    assert (r.reason, r.exit.access) == ("NestedPageFault", "x")
+    assert rig.vm.gpa_to_hpa(0x800000) < 0

@@ -268,7 +268,7 @@ class Vmm:
         elif r == "SysRegRead" or r == "SysRegWrite":
             self._msr(vcpu, e)
         elif r == "NestedPageFault":
-            if not self._fault_in(e.addr, e.access):
+            if not self._fault_in(vcpu, e.addr, e.access):
                 return r
         elif r == "ExternalInterrupt":
             self.platform.ticks.poll(vcpu)
@@ -355,9 +355,11 @@ class Vmm:
         except GuestFault as f:
             vcpu.fault(f.vector, f.error_code)
 
-    def _fault_in(self, addr, access):
-        # A fault on an absent page inside guest RAM: back it and re-run.
-        if addr >= self.vm.mem_size or "p" in access or self.vm.gpa_to_hpa(addr) >= 0:
+    def _fault_in(self, vcpu, addr, access):
+        # A fault on an absent page inside guest RAM: back it and re-run. A
+        # device's page never becomes RAM (a fetch or table walk there stops).
+        if addr >= self.vm.mem_size or "p" in access or self.vm.gpa_to_hpa(addr) >= 0 \
+                or vcpu.mmio_claims(addr):
             return False
         self.vm.map_ram(addr & ~0xFFF, 0x1000)
         return True
