@@ -6,6 +6,10 @@
 from hv.x86.regs import MASK64, RAX, RCX, RDX, RSI, RDI, R8, R9
 from hv.vcpu import ring as _ring
 from hv.x86 import fault as _fault
+from micropython import const
+
+_IN_PENDING = const(0x11)       # ring.IN | ring.PENDING
+_OUT = const(2)                 # ring.OUT
 
 # Exit reasons, and the fields each one sets (AxVCpuExitReason).
 FIELDS = {
@@ -185,6 +189,44 @@ class VCpu:
             self._msr_in, self._msr_out = self.msr_in, self.msr_out
             self._hypercalls = self.hypercalls
 
+    def _port_in(self, port, width, rip):
+        # A registered IN (both back ends): the value, masked to the width,
+        # or -1 when no handler has the port.
+        fn = self._io_in.get(port)
+        if fn is None:
+            return -1
+        buf = self.ring_buf
+        _ring.put(buf, _IN_PENDING | width << 5 | port << 9, 0, rip)
+        self.exit_rip = rip             # retry() and fault() after a handler raised
+        value = fn(port, width) & _WIDTH_MASK[width]
+        _ring.settle(buf, value)
+        return value
+
+    def _port_out(self, port, width, data, rip):
+        # An OUT (both back ends), RIP already past it: None when a handler
+        # took it, else the IoWrite record (with .stop when the handler
+        # ends the run, tier two when none has the port).
+        fn = self._io_out.get(port)
+        why = None
+        if fn is not None:
+            _ring.put(self.ring_buf, _OUT | width << 5 | port << 9, data, rip)
+            self.exit_rip = rip
+            why = fn(port, width, data)
+            if why is None:
+                return None
+        e = self._io_exit("IoWrite", port, width, rip)
+        e.data, e.stop = data, why
+        return e
+
+    def _io_exit(self, reason, port, width, rip):
+        # Tier two: the IoRead/IoWrite record for the caller.
+        e = self.exit
+        e.reason, e.port, e.width = reason, port, width
+        self.exit_rip = rip
+        if reason == "IoRead":
+            self._pending_read = ("io", width)  # complete() writes only AL/AX/EAX
+        return e
+
     def _msr_inside(self, number, write, value, rip):
         # A registered MSR (shared by the back ends): True when handled here,
         # RIP stepped or the guest given the handler's GuestFault.
@@ -245,6 +287,25 @@ class VCpu:
     def pending_interrupts(self):
         """How many queued interrupts the guest has not been given yet."""
         return len(self._irq_queue)
+
+    def _count(self, k, s0):
+        # This run() call's exits: k through Python, the rest served by the
+        # natives' CPUID fast path (benchmarks) since fast_served() was s0.
+        f = self._fast_served
+        self.exits += k + (f() - s0 if f is not None else 0)
+
+    def _nothing(self, k, s0):
+        # run() returns without an exit to handle: the slice or watchdog ran out.
+        self._count(k, s0)
+        e = self.exit
+        e.reason = "Nothing"
+        return e
+
+    def _check_runnable(self):
+        if not self._bound:
+            raise ValueError("bind() the vCPU before run()")
+        if self._pending_read is not None:
+            raise ValueError("complete() the %s before run()" % self.exit.reason)
 
     def complete(self, value):
         """Complete the IoRead or SysRegRead the last run() returned. I/O

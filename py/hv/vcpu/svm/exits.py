@@ -7,7 +7,6 @@
 from hv.x86 import efer
 from hv.x86.regs import MASK64, RCX, RDX, RSI, RDI, R8, R9
 from micropython import const
-from hv.vcpu import ring
 from hv.vcpu.svm import defs, vmcb as V
 from hv.x86.insn import TABLE
 from hv.vcpu.svm.checks import vmrun_failures
@@ -21,8 +20,6 @@ _EXITINFO2 = const(0x80080)
 _INTERRUPT_STATE = const(0x80068)
 _IOIO_IN = const(1)                         # defs.IOIO_TYPE_IN
 _IOIO_STR_REP = const(0xC)                  # defs.IOIO_STR | defs.IOIO_REP
-ring_put, ring_settle = ring.put, ring.settle
-_IN_PENDING, _OUT = const(0x11), const(2)   # ring.IN | ring.PENDING, ring.OUT; width << 5, port << 9
 # RAX as 1, 2 or 8 bytes: IN AL/AX keeps the rest of RAX, IN EAX zero-extends
 # (in legacy mode the upper half is undefined, SDM 1 3.4.1.1).
 _RAX_BY_WIDTH = (0, 0x105F8, 0x205F8, 0, 0x805F8)
@@ -86,34 +83,12 @@ def ioio(c):
     write(pa, _RIP, read(pa, _EXITINFO2))
     write(pa, _INTERRUPT_STATE, 0)
     if info & _IOIO_IN:
-        fn = c._io_in.get(port)
-        if fn is not None:
-            buf = c.ring_buf
-            ring_put(buf, _IN_PENDING | width << 5 | port << 9, 0, rip)
-            c.exit_rip = rip
-            value = fn(port, width) & _WIDTH_MASK[width]
-            ring_settle(buf, value)
-            write(pa, _RAX_BY_WIDTH[width], value)     # AL, AX, or EAX zero-extended
-            return None
-        e = _record(c, "IoRead")
-        c._pending_read = ("io", width)
-    else:
-        data = read(pa, _RAX) & _WIDTH_MASK[width]
-        fn = c._io_out.get(port)
-        if fn is not None:
-            ring_put(c.ring_buf, _OUT | width << 5 | port << 9, data, rip)
-            c.exit_rip = rip
-            why = fn(port, width, data)
-            if why is None:
-                return None
-            e = _record(c, "IoWrite")
-            e.stop = why
-        else:
-            e = _record(c, "IoWrite")
-        e.data = data
-    c.exit_rip = rip
-    e.port, e.width = port, width
-    return e
+        value = c._port_in(port, width, rip)
+        if value < 0:
+            return c._io_exit("IoRead", port, width, rip)
+        write(pa, _RAX_BY_WIDTH[width], value)     # AL, AX, or EAX zero-extended
+        return None
+    return c._port_out(port, width, read(pa, _RAX) & _WIDTH_MASK[width], rip)
 
 
 def msr(c):

@@ -224,10 +224,7 @@ class SvmVCpu(VCpu):
 
     def run(self):
         """Run the guest until an exit the caller must see; its record."""
-        if not self._bound:
-            raise ValueError("bind() the vCPU before run()")
-        if self._pending_read is not None:
-            raise ValueError("complete() the %s before run()" % self.exit.reason)
+        self._check_runnable()
         if self.vmcb.dirty:
             # The caller changed the VMCB: name what VMRUN would refuse now,
             # as some CPUs (Bochs) overwrite the guest state on VMEXIT_INVALID.
@@ -244,10 +241,7 @@ class SvmVCpu(VCpu):
             if limit and (k >= limit or f is not None and k and not k & 63 and k + f() - s0 >= limit):
                 # A storm of exits handled here or by the natives' fast path
                 # (CPUID, ...): let the caller look at its budgets now and then.
-                self._count(k, s0)
-                e = self.exit
-                e.reason = "Nothing"
-                return e
+                return self._nothing(k, s0)
             # The common case is one native call; interrupts to deliver, a
             # TLB flush and a guest XCR0 take the slow entry.
             clock = self.clock              # set only while a guest timer counts
@@ -273,12 +267,6 @@ class SvmVCpu(VCpu):
             if e is not None:
                 self._count(k, s0)
                 return e
-
-    def _count(self, k, s0):
-        # This run() call's exits: k through Python, the rest served by the
-        # natives' CPUID fast path (benchmarks) since fast_served() was s0.
-        f = self._fast_served
-        self.exits += k + (f() - s0 if f is not None else 0)
 
     def control_regs(self):
         """(cr0, cr3, cr4, efer without SVME, code size) from the VMCB."""

@@ -288,10 +288,7 @@ class VmxVCpu(VCpu):
 
     def run(self):
         """Run the guest until an exit the caller must see; its record."""
-        if not self._bound:
-            raise ValueError("bind() the vCPU before run()")
-        if self._pending_read is not None:
-            raise ValueError("complete() the %s before run()" % self.exit.reason)
+        self._check_runnable()
         v = self._vmcs()
         gprs, io = self.gprs, self.io
         enter = self.native.run
@@ -303,8 +300,7 @@ class VmxVCpu(VCpu):
             if limit and (k >= limit or f is not None and k and not k & 63 and k + f() - s0 >= limit):
                 # A storm of exits handled here or by the natives' fast path
                 # (CPUID, ...): let the caller look at its budgets now and then.
-                self._count(k, s0)
-                return exits.nothing(self)
+                return self._nothing(k, s0)
             k += 1
             if self._irq_queue:
                 self._deliver_interrupts()
@@ -342,12 +338,6 @@ class VmxVCpu(VCpu):
             if e is not None:
                 self._count(k, s0)
                 return e
-
-    def _count(self, k, s0):
-        # This run() call's exits: k through Python, the rest served by the
-        # natives' CPUID fast path (benchmarks) since fast_served() was s0.
-        f = self._fast_served
-        self.exits += k + (f() - s0 if f is not None else 0)
 
     def control_regs(self):
         """(cr0, cr3, cr4, efer, code size): CR0 and CR4 as the guest reads
