@@ -157,6 +157,16 @@ class SvmVCpu(VCpu):
         self.vmcb.put(V.RIP, value)
 
     @property
+    def cr2(self):
+        """The guest's CR2, which VMRUN and #VMEXIT switch (VMCB save area,
+        APM2 Table B-2)."""
+        return self.vmcb.get(V.CR2)
+
+    @cr2.setter
+    def cr2(self, value):
+        self.vmcb.put(V.CR2, value & regs.MASK64)
+
+    @property
     def rflags(self):
         return self.vmcb.get(V.RFLAGS)
 

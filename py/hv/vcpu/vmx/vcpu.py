@@ -175,6 +175,16 @@ class VmxVCpu(VCpu):
         self._vmcs().writen(F.GUEST_RIP, value)
 
     @property
+    def cr2(self):
+        """The guest's CR2: not in the VMCS (SDM 3C 25.4.1), so port/vmx.asm
+        switches it around each entry, from and into the register file."""
+        return self.gprs[regs.CR2]
+
+    @cr2.setter
+    def cr2(self, value):
+        self.gprs[regs.CR2] = value & regs.MASK64
+
+    @property
     def rflags(self):
         return self._vmcs().readn(F.GUEST_RFLAGS)
 
