@@ -3,6 +3,7 @@
 # hypercalls registered here are handled inside run() (as KVM's in-kernel
 # I/O bus), only the rest leave it as an Exit. Implemented by
 # hv.vcpu.svm.vcpu and hv.vcpu.vmx.vcpu; bare metal and CPython (host tests).
+from hv.x86 import exceptions
 from hv.x86.regs import MASK64, RAX, RCX, RDX, RSI, RDI, R8, R9
 from hv.vcpu import ring as _ring
 from hv.x86 import fault as _fault
@@ -75,6 +76,7 @@ class VCpu:
     and run(); what follows is shared by every back end."""
 
     MODES = ("real", "protected", "long")
+    ERROR_CODE_VECTORS = exceptions.INTEL_ERROR_CODE_VECTORS   # the back end's vendor
 
     def __init__(self, vm):
         self.vm = vm
@@ -127,7 +129,13 @@ class VCpu:
     def set_msr_intercept(self, msr, read, write):
         raise NotImplementedError
 
-    def inject_exception(self, vector, error_code=None):
+    def _inject_exception(self, vector, error_code):
+        # Put exception `vector` in the next entry's event injection, with
+        # error_code (a u32) or, if None, without one.
+        raise NotImplementedError
+
+    def _protected_mode(self):
+        # CR0.PE as the next entry loads it (not a read shadow).
         raise NotImplementedError
 
     def close(self):
@@ -277,6 +285,16 @@ class VCpu:
         return True
 
     # -- shared -----------------------------------------------------------
+    def inject_exception(self, vector, error_code=None):
+        """Deliver exception `vector` (0-31) at the next entry. Whether it
+        pushes an error code is the architecture's call, not the caller's
+        (hv.x86.exceptions): error_code (0 if None) goes with the vectors
+        that have one, in protected mode, and is dropped otherwise."""
+        if exceptions.pushes_error_code(vector, self._protected_mode(), self.ERROR_CODE_VECTORS):
+            self._inject_exception(vector, (error_code or 0) & 0xFFFFFFFF)
+        else:
+            self._inject_exception(vector, None)
+
     def inject_interrupt(self, vector):
         """Queue an external interrupt; delivered once the guest can take it
         (RFLAGS.IF = 1, no interrupt shadow), through the interrupt window."""

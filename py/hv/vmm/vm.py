@@ -11,6 +11,7 @@ from hv.host.frame import OutOfFrames, default_allocator, out_of_frames
 PAGE = const(0x1000)
 _LARGE = const(0x200000)
 _LARGE_FRAMES = const(512)
+_ZERO_PAGE = bytes(PAGE)            # shared by every _zero()
 
 
 class VM:
@@ -151,10 +152,11 @@ class VM:
         self._note(gpa, hpa, size, True)
 
     def _zero(self, hpa, size):
-        m = self.io.mem(hpa, size)
-        z = bytes(PAGE)
+        # One view per page: MicroPython's slice store into a view moves the
+        # view's whole tail, so one view of 2 MiB made this quadratic.
+        mem = self.io.mem
         for off in range(0, size, PAGE):
-            m[off:off + PAGE] = z
+            mem(hpa + off, PAGE)[:] = _ZERO_PAGE
 
     def unmap(self, gpa, size):
         """Remove [gpa, gpa+size) from the guest; frames the VM allocated go
@@ -204,9 +206,10 @@ class VM:
     def read(self, gpa, n):
         """n bytes of guest memory; unmapped pages read as zeros."""
         out = bytearray(n)
+        view = memoryview(out)
         for off, h, k in self._chunks(gpa, n, False):
             if h >= 0:
-                out[off:off + k] = self.io.mem(h, k)
+                view[off:off + k][:] = self.io.mem(h, k)   # a page's view: no tail moved
         return bytes(out)
 
     def fetch(self, gpa, linear, buf, next_gpa):

@@ -4,6 +4,7 @@
 # port (hw and svm natives) and on CPython with fakes of both (host tests).
 from micropython import const
 from hv.x86 import insn, regs
+from hv.x86.exceptions import AMD_ERROR_CODE_VECTORS
 from hv.vcpu.svm.nextrip import advance, cached_cpuid, step_slow
 from hv.host.cpu import rdmsr_or_none
 from hv.host.frame import PhysFrame
@@ -19,6 +20,7 @@ _VMEXIT_CPUID = const(0x72)                 # defs.VMEXIT_CPUID, folded by the c
 _RAX_FIELD = const(0x805F8)                 # vmcb.RAX
 _RFLAGS_IF = 1 << 9
 _RFLAGS_RESERVED = 1 << 1
+_CR0_PE = 1 << 0
 # Intercepts every guest gets (APM2 15.9-15.13); VMRUN's is mandatory (15.5.1).
 _MISC1 = (defs.INTERCEPT_INTR | defs.INTERCEPT_NMI | defs.INTERCEPT_SMI | defs.INTERCEPT_INIT
           | defs.INTERCEPT_CPUID | defs.INTERCEPT_INVD | defs.INTERCEPT_HLT
@@ -34,6 +36,8 @@ _PASSTHROUGH_MSRS = (0xC0000081, 0xC0000082, 0xC0000083, 0xC0000084, 0xC0000100,
 
 
 class SvmVCpu(VCpu):
+    ERROR_CODE_VECTORS = AMD_ERROR_CODE_VECTORS     # #VC and #SX too (APM2 Table 8-1)
+
     def __init__(self, vm, allocator, io=None, native=None):
         super().__init__(vm)
         if io is None:
@@ -157,6 +161,16 @@ class SvmVCpu(VCpu):
         self.vmcb.put(V.RIP, value)
 
     @property
+    def cr2(self):
+        """The guest's CR2, which VMRUN and #VMEXIT switch (VMCB save area,
+        APM2 Table B-2)."""
+        return self.vmcb.get(V.CR2)
+
+    @cr2.setter
+    def cr2(self, value):
+        self.vmcb.put(V.CR2, value & regs.MASK64)
+
+    @property
     def rflags(self):
         return self.vmcb.get(V.RFLAGS)
 
@@ -179,9 +193,13 @@ class SvmVCpu(VCpu):
         self.xcr0 = value
         self._slow_entry = True
 
-    def inject_exception(self, vector, error_code=None):
-        """Deliver exception `vector` at the next entry (EVENTINJ, 15.20)."""
+    def _inject_exception(self, vector, error_code):
+        # EVENTINJ, its EV bit set with an error code (APM2 15.20); which
+        # vectors push one is VCpu.inject_exception's rule.
         self.vmcb.put(V.EVENTINJ, defs.event(vector, defs.EVENT_TYPE_EXCEPTION, error_code))
+
+    def _protected_mode(self):
+        return self.vmcb.get(V.CR0) & _CR0_PE
 
     def _deliver_interrupts(self):
         # EVENTINJ when the guest can take an interrupt now; otherwise a

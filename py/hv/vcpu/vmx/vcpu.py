@@ -19,7 +19,6 @@ _RFLAGS_IF = 1 << 9
 _RFLAGS_RESERVED = 1 << 1
 _CR0_PE = 1 << 0
 _EFER_LMA = 1 << 10
-_ERROR_CODE_VECTORS = (8, 10, 11, 12, 13, 14, 17, 21)   # SDM 3A Table 6-1
 # MSRs the VMCS switches (guest-state area, SDM 3C 25.4.1) or the MSR areas
 # do (structs.MsrAreas): safe to leave to the guest, as SVM's VMLOAD set.
 _AREA_MSRS = (IA32_STAR, IA32_LSTAR, IA32_CSTAR, IA32_FMASK, IA32_KERNEL_GS_BASE)
@@ -180,6 +179,16 @@ class VmxVCpu(VCpu):
         self._vmcs().writen(F.GUEST_RIP, value)
 
     @property
+    def cr2(self):
+        """The guest's CR2: not in the VMCS (SDM 3C 25.4.1), so port/vmx.asm
+        switches it around each entry, from and into the register file."""
+        return self.gprs[regs.CR2]
+
+    @cr2.setter
+    def cr2(self, value):
+        self.gprs[regs.CR2] = value & regs.MASK64
+
+    @property
     def rflags(self):
         return self._vmcs().readn(F.GUEST_RFLAGS)
 
@@ -194,15 +203,18 @@ class VmxVCpu(VCpu):
                     and v.read32(F.GUEST_CS_AR_BYTES) & defs.AR_L)
 
     # -- events (SDM 3C 25.8.3, 27.6) -------------------------------------------
-    def inject_exception(self, vector, error_code=None):
-        """Deliver exception `vector` at the next entry. Whether it pushes an
-        error code is the architecture's call, not the caller's: only the
-        vectors that have one, and never in real mode (27.2.1.3)."""
+    def _inject_exception(self, vector, error_code):
+        # The VM-entry interruption information and error code (25.8.3);
+        # which vectors push one is VCpu.inject_exception's rule (27.2.1.3).
         v = self._vmcs()
-        push = vector in _ERROR_CODE_VECTORS and v.readn(F.GUEST_CR0) & _CR0_PE
+        push = error_code is not None
         v.write32(F.VM_ENTRY_INTR_INFO, defs.intr_info(vector, defs.INTR_TYPE_HW_EXCEPTION, push))
         if push:
-            v.write32(F.VM_ENTRY_EXCEPTION_ERROR_CODE, (error_code or 0) & 0xFFFFFFFF)
+            v.write32(F.VM_ENTRY_EXCEPTION_ERROR_CODE, error_code)
+
+    def _protected_mode(self):
+        # The guest-state CR0, which VM entry checks (27.2.1.3), not the shadow.
+        return self._vmcs().readn(F.GUEST_CR0) & _CR0_PE
 
     def _deliver_interrupts(self):
         # Inject when the guest can take an interrupt now (RFLAGS.IF, no
