@@ -23,6 +23,7 @@ DEBIAN = {
     "qemu-system-x86": "/usr/bin/qemu-system-x86_64",
     "nasm": "/usr/bin/nasm",
     "gcc": "/usr/bin/gcc",
+    "libc6-dev": "/usr/include/stdlib.h",  # qemu/mkiso.sh's time() shim (gcc only recommends it)
     "binutils": "/usr/bin/ld",
     "make": "/usr/bin/make",
     "grub-common": "/usr/bin/grub-mkrescue",

@@ -20,7 +20,7 @@ declare -a table=()
 step_start() { step=$1; t0=$(date +%s); say "--- $step"; }
 step_end() {  # STATUS
     local dt=$(($(date +%s) - t0))
-    table+=("$(printf '%-44s %4dm%02ds  %s' "$step" $((dt / 60)) $((dt % 60)) "$1")")
+    table+=("$(printf '%-52s %3dm%02ds  %s' "$step" $((dt / 60)) $((dt % 60)) "$1")")
 }
 
 # --- the root, its mounts, and the processes in it: undone on every exit ---
