@@ -3,7 +3,8 @@
 # Debian bookworm root (mmdebstrap --variant=minbase), only the README's
 # prerequisites installed in it, a clean clone of HEAD inside, then `make run`
 # until the demo's result line and `make test` to the end, each timed.
-#   make fresh-check   (KEEP=1 keeps the root; FRESH_TMP: where it goes, default /var/tmp)
+#   make fresh-check   (KEEP=1 keeps the root; FRESH_TMP: where it goes, default
+#   /var/tmp; FRESH_STOP=clone stops after the clone, to try the script itself)
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -24,7 +25,7 @@ step_end() {  # STATUS
 }
 
 # --- the root, its mounts, and the processes in it: undone on every exit ---
-root="" mounts=()
+root="" mounts=() stopped=""
 in_root_pids() {
     local p
     for p in /proc/[0-9]*; do
@@ -32,13 +33,20 @@ in_root_pids() {
     done
     return 0
 }
+kill_in_root() {  # SIGNAL: every process whose root is the root
+    local pids
+    pids=$(in_root_pids)
+    # shellcheck disable=SC2086  # the pids are words
+    [ -z "$pids" ] || kill "-$1" $pids 2>/dev/null || true
+}
 cleanup() {
-    local rc=$? i pids
+    local rc=$? i
+    set +e  # undo everything that can be undone, whatever fails
     trap - EXIT INT TERM
     if [ -n "$root" ]; then
-        pids=$(in_root_pids)
-        # shellcheck disable=SC2086  # the pids are words
-        [ -z "$pids" ] || { kill -TERM $pids 2>/dev/null; sleep 2; kill -KILL $(in_root_pids) 2>/dev/null; }
+        kill_in_root TERM
+        for i in 1 2 3 4 5; do [ -z "$(in_root_pids)" ] && break; sleep 1; done
+        kill_in_root KILL
         for ((i = ${#mounts[@]} - 1; i >= 0; i--)); do
             umount "${mounts[i]}" || umount --lazy "${mounts[i]}" || say "cannot unmount ${mounts[i]}"
         done
@@ -52,7 +60,11 @@ cleanup() {
     fi
     [ ${#table[@]} -eq 0 ] || { say "summary:"; printf '  %s\n' "${table[@]}"; }
     total=$(($(date +%s) - start))
-    if [ $rc -eq 0 ]; then
+    if [ -n "$stopped" ]; then
+        say "stopped after the $stopped (FRESH_STOP), no verdict"
+    elif [ $rc -eq 130 ] || [ $rc -eq 143 ]; then
+        say "interrupted after $((total / 60))m$((total % 60))s, no verdict"
+    elif [ $rc -eq 0 ]; then
         say "PASS in $((total / 60))m$((total % 60))s (logs in build/fresh-check/)"
     else
         say "FAIL in $((total / 60))m$((total % 60))s (logs in build/fresh-check/)"
@@ -76,10 +88,13 @@ in_root() {
     env -i "${env[@]}" chroot "$root" /bin/bash -c "$1"
 }
 # STEP LOG CMD: run CMD in the root, output to LOG (its tail on failure).
+# In the background: `wait` gives way to INT/TERM at once, a foreground child
+# would not.
 logged() {
     local log=$logs/$2
     step_start "$1"
-    if in_root "$3" >"$log" 2>&1; then
+    in_root "$3" >"$log" 2>&1 &
+    if wait $!; then
         step_end ok
     else
         step_end FAIL
@@ -132,6 +147,7 @@ git -C "$repo" bundle create "$root/root/mpvisor.bundle" HEAD 2>"$logs/clone.log
 in_root "git -c advice.detachedHead=false clone -q /root/mpvisor.bundle /root/mpvisor && rm /root/mpvisor.bundle" \
     >>"$logs/clone.log" 2>&1 || { step_end FAIL; cat "$logs/clone.log" >&2; exit 1; }
 step_end ok
+[ "${FRESH_STOP:-}" != clone ] || { stopped=clone; exit 0; }
 
 # `make run` first, as the README lists it: from nothing, all set-up, the
 # build, then the demo in QEMU until its result line (then QEMU is stopped).
@@ -149,8 +165,7 @@ until grep -aqF "$RESULT_LINE" "$logs/make-run.log"; do
     sleep 2; waited=$((waited + 2))
 done
 line=$(grep -aF "$RESULT_LINE" "$logs/make-run.log" | tr -d '\r' | head -n 1 || true)
-# shellcheck disable=SC2046  # the pids are words
-kill -TERM $(in_root_pids) 2>/dev/null || true
+kill_in_root TERM
 wait $runner 2>/dev/null || true
 exec 7>&-
 rm -f "$root/root/console"
