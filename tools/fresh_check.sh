@@ -87,20 +87,17 @@ in_root() {
     done
     env -i "${env[@]}" chroot "$root" /bin/bash -c "$1"
 }
-# STEP LOG CMD: run CMD in the root, output to LOG (its tail on failure).
-# In the background: `wait` gives way to INT/TERM at once, a foreground child
-# would not.
+# STEP LOG CMD [PATTERN]: run CMD in the root, output to LOG (its tail on
+# failure); the last line matching PATTERN goes into the summary. In the
+# background: `wait` gives way to INT/TERM at once, a foreground child would not.
 logged() {
-    local log=$logs/$2
+    local log=$logs/$2 what=""
     step_start "$1"
     in_root "$3" >"$log" 2>&1 &
-    if wait $!; then
-        step_end ok
-    else
-        step_end FAIL
-        tail -n 40 "$log" >&2
-        return 1
-    fi
+    if wait $!; then what=ok; else what=FAIL; fi
+    [ -z "${4:-}" ] || what+=": $(grep -aE "$4" "$log" | tail -n 1)"
+    step_end "$what"
+    [ "${what%%:*}" = ok ] || { tail -n 40 "$log" >&2; return 1; }
 }
 
 mkdir -p "$logs"
@@ -135,7 +132,12 @@ for m in proc sys dev dev/pts dev/shm; do
     mount --bind "/$m" "$root/$m"
     mounts+=("$root/$m")
 done
+# What an installed system has and a minbase root lacks: the resolver's
+# configuration, and /etc/hosts (the installer writes it, no package does;
+# Bochs looks up "localhost" for its COM1 socket).
 cp -L /etc/resolv.conf "$root/etc/resolv.conf"
+grep -qsw localhost "$root/etc/hosts" ||
+    printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >>"$root/etc/hosts"
 
 logged "apt-get install $PREREQS (the README's line)" apt.log \
     "apt-get update && apt-get install -y $PREREQS"
@@ -175,6 +177,6 @@ else
     step_end "FAIL: ${line:-no result line}"; tail -n 40 "$logs/make-run.log" >&2; status=1
 fi
 
-logged "make test (the whole suite)" make-test.log "cd /root/mpvisor && make test" || status=1
-tail -n 3 "$logs/make-test.log" | sed 's/^/  make test: /'
+logged "make test (the whole suite)" make-test.log "cd /root/mpvisor && make test" \
+    '^[0-9]+ (passed|failed)|^=+ .*(passed|failed)' || status=1
 exit $status
