@@ -15,7 +15,7 @@ ELF := build/mpvisor.elf
 ISO := build/mpvisor.iso
 
 .PHONY: all run run-uefi run-bochs test test-host bench deps clean distclean
-all: $(ELF) $(ISO)
+all: $(ELF) $(ISO) build/fuzz/direct.bin
 
 # --- tools: install what is missing, or say exactly what is ---
 deps:
@@ -43,6 +43,12 @@ build/guests/%.bin: tests/guests/%.asm tests/guests/common.inc
 	nasm -f bin -I tests/guests/ -o $@ $<
 build/guests/guests.py: $(GUESTS) tools/mkguests.py
 	$(PYTHON) tools/mkguests.py $@ $(GUESTS)
+
+# --- the architectural fuzzer's direct runner: generated guests under plain
+# QEMU, no hypervisor (tests/fuzz/direct.py boots it) ---
+build/fuzz/direct.bin: tests/fuzz/direct.asm tests/fuzz/layout.inc
+	@mkdir -p $(dir $@)
+	nasm -f bin -I tests/fuzz/ -o $@ $<
 
 # --- demo guests: the multiboot kernels in demos/, embedded as the module
 # `demos` (hv.boot('demo')); a.out-kludge kernels and the boot sector are
@@ -139,6 +145,6 @@ bench: all build/mpvisor-py.elf
 
 clean:
 	rm -rf build/port-* build/mpvisor*.elf $(ISO) $(GUEST_ISO) build/trivial build/bench build/guests \
-		build/demos build/py-tree
+		build/demos build/py-tree build/fuzz
 distclean:
 	rm -rf build
