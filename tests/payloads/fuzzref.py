@@ -111,11 +111,12 @@ class Gen:
         base, size = (DATA, DATA_LEN) if k == 1 else (FAR, FAR_LEN)
         return base + self.r.below(size - n + 1)
 
-    def mem(self, n, near=False):
-        return X.Mem(self.addr(n, near), self.bits == 64 and self.r.below(2) == 1)
+    def mem(self, n, near=False, rip=True):
+        """A memory operand; in 64-bit code RIP-relative half the time, if rip."""
+        return X.Mem(self.addr(n, near), rip and self.bits == 64 and self.r.below(2) == 1)
 
-    def rm(self, size, rex=False, dst=True, near=False):
-        return self.mem(size // 8, near) if self.r.below(2) else self.reg(size, dst, rex)
+    def rm(self, size, rex=False, dst=True, near=False, rip=True):
+        return self.mem(size // 8, near, rip) if self.r.below(2) else self.reg(size, dst, rex)
 
     def span(self, total, e, down):
         """First element's address of a string op touching `total` bytes, in

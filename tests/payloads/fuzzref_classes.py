@@ -118,16 +118,20 @@ def shift(g):
 
 def shld(g):
     """SHLD/SHRD by imm8 or CL, count 1 to width-1 (larger 16-bit counts
-    leave the result undefined, SDM 2B SHLD)."""
+    leave the result undefined, SDM 2B SHLD). The imm8 form never takes a
+    RIP-relative operand: QEMU 7.2 TCG leaves the imm8 out of the next-RIP
+    it adds the displacement to and accesses one byte low (found by this
+    fuzzer on Bochs, which agrees with objdump and SDM 2A 2.2.1.6)."""
     size = g.size_nb()
     c = 1 + g.r.below(size - 1)
     right = g.r.below(2) << 3
-    if g.r.below(2):
+    by_imm = g.r.below(2)
+    if by_imm:
         op, imm = 0xA4 | right, bytes([c])
     else:
         g.I(b"\xb1", imm=bytes([c]))
         op, imm = 0xA5 | right, b""
-    g.I(bytes([0x0F, op]), size, reg=g.reg(size, False), rm=g.rm(size), imm=imm)
+    g.I(bytes([0x0F, op]), size, reg=g.reg(size, False), rm=g.rm(size, rip=not by_imm), imm=imm)
     g.flags(CF | SF | ZF | PF | (OF if c == 1 else 0), AF | (0 if c == 1 else OF))
     return True
 
