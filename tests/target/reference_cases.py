@@ -19,7 +19,8 @@ MAX_EXITS = 2000        # per guest: ~20 COM1 and a few NPF, CPUID, I/O exits ex
 BUDGET_S = 2.0          # per guest, its own run time
 BATCH = 25              # guests per REPL call
 PAYLOADS = os.path.join(os.path.dirname(__file__), "..", "payloads")
-GENERATOR = ("fuzzgen.py", "x86enc.py", "fuzzref_classes.py", "fuzzref.py")   # import order
+GENERATOR = ("fuzzgen.py", "x86enc.py", "fuzzref_arith.py", "fuzzref_data.py", "fuzzref_classes.py",
+             "fuzzref.py")                                     # import order
 _F = direct.load_generator()                            # the host's copy of the generator
 DATA, DATA_LEN, FAR = _F.DATA, _F.DATA_LEN, _F.FAR
 SLOTS = ("rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11",
