@@ -129,13 +129,15 @@ test-host: deps
 	$(VENV_PY) -m pytest -q tests/host
 
 # Longer fuzzing than CI: FUZZ_N generated guests per back end (QEMU SVM,
-# Bochs VMX), seed FUZZ_SEED (default: the time), printed for replay.
+# Bochs VMX) for survival and as many against plain QEMU's digests, seed
+# FUZZ_SEED (default: the time), printed for replay.
 .PHONY: fuzz
 FUZZ_N ?= 1000
 FUZZ_SEED ?= $(shell date +%s)
 fuzz: all
-	MPVISOR_FUZZ_N=$(FUZZ_N) MPVISOR_FUZZ_SEED=$(FUZZ_SEED) $(VENV_PY) -m pytest -q -s \
-		tests/target/test_fuzz_qemu.py tests/target/test_fuzz_bochs.py
+	MPVISOR_FUZZ_N=$(FUZZ_N) MPVISOR_REF_N=$(FUZZ_N) MPVISOR_FUZZ_SEED=$(FUZZ_SEED) $(VENV_PY) -m pytest -q -s \
+		tests/target/test_fuzz_qemu.py tests/target/test_fuzz_bochs.py \
+		tests/target/test_reference_qemu.py tests/target/test_reference_bochs.py
 
 # BASELINE=path/to/other.elf: also time that kernel to the prompt (before/after).
 bench: all build/mpvisor-py.elf

@@ -10,7 +10,7 @@ from reference_cases import *  # noqa: F401,F403 (the test function)
 
 @pytest.fixture(scope="module")
 def REF_N():
-    return 300
+    return 2000
 
 
 @pytest.fixture(scope="module")
