@@ -16,7 +16,7 @@ ELF := build/mpvisor.elf
 ISO := build/mpvisor.iso
 
 .PHONY: all run run-uefi run-bochs test test-host bench deps fresh-check clean distclean
-all: $(ELF) $(ISO)
+all: $(ELF) $(ISO) build/fuzz/direct.bin
 
 # --- tools: install what is missing, or say exactly what is ---
 # Every rule that runs a tool (nasm, ld, gcc, grub-mkrescue, qemu, bochs, the
@@ -56,6 +56,12 @@ build/guests/%.bin: tests/guests/%.asm tests/guests/common.inc | $(DEPS)
 	nasm -f bin -I tests/guests/ -o $@ $<
 build/guests/guests.py: $(GUESTS) tools/mkguests.py
 	$(PYTHON) tools/mkguests.py $@ $(GUESTS)
+
+# --- the architectural fuzzer's direct runner: generated guests under plain
+# QEMU, no hypervisor (tests/fuzz/direct.py boots it) ---
+build/fuzz/direct.bin: tests/fuzz/direct.asm tests/fuzz/layout.inc | $(DEPS)
+	@mkdir -p $(dir $@)
+	nasm -f bin -I tests/fuzz/ -o $@ $<
 
 # --- demo guests: the multiboot kernels in demos/, embedded as the module
 # `demos` (hv.boot('demo')); a.out-kludge kernels and the boot sector are
@@ -136,13 +142,15 @@ test-host: | $(DEPS)
 	$(VENV_PY) -m pytest -q tests/host
 
 # Longer fuzzing than CI: FUZZ_N generated guests per back end (QEMU SVM,
-# Bochs VMX), seed FUZZ_SEED (default: the time), printed for replay.
+# Bochs VMX) for survival and as many against plain QEMU's digests, seed
+# FUZZ_SEED (default: the time), printed for replay.
 .PHONY: fuzz
 FUZZ_N ?= 1000
 FUZZ_SEED ?= $(shell date +%s)
 fuzz: all | $(DEPS)
-	MPVISOR_FUZZ_N=$(FUZZ_N) MPVISOR_FUZZ_SEED=$(FUZZ_SEED) $(VENV_PY) -m pytest -q -s \
-		tests/target/test_fuzz_qemu.py tests/target/test_fuzz_bochs.py
+	MPVISOR_FUZZ_N=$(FUZZ_N) MPVISOR_REF_N=$(FUZZ_N) MPVISOR_FUZZ_SEED=$(FUZZ_SEED) $(VENV_PY) -m pytest -q -s \
+		tests/target/test_fuzz_qemu.py tests/target/test_fuzz_bochs.py \
+		tests/target/test_reference_qemu.py tests/target/test_reference_bochs.py
 
 # BASELINE=path/to/other.elf: also time that kernel to the prompt (before/after).
 bench: all build/mpvisor-py.elf | $(DEPS)
@@ -157,6 +165,6 @@ fresh-check:
 
 clean:
 	rm -rf build/port-* build/mpvisor*.elf $(ISO) $(GUEST_ISO) build/trivial build/bench build/guests \
-		build/demos build/py-tree
+		build/demos build/py-tree build/fuzz
 distclean:
 	rm -rf build

