@@ -30,6 +30,7 @@ DEBIAN = {
     "ovmf": "/usr/share/ovmf/OVMF.fd",
     "musl-dev": "/usr/lib/x86_64-linux-musl/libc.a",
     "bsdutils": "/usr/bin/script",
+    "acpica-tools": "/usr/bin/iasl",    # iasl -d: the host test's independent check of our ACPI tables
 }
 # Python module -> PyPI requirement (pinned where behaviour matters).
 PYPI = {
