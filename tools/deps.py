@@ -30,6 +30,7 @@ DEBIAN = {
     "ovmf": "/usr/share/ovmf/OVMF.fd",
     "musl-dev": "/usr/lib/x86_64-linux-musl/libc.a",
     "bsdutils": "/usr/bin/script",
+    "cpio": "/usr/bin/cpio",            # reads back the Linux guest's initramfs in the tests
 }
 # Python module -> PyPI requirement (pinned where behaviour matters).
 PYPI = {
