@@ -47,10 +47,11 @@ def strip_ansi(data: bytes) -> bytes:
 
 
 def qemu_argv(kernel=None, iso=None, uefi=False, kvm=False, gdb=False,
-              cpu='qemu64,+svm,+npt', mem='256M', append=None,
+              cpu='qemu64,+svm,+npt', mem='256M', append=None, initrd=None,
               serial='mon:stdio', machine='pc', extra=()):
     """QEMU command line. serial: a -serial string ('mon:stdio', 'file:X',
-    'none') or ('client', PORT): COM1 connects to 127.0.0.1:PORT."""
+    'none') or ('client', PORT): COM1 connects to 127.0.0.1:PORT. initrd:
+    with kernel= a Linux bzImage, QEMU's own loader hands it this initrd."""
     if (kernel is None) == (iso is None):
         raise ValueError('give exactly one of kernel= and iso=')
     argv = ['qemu-system-x86_64', '-machine', machine, '-m', str(mem),
@@ -73,9 +74,11 @@ def qemu_argv(kernel=None, iso=None, uefi=False, kvm=False, gdb=False,
         argv += ['-kernel', str(kernel)]
         if append:
             argv += ['-append', append]
+        if initrd:
+            argv += ['-initrd', str(initrd)]
     else:
-        if append:
-            raise ValueError('append= needs kernel=; an ISO takes its cmdline at build')
+        if append or initrd:
+            raise ValueError('append= and initrd= need kernel=; an ISO takes its cmdline at build')
         argv += ['-cdrom', str(iso), '-boot', 'order=d']
     if gdb:
         argv += ['-s', '-S']

@@ -110,6 +110,10 @@ def test_qemu_argv():
     assert '-cdrom x.iso' in argv and 'port=5' in argv and '-monitor none' in argv
     with pytest.raises(ValueError):
         launch.qemu_argv(iso='x.iso', append='a=1')
+    argv = ' '.join(launch.qemu_argv(kernel='bzImage', initrd='i.cpio', append='console=ttyS0'))
+    assert '-kernel bzImage -append console=ttyS0 -initrd i.cpio' in argv
+    with pytest.raises(ValueError):
+        launch.qemu_argv(iso='x.iso', initrd='i.cpio')
 
 
 def test_bochs_config():
