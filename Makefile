@@ -3,6 +3,7 @@
 #   make test    install what is missing, build, run the whole test suite
 #   make bench   boot time, size, heap, VM exits, efficiency (see README)
 #   make fresh-check  `make test` and `make run` in a fresh minimal Debian root
+#   make linux   fetch Debian's cloud kernel and busybox (apt), build the initramfs
 
 MPY_VERSION := 1.28.0.4
 MPY_SHA256  := 42845bd1f5516c1b1aa0a220e15ffc0f1b8208268a5f9054cbce27e78ada2e89
@@ -15,7 +16,7 @@ VENV_PY     := build/venv/bin/python
 ELF := build/mpvisor.elf
 ISO := build/mpvisor.iso
 
-.PHONY: all run run-uefi run-bochs test test-host bench deps fresh-check clean distclean
+.PHONY: all run run-uefi run-bochs test test-host bench deps fresh-check clean distclean linux
 all: $(ELF) $(ISO) build/fuzz/direct.bin
 
 # --- tools: install what is missing, or say exactly what is ---
@@ -112,6 +113,20 @@ $(ISO): $(ELF) qemu/mkiso.sh qemu/grub.cfg.in build/demos/demo.bin build/demos/m
 
 FORCE:
 
+# --- the stock Linux guest: Debian bookworm's current cloud kernel and
+# busybox-static through apt (downloaded and unpacked, never installed; the
+# version is resolved each time and recorded in build/linux/VERSION), and an
+# initramfs whose /init is tools/linux/init. Only the Linux targets and
+# tests need it: `make all` and `make run` never fetch it. ---
+LINUX_DIR := build/linux
+LINUX_KERNEL := $(LINUX_DIR)/bzImage
+LINUX_INITRD := $(LINUX_DIR)/initramfs.cpio
+linux: $(LINUX_INITRD)
+$(LINUX_DIR)/VERSION: FORCE | $(DEPS)
+	@$(PYTHON) tools/linux/fetch.py
+$(LINUX_INITRD): $(LINUX_DIR)/VERSION tools/linux/mkinitramfs.py tools/linux/newc.py tools/linux/init | $(DEPS)
+	$(PYTHON) tools/linux/mkinitramfs.py $(LINUX_DIR)/busybox tools/linux/init $@
+
 # --- running ---
 # ARGS: the kernel command line; the default boots the demo guest (hv.loader.demo).
 # GUEST=path/to/kernel [GUEST_ARGS='...']: build/guest.iso holds that kernel
@@ -135,10 +150,10 @@ run-bochs: all | $(DEPS)
 	$(PYTHON) qemu/launch.py bochs --iso $(ISO)
 
 # --- testing ---
-test: all | $(DEPS)
+test: all linux | $(DEPS)
 	$(VENV_PY) -m pytest -q -n $(JOBS) tests
 
-test-host: | $(DEPS)
+test-host: linux | $(DEPS)
 	$(VENV_PY) -m pytest -q tests/host
 
 # Longer fuzzing than CI: FUZZ_N generated guests per back end (QEMU SVM,

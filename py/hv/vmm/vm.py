@@ -38,7 +38,7 @@ class VM:
         self._owned = set()         # keys of _pages/_large (large: negated - 1) we allocated
         self._read64 = io.read64
         self.trace = False          # True: vm.run() prints every exit (hv.vmm.trace)
-        self.kernel = None          # the mbload.Plan load_multiboot() followed
+        self.kernel = None          # the plan load_multiboot() or load_linux() followed
         if arch == "intel":                 # EPT, 1 GiB leaves where allowed (hv.npt.ept)
             from hv.npt.ept import EptTable
             self.npt = EptTable.for_cpu(self.allocator, io.rdmsr)
@@ -241,6 +241,16 @@ class VM:
         names what is wrong with a malformed image."""
         from hv.loader.kernel import load_multiboot
         return load_multiboot(self, image, cmdline)
+
+    def load_linux(self, kernel, initrd=None, cmdline="", mode=None, rsdp=0, reserved=()):
+        """Load a Linux bzImage (and an initrd, bytes) as the 32/64-bit boot
+        protocol says: the 64-bit entry where the kernel has one (mode
+        'protected': code32_start), boot_params with this VM's e820 map
+        (`reserved`: (addr, size, e820 type) regions, e.g. ACPI tables),
+        `rsdp` the ACPI RSDP address or 0. The first vCPU, ready to run;
+        ImageError names what is wrong with a malformed image."""
+        from hv.loader.linux import load_linux
+        return load_linux(self, kernel, initrd, cmdline, mode, rsdp, reserved)
 
     def load_flat(self, data, gpa, entry, mode):
         """Raw code at gpa entered at entry in mode 'real', 'protected' or

@@ -8,7 +8,7 @@ from hv.x86.exceptions import AMD_ERROR_CODE_VECTORS
 from hv.vcpu.svm.nextrip import advance, cached_cpuid, step_slow
 from hv.host.cpu import rdmsr_or_none
 from hv.host.frame import PhysFrame
-from hv.x86.guest_tables import TABLES_GPA
+from hv.x86.guest_tables import SEL_CODE, TABLES_GPA
 from hv.x86.msr import IA32_EFER
 from hv.vcpu.svm import defs, modes, percpu, vmcb as V
 from hv.vcpu.svm.checks import vmrun_failures
@@ -121,13 +121,14 @@ class SvmVCpu(VCpu):
         if self._mode is not None:
             modes.set_entry(self.vmcb, self._mode, gpa)
 
-    def setup(self, mode, tables=TABLES_GPA):
+    def setup(self, mode, tables=TABLES_GPA, code_sel=SEL_CODE):
         """Guest state for mode 'real' (CS:IP at the entry), 'protected' (flat
         32-bit segments, paging off) or 'long' (64-bit, identity-mapped by
-        tables this writes into guest memory at `tables`): hv.vcpu.svm.modes."""
+        tables this writes into guest memory at `tables`): hv.vcpu.svm.modes.
+        The GDT there has code at code_sel and data at code_sel + 8."""
         if mode not in self.MODES:
             raise ValueError("mode must be one of %s" % (self.MODES,))
-        modes.setup(self.vmcb, self.vm, mode, tables)
+        modes.setup(self.vmcb, self.vm, mode, tables, code_sel)
         self._mode = mode
         self.set_entry(self._entry)
 

@@ -5,7 +5,7 @@
 from hv.x86 import gwalk, insn, regs
 from hv.host.cpu import rdmsr_or_none
 from hv.host.frame import PhysFrame
-from hv.x86.guest_tables import TABLES_GPA
+from hv.x86.guest_tables import SEL_CODE, TABLES_GPA
 from hv.x86.msr import (IA32_EFER, IA32_FS_BASE, IA32_GS_BASE, IA32_KERNEL_GS_BASE, IA32_STAR,
                     IA32_LSTAR, IA32_CSTAR, IA32_FMASK, IA32_SYSENTER_CS, IA32_SYSENTER_ESP,
                     IA32_SYSENTER_EIP)
@@ -137,14 +137,15 @@ class VmxVCpu(VCpu):
         if self._mode is not None:
             modes.set_entry(self._vmcs(), self._mode, gpa)
 
-    def setup(self, mode, tables=TABLES_GPA):
+    def setup(self, mode, tables=TABLES_GPA, code_sel=SEL_CODE):
         """Guest state for mode 'real' (CS:IP at the entry, unrestricted
         guest), 'protected' (flat 32-bit segments, paging off) or 'long'
-        (64-bit, identity-mapped by tables this writes at `tables`)."""
+        (64-bit, identity-mapped by tables this writes at `tables`). The
+        GDT there has code at code_sel and data at code_sel + 8."""
         if mode not in self.MODES:
             raise ValueError("mode must be one of %s" % (self.MODES,))
         v = self._vmcs()
-        cr0, cr3, cr4, efer = modes.setup(v, self.vm, mode, tables)
+        cr0, cr3, cr4, efer = modes.setup(v, self.vm, mode, tables, code_sel)
         cr.set_cr0(self, cr0)
         cr.set_cr4(self, cr4)
         v.writen(F.GUEST_CR3, cr3)
