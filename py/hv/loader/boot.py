@@ -5,7 +5,6 @@
 # Linux bzImage, as its boot protocol says) and runs it. Bare-metal port.
 import hv
 import multiboot
-from hv.loader.bzimage import is_bzimage
 
 MULTIBOOT_MEM = 32 << 20
 LINUX_MEM = 128 << 20       # a stock kernel decompresses at 16 MiB and needs ~52 MiB from there
@@ -64,6 +63,7 @@ def boot(image, cmdline=None, mem=None, initrd=None, trace=False, echo=True, pre
     VM (a triple fault, an unhandled port, a budget spent, a handler's
     exception, ...) it prints r.report. Ctrl-C stops the guest and keeps
     the VM as hv.last_vm for inspection."""
+    from hv.loader.bzimage import is_bzimage     # the loaders: on first use, not at boot
     if isinstance(image, str):
         image, default_cmdline = find(image)
         if cmdline is None:
