@@ -11,6 +11,7 @@ from micropython import const
 
 _IN_PENDING = const(0x11)       # ring.IN | ring.PENDING
 _OUT = const(2)                 # ring.OUT
+_RFLAGS_IF = const(1 << 9)
 
 # Exit reasons, and the fields each one sets (AxVCpuExitReason).
 FIELDS = {
@@ -260,6 +261,27 @@ class VCpu:
             return True
         self.skip_instruction()
         return True
+
+    def _hypercall_exit(self, nr, rip):
+        # A hypercall, RIP already past it (both back ends): None when a
+        # registered handler answered it, else the Hypercall record.
+        g = self.gprs
+        if self._hypercall_inside(nr, g, rip):
+            return None
+        self.exit_rip = rip
+        e = self.exit
+        e.reason, e.nr = "Hypercall", nr
+        e.args = (g[RDI], g[RSI], g[RDX], g[RCX], g[R8], g[R9])
+        return e
+
+    def _halt_exit(self):
+        # HLT, RIP past it (both back ends): a queued interrupt wakes a guest
+        # that takes interrupts (deliver that), else the Halt record.
+        if self._irq_queue and self.rflags & _RFLAGS_IF:
+            return None
+        e = self.exit
+        e.reason = "Halt"
+        return e
 
     def _hypercall_inside(self, nr, g, rip):
         # A registered hypercall, RIP already past it: True when handled.

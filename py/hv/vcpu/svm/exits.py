@@ -5,7 +5,7 @@
 # delivery short and requeue it first (15.7.2). Runs on the bare-metal port
 # and on CPython (host tests, fakes).
 from hv.x86 import efer
-from hv.x86.regs import MASK64, RCX, RDX, RSI, RDI, R8, R9
+from hv.x86.regs import MASK64, RCX, RDX
 from micropython import const
 from hv.vcpu.svm import defs, vmcb as V
 from hv.x86.insn import TABLE
@@ -27,7 +27,6 @@ _RAX_BY_WIDTH = (0, 0x105F8, 0x205F8, 0, 0x805F8)
 _VEC_UD = 6
 _VEC_GP = 13
 _WIDTH_MASK = (0, 0xFF, 0xFFFF, 0, 0xFFFFFFFF)
-_RFLAGS_IF = 1 << 9
 _CR0_PG = 1 << 31
 # XCR0 bits a guest may set: x87, SSE, AVX (SDM 1 13.3); x87 is mandatory.
 _XCR0_X87, _XCR0_SSE, _XCR0_AVX = 1, 2, 4
@@ -49,24 +48,15 @@ def cpuid(c):
 
 
 def vmmcall(c):
-    pa, g = c._pa, c.gprs
+    pa = c._pa
     rip = read(pa, _RIP)
     c.skip_instruction()
-    nr = read(pa, _RAX)
-    if c._hypercall_inside(nr, g, rip):
-        return None
-    c.exit_rip = rip
-    e = _record(c, "Hypercall")
-    e.nr = nr
-    e.args = (g[RDI], g[RSI], g[RDX], g[RCX], g[R8], g[R9])
-    return e
+    return c._hypercall_exit(read(pa, _RAX), rip)
 
 
 def hlt(c):
     c.skip_instruction()
-    if c._irq_queue and c.vmcb.get(V.RFLAGS) & _RFLAGS_IF:
-        return None                         # an interrupt wakes it: deliver that
-    return _record(c, "Halt")
+    return c._halt_exit()
 
 
 def ioio(c):

@@ -4,13 +4,12 @@
 # record, entry failures a FailEntry. Port and CPython (fakes).
 from hv.x86 import efer
 from micropython import const
-from hv.x86.regs import MASK64, RAX, RCX, RDX, RBX, RSI, RDI, R8, R9
+from hv.x86.regs import MASK64, RAX, RCX, RDX, RBX
 from hv.vcpu.api import UnexpectedExit
 from hv.vcpu.vmx import checks, cr, defs, fields as F
 
 _VEC_UD, _VEC_GP = 6, 13
 _WIDTH_MASK = (0, 0xFF, 0xFFFF, 0, 0xFFFFFFFF)
-_RFLAGS_IF = 1 << 9
 _XCR0_X87, _XCR0_SSE, _XCR0_AVX = 1, 2, 4           # SDM 1 13.3
 _CR0_PG = 1 << 31
 _EFER_LMA = 1 << 10
@@ -38,14 +37,7 @@ def cpuid(c):
 def _hypercall(c, length=None):
     rip = c.vmcs.readn(F.GUEST_RIP)
     c.skip_instruction(length)
-    g = c.gprs
-    if c._hypercall_inside(g[RAX], g, rip):
-        return None
-    c.exit_rip = rip
-    e = _record(c, "Hypercall")
-    e.nr = g[RAX]
-    e.args = (g[RDI], g[RSI], g[RDX], g[RCX], g[R8], g[R9])
-    return e
+    return c._hypercall_exit(c.gprs[RAX], rip)
 
 
 def vmcall(c):
@@ -96,9 +88,7 @@ def interrupt_window(c):
 
 def hlt(c):
     c.skip_instruction()
-    if c._irq_queue and c.vmcs.readn(F.GUEST_RFLAGS) & _RFLAGS_IF:
-        return None                         # an interrupt wakes it: deliver that
-    return _record(c, "Halt")
+    return c._halt_exit()
 
 
 def invd(c):
