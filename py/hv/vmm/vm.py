@@ -293,13 +293,10 @@ class VM:
         vcpus, self.vcpus = self.vcpus, []
         try:
             for c in vcpus:
-                # Guest values (RIPs, pointers near 1 MiB) in the ring and the
-                # register file look like pointers into the kernel's heap to
-                # MicroPython's conservative GC: wiped, they pin nothing.
+                # Guest RIPs near 1 MiB in the exit ring look like pointers into
+                # the kernel's heap to MicroPython's conservative GC: wiped,
+                # they pin nothing (the registers stay readable after close).
                 c.ring.wipe()
-                g = c.gprs
-                for i in range(len(g)):
-                    g[i] = 0
                 c.close()
         finally:
             for k in self._owned:
