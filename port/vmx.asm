@@ -5,17 +5,21 @@
 ; interrupts disabled (a VM exit leaves RFLAGS = 2 anyway, SDM 3C 28.5.3).
 ;
 ; gprs: 16 x u64 in opcode order RAX RCX RDX RBX RSP RBP RSI RDI R8..R15, the
-; register file shared with the SVM trampoline (py/hv/regs.py). Guest RSP
-; lives in the VMCS (GUEST_RSP, SDM 3C 25.4.1), so slot 4 is neither loaded
-; nor stored; VM entry and VM exit switch no other GPR (SDM 3C 28.5: only
-; RSP and RIP are loaded from the host-state area), so this does.
+; register file shared with the SVM trampoline (py/hv/x86/regs.py), then slot
+; 16: the guest's CR2. Guest RSP lives in the VMCS (GUEST_RSP, SDM 3C
+; 25.4.1), so slot 4 is neither loaded nor stored; VM entry and VM exit
+; switch no other GPR (SDM 3C 28.5: only RSP and RIP are loaded from the
+; host-state area), so this does. Nor CR2, which the guest-state area does
+; not hold (25.4.1): loaded before the entry when it differs from the host's
+; and saved after the exit, as KVM's vmx_vcpu_run does, so that a host page
+; fault between two entries (a Python handler's) does not reach the guest.
 ;
 ; Returns 0 after a VM exit (the caller reads VM_EXIT_REASON, which may be
 ; a failed entry with bit 31 set, SDM 3C 27.7), 1 on VMfailInvalid (CF = 1:
 ; no current VMCS) and 2 on VMfailValid (ZF = 1: the VM-instruction error
 ; field says why), SDM 3C 31.2 and 31.4.
-; Clobbers: RAX, RCX, RDX, RSI, RDI, R8-R11 (caller-saved, SysV ABI) and
-; RFLAGS. Host FS/GS base, CR0/3/4, GDTR/IDTR bases, TR and the selectors
+; Clobbers: RAX, RCX, RDX, RSI, RDI, R8-R11 (caller-saved, SysV ABI),
+; RFLAGS and CR2. Host FS/GS base, CR0/3/4, GDTR/IDTR bases, TR and the selectors
 ; come back from the host-state area Python filled (SDM 3C 28.5.1-28.5.2);
 ; GDTR and IDTR limits come back as 0xFFFF (28.5.2), which the port's
 ; 256-entry IDT and small GDT tolerate.
@@ -45,6 +49,12 @@ vmx_run:
     lea rax, [rel vmx_exit]
     vmwrite rdx, rax            ; ... at vmx_exit
     jbe .fail
+    mov rax, [rdi + 16 * 8]     ; the guest's CR2, written only when it
+    mov rdx, cr2                ; differs from the host's: MOV to CR2 is
+    cmp rax, rdx                ; serializing (SDM 3A, "Serializing
+    je .cr2_loaded              ; Instructions") and slow
+    mov cr2, rax
+.cr2_loaded:
     test esi, esi               ; ZF = !launched; the MOVs below keep flags
     mov rax, [rdi + 0 * 8]      ; guest GPRs from the register file
     mov rcx, [rdi + 1 * 8]
@@ -94,6 +104,8 @@ vmx_exit:
     mov [rdi + 14 * 8], r14
     mov [rdi + 15 * 8], r15
     pop qword [rdi + 7 * 8]     ; guest RDI
+    mov rax, cr2                ; the guest's CR2, before host code can fault
+    mov [rdi + 16 * 8], rax
     xor eax, eax                ; 0: a VM exit happened
 vmx_return:
     add rsp, 8                  ; drop gprs

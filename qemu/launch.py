@@ -47,17 +47,20 @@ def strip_ansi(data: bytes) -> bytes:
 
 
 def qemu_argv(kernel=None, iso=None, uefi=False, kvm=False, gdb=False,
-              cpu='qemu64,+svm,+npt', mem='256M', append=None,
-              serial='mon:stdio', machine='pc', extra=()):
+              cpu='qemu64,+svm,+npt', mem='256M', append=None, initrd=None,
+              serial='mon:stdio', machine='pc', extra=(), debug_exit=0xf4):
     """QEMU command line. serial: a -serial string ('mon:stdio', 'file:X',
     'pty', 'none'), ('client', PORT): COM1 connects to 127.0.0.1:PORT, or
     ('pty', LOG): COM1 on a new /dev/pts/N (QEMU names it on stderr) with
-    everything COM1 sends also written to LOG."""
+    everything COM1 sends also written to LOG. initrd: with kernel= a Linux
+    bzImage, QEMU's own loader hands it this initrd.
+    debug_exit: the isa-debug-exit port (tests/fuzz/direct.py moves it off
+    0xF4, which its guests write)."""
     if (kernel is None) == (iso is None):
         raise ValueError('give exactly one of kernel= and iso=')
     argv = ['qemu-system-x86_64', '-machine', machine, '-m', str(mem),
             '-no-reboot', '-display', 'none',
-            '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04']
+            '-device', f'isa-debug-exit,iobase={debug_exit:#x},iosize=0x04']
     argv += ['-enable-kvm', '-cpu', 'host'] if kvm else ['-cpu', cpu]
     if isinstance(serial, tuple):
         mode, where = serial
@@ -78,9 +81,11 @@ def qemu_argv(kernel=None, iso=None, uefi=False, kvm=False, gdb=False,
         argv += ['-kernel', str(kernel)]
         if append:
             argv += ['-append', append]
+        if initrd:
+            argv += ['-initrd', str(initrd)]
     else:
-        if append:
-            raise ValueError('append= needs kernel=; an ISO takes its cmdline at build')
+        if append or initrd:
+            raise ValueError('append= and initrd= need kernel=; an ISO takes its cmdline at build')
         argv += ['-cdrom', str(iso), '-boot', 'order=d']
     if gdb:
         argv += ['-s', '-S']

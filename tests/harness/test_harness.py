@@ -114,6 +114,11 @@ def test_qemu_argv():
     assert '-chardev pty,id=com1,logfile=/tmp/com1.log -serial chardev:com1' in argv
     assert '-monitor none' in argv
 
+    argv = ' '.join(launch.qemu_argv(kernel='bzImage', initrd='i.cpio', append='console=ttyS0'))
+    assert '-kernel bzImage -append console=ttyS0 -initrd i.cpio' in argv
+    with pytest.raises(ValueError):
+        launch.qemu_argv(iso='x.iso', initrd='i.cpio')
+
 
 def test_launch_cli_pty(capsys):
     assert launch.main(['qemu', '--kernel', 'k.elf', '--pty', '--print']) == 0

@@ -85,20 +85,11 @@ def fast_cpuid_path(n):
     answering from the policy's table (all but one in FAST_BATCH + 1)."""
     vm, c, arch = _ready("cpuid", n)
     try:
-        table = vm.cpuid.table([(0x40000000, 0)])
         if arch == "amd":
             import svm as native
-            from hv.x86 import gwalk
-            from hv.vcpu.svm import vmcb as V
-            # Without NRIPS the fast path steps only over CPUIDs in the guest
-            # page Python translated itself (guest paging, then nested paging).
-            v, page = c.vmcb, guests.LOAD & ~0xFFF
-            gpa = gwalk.translate(page, v.get(V.CR0), v.get(V.CR3), v.get(V.CR4),
-                                  v.get(V.EFER), vm.read_phys64)
-            native.fast_cpuid(table, page, vm.gpa_to_hpa(gpa), 4096)
         else:
             import vmx as native
-            native.fast_cpuid(table)
+        native.fast_cpuid(vm.cpuid.table([(0x40000000, 0)]))
         try:
             gc.collect()
             t0 = _clock()

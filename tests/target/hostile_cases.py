@@ -119,10 +119,8 @@ def test_exit_storms_spend_their_budget(repl, target):
 def test_native_fast_path_storm_spends_its_budget(repl, target):
     # The CPUID storm answered by the natives' fast path (benchmarks): it
     # returns to Python every 256 exits, and they count in the budget.
-    enable = ("svm.fast_cpuid(vm.cpuid.table([(0x40000000, 0)]), 0x100000, "
-              "vm.gpa_to_hpa(0x100000), 4096)" if target["arch"] == "amd" else
-              "vmx.fast_cpuid(vm.cpuid.table([(0x40000000, 0)]))")
     native = "svm" if target["arch"] == "amd" else "vmx"
+    enable = f"{native}.fast_cpuid(vm.cpuid.table([(0x40000000, 0)]))"
     budget = target["fast_budget"]
     got = repl.eval(f"""(lambda: (
         free0 := hv.frames.free_count(), vm := hv.VM(32 << 20),
@@ -153,10 +151,8 @@ def test_ctrl_c_stops_an_exit_storm(repl, target):
     rip, rax = repl.eval("(hv.last_vm.vcpus[0].rip, hv.last_vm.vcpus[0].get_gpr(0))")
     assert 0x100000 < rip < 0x101000 and rax in (0x40000000, 0x40000001)    # in the CPUID loop
     repl.exec("hv.last_vm.close()")
-    enable = ("svm.fast_cpuid(vm.cpuid.table([(0x40000000, 0)]), 0x100000, "
-              "vm.gpa_to_hpa(0x100000), 4096)" if target["arch"] == "amd" else
-              "vmx.fast_cpuid(vm.cpuid.table([(0x40000000, 0)]))")
     native = "svm" if target["arch"] == "amd" else "vmx"
+    enable = f"{native}.fast_cpuid(vm.cpuid.table([(0x40000000, 0)]))"
     repl.exec(f"vm = hv.VM(32 << 20)\nc = vm.load_multiboot(guests.HOSTILE, 'storm-cpuid')\n{enable}")
     out, err = _ctrl_c(repl, f"try:\n    vm.run(echo=False)\nfinally:\n    served = {native}.fast_served()\n"
                        f"    {native}.fast_cpuid(None)", target["ctrl_c_delay"])

@@ -26,7 +26,9 @@ _LOW0 = _lowest_zero_table()
 def fill_bytes(buf, a, b, byte):
     # buf[a:b] = byte, in place by doubling copies: log2(b - a) slice
     # assignments and no temporary as large as the range (bitmaps for
-    # gigabytes of RAM are 100+ KiB and the GC heap is small).
+    # gigabytes of RAM are 100+ KiB and the GC heap is small). Each store
+    # goes into a view of just its slice: MicroPython moves the tail of the
+    # view stored into, which for a view of the whole bitmap is all of it.
     if a >= b:
         return
     mv = memoryview(buf)
@@ -35,7 +37,7 @@ def fill_bytes(buf, a, b, byte):
     n = b - a
     while done < n:
         k = done if done < n - done else n - done
-        mv[a + done:a + done + k] = mv[a:a + k]
+        mv[a + done:a + done + k][:] = mv[a:a + k]
         done += k
 
 

@@ -1,10 +1,13 @@
 # hv.boot(): one call from a kernel image to its result. Finds the image
 # among the multiboot modules GRUB loaded (`module` lines, named by the first
 # word of their command line) or the demo guests built into mpvisor (module
-# `demos`), loads it into a fresh VM as a multiboot loader would and runs it
-# to completion. Bare-metal port.
+# `demos`), loads it into a fresh VM as a multiboot loader would (or, for a
+# Linux bzImage, as its boot protocol says) and runs it. Bare-metal port.
 import hv
 import multiboot
+
+MULTIBOOT_MEM = 32 << 20
+LINUX_MEM = 128 << 20       # a stock kernel decompresses at 16 MiB and needs ~52 MiB from there
 
 
 def _demos():
@@ -42,22 +45,42 @@ def _module_bytes(module):
     return hw.mem(module.start, module.end - module.start)   # no copy: mbload reads it in place
 
 
-def boot(image, cmdline=None, mem=32 << 20, trace=False, echo=True, prefix=None, **options):
-    """Boot a multiboot kernel (bytes, or a name from hv.images()) in a new
-    VM with `mem` bytes of RAM and run it to completion; the RunResult
-    (r.result: what it wrote to port 0xF4). trace=True prints every exit;
+def _linux_cmdline(module_cmdline):
+    # A module's line starts with its name, which Linux would hand to /init
+    # as an argument: the kernel gets the rest.
+    return module_cmdline.partition(" ")[2].strip()
+
+
+def boot(image, cmdline=None, mem=None, initrd=None, trace=False, echo=True, prefix=None, **options):
+    """Boot a multiboot kernel or a Linux bzImage (bytes, or a name from
+    hv.images()) in a new VM with `mem` bytes of RAM (default 32 MiB, 128
+    MiB for Linux) and run it to completion; the RunResult (r.result: what
+    it wrote to port 0xF4). initrd: a Linux initrd (bytes or a name from
+    hv.images()); a named bzImage's command line is its module line less
+    the name. trace=True prints every exit;
     prefix: the guest's COM1 line prefix ('' for none); options go to
     vm.run (max_exits, time_budget, stop, reraise). When the VMM ended the
     VM (a triple fault, an unhandled port, a budget spent, a handler's
     exception, ...) it prints r.report. Ctrl-C stops the guest and keeps
     the VM as hv.last_vm for inspection."""
+    from hv.loader.bzimage import is_bzimage     # the loaders: on first use, not at boot
     if isinstance(image, str):
         image, default_cmdline = find(image)
         if cmdline is None:
-            cmdline = default_cmdline
+            cmdline = _linux_cmdline(default_cmdline) if is_bzimage(image) else default_cmdline
+    if isinstance(initrd, str):
+        initrd = find(initrd)[0]
+    linux = is_bzimage(image)
+    if initrd is not None and not linux:
+        raise ValueError("initrd= is for a Linux bzImage; this kernel is not one")
+    if mem is None:
+        mem = LINUX_MEM if linux else MULTIBOOT_MEM
     vm = hv.VM(mem)
     try:
-        vm.load_multiboot(image, cmdline or "")
+        if linux:
+            vm.load_linux(image, initrd, cmdline or "")
+        else:
+            vm.load_multiboot(image, cmdline or "")
         vm.trace = trace
         if prefix is not None:
             vm.vmm.uart.prefix = prefix

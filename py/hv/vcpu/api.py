@@ -1,15 +1,17 @@
-# The arch-neutral vCPU interface (x86_vcpu's AxArchVCpu), its exit record
-# (AxVCpuExitReason) and the first tier of exit dispatch: ports, MSRs,
-# hypercalls and MMIO ranges registered here are handled inside run() (as
-# KVM's in-kernel I/O bus), only the rest leave it as an Exit; MMIO and
-# string I/O emulation are mixed in from hv.vcpu.mmio, strio and emul.
-# Implemented by hv.vcpu.svm.vcpu and hv.vcpu.vmx.vcpu; bare metal and CPython.
-from hv.x86.regs import MASK64, RAX, RCX, RDX, RSI, RDI, R8, R9
+# The arch-neutral vCPU interface (x86_vcpu's AxArchVCpu) and its exit record
+# (AxVCpuExitReason); the first tier of exit dispatch (hv.vcpu.dispatch) and
+# MMIO and string I/O emulation (hv.vcpu.mmio, strio, emul) are mixed in. Implemented by hv.vcpu.svm.vcpu and hv.vcpu.vmx.vcpu; bare metal
+# and CPython (host tests).
+from hv.x86 import exceptions
+from hv.x86.regs import MASK64, RAX, RDX
 from hv.vcpu import ring as _ring
 from hv.vcpu.emul import Emulation
 from hv.vcpu.mmio import Mmio
 from hv.vcpu.strio import StringIo
-from hv.x86 import fault as _fault
+# GuestFault: raised by a registered MSR or hypercall handler (and the
+# instruction emulator), e.g. GuestFault(13, 0) for #GP(0) on an MSR write the
+# hardware refuses; the one class is hv.x86.fault's.
+from hv.vcpu.dispatch import GuestFault, TierOne  # noqa: F401
 
 # Exit reasons, and the fields each one sets (AxVCpuExitReason).
 FIELDS = {
@@ -64,17 +66,12 @@ class UnexpectedExit(Exception):
     """An exit the back end has no handler for: the code and a state dump."""
 
 
-# Raised by a registered MSR or hypercall handler (and the instruction
-# emulator): e.g. GuestFault(13, 0) for #GP(0) on an MSR write the hardware
-# refuses. The one class lives with the architecture's exceptions.
-GuestFault = _fault.GuestFault
-
-
-class VCpu(Mmio, StringIo, Emulation):
+class VCpu(TierOne, Mmio, StringIo, Emulation):
     """Arch-neutral API. Back ends provide the register and state accessors
     and run(); what follows is shared by every back end."""
 
     MODES = ("real", "protected", "long")
+    ERROR_CODE_VECTORS = exceptions.INTEL_ERROR_CODE_VECTORS   # the back end's vendor
 
     def __init__(self, vm):
         self.vm = vm
@@ -130,7 +127,13 @@ class VCpu(Mmio, StringIo, Emulation):
     def set_msr_intercept(self, msr, read, write):
         raise NotImplementedError
 
-    def inject_exception(self, vector, error_code=None):
+    def _inject_exception(self, vector, error_code):
+        # Put exception `vector` in the next entry's event injection, with
+        # error_code (a u32) or, if None, without one.
+        raise NotImplementedError
+
+    def _protected_mode(self):
+        # CR0.PE as the next entry loads it (not a read shadow).
         raise NotImplementedError
 
     def close(self):
@@ -146,103 +149,17 @@ class VCpu(Mmio, StringIo, Emulation):
         False where the back end has no such timer (the caller arms its own)."""
         return False
 
-    # -- tier one: handlers inside run() ------------------------------------
-    def register_io(self, port, count, read, write):
-        """Ports [port, port+count) answered inside run(): read(port, width)
-        -> value, write(port, width, value) -> None, or a reason (str) to
-        end the run with (run() returns the IoWrite with .stop set). None
-        for either side: that direction leaves run() as an Exit. Every port
-        exits by default; one given to the hardware (set_io_intercept off)
-        stays so, and its handlers are not called."""
-        for p in range(port, port + count):
-            for table, fn in ((self.io_in, read), (self.io_out, write)):
-                if fn is None:
-                    table.pop(p, None)
-                else:
-                    table[p] = fn
-
-    def register_msr(self, msr, read, write):
-        """RDMSR/WRMSR of msr answered inside run(): read(msr) -> value,
-        write(msr, value); either may raise GuestFault. None: that
-        direction leaves run() as SysRegRead/SysRegWrite."""
-        for table, fn in ((self.msr_in, read), (self.msr_out, write)):
-            if fn is None:
-                table.pop(msr, None)
-            else:
-                table[msr] = fn
-        self.set_msr_intercept(msr, True, True)
-
-    def register_hypercall(self, nr, fn):
-        """Hypercall nr answered inside run(): fn(vcpu, args) -> RAX (args: a
-        reused list of the six argument registers); None unregisters it."""
-        if fn is None:
-            self.hypercalls.pop(nr, None)
-        else:
-            self.hypercalls[nr] = fn
-
-    def every_exit_out(self, on):
-        """on: every I/O, MSR, hypercall and MMIO exit leaves run() as an
-        Exit, registered or not (a trace shows them all; the caller then
-        calls the registered handlers itself); off: registered ones stay inside."""
-        self._mmio_active = not on
-        if on:
-            self._io_in, self._io_out, self._msr_in, self._msr_out = {}, {}, {}, {}
-            self._hypercalls = {}
-        else:
-            self._io_in, self._io_out = self.io_in, self.io_out
-            self._msr_in, self._msr_out = self.msr_in, self.msr_out
-            self._hypercalls = self.hypercalls
-
-    def _msr_inside(self, number, write, value, rip):
-        # A registered MSR (shared by the back ends): True when handled here,
-        # RIP stepped or the guest given the handler's GuestFault.
-        fn = (self._msr_out if write else self._msr_in).get(number)
-        if fn is None:
-            return False
-        buf = self.ring_buf
-        _ring.put(buf, (_ring.WRMSR if write else _ring.RDMSR | _ring.PENDING) | 8 << 5 | number << 9,
-                  value, rip)
-        self.exit_rip = rip             # retry() and fault() after a handler raised
-        try:
-            if write:
-                fn(number, value)
-            else:
-                value = fn(number)
-                if value < 0 or value >> 64:
-                    value &= MASK64
-                _ring.settle(buf, value)
-                self.put_rax(value & 0xFFFFFFFF)    # EDX:EAX, upper halves cleared
-                self.gprs[RDX] = value >> 32 & 0xFFFFFFFF
-        except GuestFault as f:
-            self.inject_exception(f.vector, f.error_code)
-            return True
-        self.skip_instruction()
-        return True
-
-    def _hypercall_inside(self, nr, g, rip):
-        # A registered hypercall, RIP already past it: True when handled.
-        fn = self._hypercalls.get(nr)
-        if fn is None:
-            return False
-        args = self._hc_args
-        args[0], args[1], args[2] = g[RDI], g[RSI], g[RDX]
-        args[3], args[4], args[5] = g[RCX], g[R8], g[R9]
-        buf = self.ring_buf
-        _ring.put(buf, _ring.HYPERCALL | _ring.PENDING | 8 << 5 | (nr & 0xFFFFFFFFFFFF) << 9, 0, rip)
-        self.exit_rip = rip             # retry() and fault() after a handler raised
-        try:
-            rax = fn(self, args)
-        except GuestFault as f:
-            self.rip = rip
-            self.inject_exception(f.vector, f.error_code)
-            return True
-        if rax < 0 or rax >> 64:           # no big-int mask on the common path
-            rax &= MASK64
-        _ring.settle(buf, rax)
-        self.put_rax(rax)
-        return True
-
     # -- shared -----------------------------------------------------------
+    def inject_exception(self, vector, error_code=None):
+        """Deliver exception `vector` (0-31) at the next entry. Whether it
+        pushes an error code is the architecture's call, not the caller's
+        (hv.x86.exceptions): error_code (0 if None) goes with the vectors
+        that have one, in protected mode, and is dropped otherwise."""
+        if exceptions.pushes_error_code(vector, self._protected_mode(), self.ERROR_CODE_VECTORS):
+            self._inject_exception(vector, (error_code or 0) & 0xFFFFFFFF)
+        else:
+            self._inject_exception(vector, None)
+
     def inject_interrupt(self, vector):
         """Queue an external interrupt; delivered once the guest can take it
         (RFLAGS.IF = 1, no interrupt shadow), through the interrupt window."""
@@ -253,6 +170,25 @@ class VCpu(Mmio, StringIo, Emulation):
     def pending_interrupts(self):
         """How many queued interrupts the guest has not been given yet."""
         return len(self._irq_queue)
+
+    def _count(self, k, s0):
+        # This run() call's exits: k through Python, the rest served by the
+        # natives' CPUID fast path (benchmarks) since fast_served() was s0.
+        f = self._fast_served
+        self.exits += k + (f() - s0 if f is not None else 0)
+
+    def _nothing(self, k, s0):
+        # run() returns without an exit to handle: the slice or watchdog ran out.
+        self._count(k, s0)
+        e = self.exit
+        e.reason = "Nothing"
+        return e
+
+    def _check_runnable(self):
+        if not self._bound:
+            raise ValueError("bind() the vCPU before run()")
+        if self._pending_read is not None:
+            raise ValueError("complete() the %s before run()" % self.exit.reason)
 
     def complete(self, value):
         """Complete the IoRead, MmioRead or SysRegRead the last run()

@@ -95,6 +95,15 @@ class Ring:
     def clear(self):
         struct.pack_into("<I", self.buf, _COUNT * 4, 0)
 
+    def wipe(self):
+        """Zero every slot. MicroPython's GC scans a bytearray's bytes
+        conservatively, and guest RIPs near 1 MiB look like pointers into the
+        kernel's heap: a closed vCPU's ring must not keep other objects alive."""
+        buf = self.buf
+        for i in range(len(buf)):
+            buf[i] = 0
+        self._other = [None] * SIZE
+
     def entries(self):
         """Oldest first: (n, exit tuple, rip), n counting from 1."""
         out = []

@@ -11,6 +11,7 @@ from hv.host.frame import OutOfFrames, default_allocator, out_of_frames
 PAGE = const(0x1000)
 _LARGE = const(0x200000)
 _LARGE_FRAMES = const(512)
+_ZERO_PAGE = bytes(PAGE)            # shared by every _zero()
 
 
 class VM:
@@ -37,7 +38,7 @@ class VM:
         self._owned = set()         # keys of _pages/_large (large: negated - 1) we allocated
         self._read64 = io.read64
         self.trace = False          # True: vm.run() prints every exit (hv.vmm.trace)
-        self.kernel = None          # the mbload.Plan load_multiboot() followed
+        self.kernel = None          # the plan load_multiboot() or load_linux() followed
         if arch == "intel":                 # EPT, 1 GiB leaves where allowed (hv.npt.ept)
             from hv.npt.ept import EptTable
             self.npt = EptTable.for_cpu(self.allocator, io.rdmsr)
@@ -151,10 +152,11 @@ class VM:
         self._note(gpa, hpa, size, True)
 
     def _zero(self, hpa, size):
-        m = self.io.mem(hpa, size)
-        z = bytes(PAGE)
+        # One view per page: MicroPython's slice store into a view moves the
+        # view's whole tail, so one view of 2 MiB made this quadratic.
+        mem = self.io.mem
         for off in range(0, size, PAGE):
-            m[off:off + PAGE] = z
+            mem(hpa + off, PAGE)[:] = _ZERO_PAGE
 
     def unmap(self, gpa, size):
         """Remove [gpa, gpa+size) from the guest; frames the VM allocated go
@@ -204,9 +206,10 @@ class VM:
     def read(self, gpa, n):
         """n bytes of guest memory; unmapped pages read as zeros."""
         out = bytearray(n)
+        view = memoryview(out)
         for off, h, k in self._chunks(gpa, n, False):
             if h >= 0:
-                out[off:off + k] = self.io.mem(h, k)
+                view[off:off + k][:] = self.io.mem(h, k)   # a page's view: no tail moved
         return bytes(out)
 
     def fetch(self, gpa, linear, buf, next_gpa):
@@ -238,6 +241,16 @@ class VM:
         names what is wrong with a malformed image."""
         from hv.loader.kernel import load_multiboot
         return load_multiboot(self, image, cmdline)
+
+    def load_linux(self, kernel, initrd=None, cmdline="", mode=None, rsdp=0, reserved=()):
+        """Load a Linux bzImage (and an initrd, bytes) as the 32/64-bit boot
+        protocol says: the 64-bit entry where the kernel has one (mode
+        'protected': code32_start), boot_params with this VM's e820 map
+        (`reserved`: (addr, size, e820 type) regions, e.g. ACPI tables),
+        `rsdp` the ACPI RSDP address or 0. The first vCPU, ready to run;
+        ImageError names what is wrong with a malformed image."""
+        from hv.loader.linux import load_linux
+        return load_linux(self, kernel, initrd, cmdline, mode, rsdp, reserved)
 
     def load_flat(self, data, gpa, entry, mode):
         """Raw code at gpa entered at entry in mode 'real', 'protected' or
@@ -280,6 +293,10 @@ class VM:
         vcpus, self.vcpus = self.vcpus, []
         try:
             for c in vcpus:
+                # Guest RIPs near 1 MiB in the exit ring look like pointers into
+                # the kernel's heap to MicroPython's conservative GC: wiped,
+                # they pin nothing (the registers stay readable after close).
+                c.ring.wipe()
                 c.close()
         finally:
             for k in self._owned:

@@ -7,8 +7,8 @@ from micropython import const
 
 TABLES_GPA = const(0x1000)          # default: GDT, PML4, PDPT, PDs from here
 SEL_CODE = const(0x08)              # code segment of the mode (32- or 64-bit)
-SEL_DATA = const(0x10)              # flat read/write data
-GDT_LIMIT = const(3 * 8 - 1)
+SEL_DATA = const(0x10)              # flat read/write data: the one after the code
+LINUX_BOOT_CS = const(0x10)         # __BOOT_CS; __BOOT_DS = 0x18 (Linux boot.rst, 32/64-bit protocol)
 _PTE_P = const(1 << 0)
 _PTE_RW = const(1 << 1)
 _PTE_PS = const(1 << 7)
@@ -24,10 +24,18 @@ def descriptor(base, limit, attr):
             | ((base >> 24) & 0xFF) << 56)
 
 
-def gdt(code_attr, data_attr):
-    """Null, flat code (0x08), flat data (0x10), page-granular 4 GiB."""
-    return struct.pack("<3Q", 0, descriptor(0, 0xFFFFF, code_attr),
-                       descriptor(0, 0xFFFFF, data_attr))
+def gdt(code_attr, data_attr, code_sel=SEL_CODE):
+    """Null descriptors, then flat code at selector code_sel and flat data
+    right after it (code_sel + 8), page-granular 4 GiB; within one page."""
+    if code_sel < 8 or code_sel & 7 or code_sel + 16 > 0x1000:
+        raise ValueError("code selector %#x is not a GDT slot in 0x08-0xFF0" % code_sel)
+    return bytes(code_sel) + struct.pack("<2Q", descriptor(0, 0xFFFFF, code_attr),
+                                         descriptor(0, 0xFFFFF, data_attr))
+
+
+def gdt_limit(code_sel=SEL_CODE):
+    """GDTR.limit of gdt(..., code_sel)."""
+    return code_sel + 2 * 8 - 1
 
 
 def identity_map_size(mem_size):

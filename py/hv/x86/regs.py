@@ -1,6 +1,7 @@
 # The guest general-purpose register file shared by the VMX and SVM
-# trampolines: 16 u64 slots in opcode order, one array('Q') that Python and
-# the assembly both use. Runs on the bare-metal port and on CPython.
+# trampolines: 16 u64 slots in opcode order, then the guest's CR2 (VMX
+# only: SVM keeps it in the VMCB), one array that Python and the assembly
+# both use. Runs on the bare-metal port and on CPython.
 from array import array
 from micropython import const
 
@@ -20,6 +21,8 @@ R12 = const(12)
 R13 = const(13)
 R14 = const(14)
 R15 = const(15)
+CR2 = const(16)         # not a GPR: the VMCS has no CR2 (SDM 3C 25.4.1), port/vmx.asm switches it
+SLOTS = const(17)
 NAMES = ("rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
          "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15")
 MASK64 = const(0xFFFFFFFFFFFFFFFF)
@@ -32,5 +35,5 @@ TYPECODE = "L" if len(bytes(array("L", [0]))) == 8 else "Q"
 
 
 def new_gprs():
-    """A zeroed register file (16 x u64, 8-byte aligned)."""
-    return array(TYPECODE, [0] * 16)
+    """A zeroed register file (SLOTS x u64, 8-byte aligned)."""
+    return array(TYPECODE, [0] * SLOTS)

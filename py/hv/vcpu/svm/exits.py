@@ -5,9 +5,8 @@
 # delivery short and requeue it first (15.7.2). Runs on the bare-metal port
 # and on CPython (host tests, fakes).
 from hv.x86 import efer
-from hv.x86.regs import MASK64, RCX, RDX, RSI, RDI, R8, R9
+from hv.x86.regs import MASK64, RCX, RDX
 from micropython import const
-from hv.vcpu import ring
 from hv.vcpu.svm import defs, vmcb as V
 from hv.x86.insn import TABLE
 from hv.vcpu.svm.checks import vmrun_failures
@@ -25,8 +24,6 @@ _NPF_RW = const(2)                          # defs.NPF_RW
 _NPF_NOT_DATA = const(0x200000019)          # defs.NPF_P | NPF_RSV | NPF_ID | NPF_TABLE
 _IOIO_IN = const(1)                         # defs.IOIO_TYPE_IN
 _IOIO_STR_REP = const(0xC)                  # defs.IOIO_STR | defs.IOIO_REP
-ring_put, ring_settle = ring.put, ring.settle
-_IN_PENDING, _OUT = const(0x11), const(2)   # ring.IN | ring.PENDING, ring.OUT; width << 5, port << 9
 # RAX as 1, 2 or 8 bytes: IN AL/AX keeps the rest of RAX, IN EAX zero-extends
 # (in legacy mode the upper half is undefined, SDM 1 3.4.1.1).
 _RAX_BY_WIDTH = (0, 0x105F8, 0x205F8, 0, 0x805F8)
@@ -34,7 +31,6 @@ _RAX_BY_WIDTH = (0, 0x105F8, 0x205F8, 0, 0x805F8)
 _VEC_UD = 6
 _VEC_GP = 13
 _WIDTH_MASK = (0, 0xFF, 0xFFFF, 0, 0xFFFFFFFF)
-_RFLAGS_IF = 1 << 9
 _CR0_PG = 1 << 31
 # XCR0 bits a guest may set: x87, SSE, AVX (SDM 1 13.3); x87 is mandatory.
 _XCR0_X87, _XCR0_SSE, _XCR0_AVX = 1, 2, 4
@@ -56,24 +52,15 @@ def cpuid(c):
 
 
 def vmmcall(c):
-    pa, g = c._pa, c.gprs
+    pa = c._pa
     rip = read(pa, _RIP)
     c.skip_instruction()
-    nr = read(pa, _RAX)
-    if c._hypercall_inside(nr, g, rip):
-        return None
-    c.exit_rip = rip
-    e = _record(c, "Hypercall")
-    e.nr = nr
-    e.args = (g[RDI], g[RSI], g[RDX], g[RCX], g[R8], g[R9])
-    return e
+    return c._hypercall_exit(read(pa, _RAX), rip)
 
 
 def hlt(c):
     c.skip_instruction()
-    if c._irq_queue and c.vmcb.get(V.RFLAGS) & _RFLAGS_IF:
-        return None                         # an interrupt wakes it: deliver that
-    return _record(c, "Halt")
+    return c._halt_exit()
 
 
 def ioio(c):
@@ -90,34 +77,12 @@ def ioio(c):
     write(pa, _RIP, read(pa, _EXITINFO2))
     write(pa, _INTERRUPT_STATE, 0)
     if info & _IOIO_IN:
-        fn = c._io_in.get(port)
-        if fn is not None:
-            buf = c.ring_buf
-            ring_put(buf, _IN_PENDING | width << 5 | port << 9, 0, rip)
-            c.exit_rip = rip
-            value = fn(port, width) & _WIDTH_MASK[width]
-            ring_settle(buf, value)
-            write(pa, _RAX_BY_WIDTH[width], value)     # AL, AX, or EAX zero-extended
-            return None
-        e = _record(c, "IoRead")
-        c._pending_read = ("io", width)
-    else:
-        data = read(pa, _RAX) & _WIDTH_MASK[width]
-        fn = c._io_out.get(port)
-        if fn is not None:
-            ring_put(c.ring_buf, _OUT | width << 5 | port << 9, data, rip)
-            c.exit_rip = rip
-            why = fn(port, width, data)
-            if why is None:
-                return None
-            e = _record(c, "IoWrite")
-            e.stop = why
-        else:
-            e = _record(c, "IoWrite")
-        e.data = data
-    c.exit_rip = rip
-    e.port, e.width = port, width
-    return e
+        value = c._port_in(port, width, rip)
+        if value < 0:
+            return c._io_exit("IoRead", port, width, rip)
+        write(pa, _RAX_BY_WIDTH[width], value)     # AL, AX, or EAX zero-extended
+        return None
+    return c._port_out(port, width, read(pa, _RAX) & _WIDTH_MASK[width], rip)
 
 
 def _string_io(c, info, port, width, rip):

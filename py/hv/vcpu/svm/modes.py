@@ -3,7 +3,7 @@
 # segments, paging off) and long mode (64-bit, identity-mapped by tables
 # written into guest memory, hv.x86.guest_tables). Runs on the bare-metal port
 # and on CPython (host tests).
-from hv.x86.guest_tables import SEL_CODE, SEL_DATA, GDT_LIMIT, gdt, long_mode_tables
+from hv.x86.guest_tables import SEL_CODE, gdt, gdt_limit, long_mode_tables
 from hv.vcpu.svm import defs, vmcb as V
 
 _RFLAGS_RESERVED = 1 << 1
@@ -24,7 +24,7 @@ def set_entry(vmcb, mode, gpa):
     vmcb.set(V.RIP, gpa - (sel << 4))
 
 
-def setup(v, vm, mode, tables):
+def setup(v, vm, mode, tables, code_sel=SEL_CODE):
     """Write the state save area for mode; protected and long mode also
     write a flat GDT (and long mode its page tables) at tables in vm."""
     s = v.set
@@ -42,11 +42,11 @@ def setup(v, vm, mode, tables):
     else:
         long = mode == "long"
         code = defs.ATTR_CODE64 if long else defs.ATTR_CODE32
-        vm.write(tables, gdt(code, defs.ATTR_DATA32))
-        v.set_segment(V.GDTR, 0, tables, GDT_LIMIT, 0)
-        v.set_segment(V.CS, SEL_CODE, 0, 0xFFFFFFFF, code)
+        vm.write(tables, gdt(code, defs.ATTR_DATA32, code_sel))
+        v.set_segment(V.GDTR, 0, tables, gdt_limit(code_sel), 0)
+        v.set_segment(V.CS, code_sel, 0, 0xFFFFFFFF, code)
         for seg in (V.ES, V.SS, V.DS, V.FS, V.GS):
-            v.set_segment(seg, SEL_DATA, 0, 0xFFFFFFFF, defs.ATTR_DATA32)
+            v.set_segment(seg, code_sel + 8, 0, 0xFFFFFFFF, defs.ATTR_DATA32)
         v.set_segment(V.TR, 0, 0, 0x67, defs.ATTR_TSS)  # not checked by VMRUN; sane anyway
         v.set_segment(V.LDTR, 0, 0, 0, 0)
         cr0 |= _CR0_PE

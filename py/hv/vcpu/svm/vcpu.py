@@ -4,10 +4,11 @@
 # port (hw and svm natives) and on CPython with fakes of both (host tests).
 from micropython import const
 from hv.x86 import insn, regs
+from hv.x86.exceptions import AMD_ERROR_CODE_VECTORS
 from hv.vcpu.svm.nextrip import advance, cached_cpuid, step_slow
 from hv.host.cpu import rdmsr_or_none
 from hv.host.frame import PhysFrame
-from hv.x86.guest_tables import TABLES_GPA
+from hv.x86.guest_tables import SEL_CODE, TABLES_GPA
 from hv.x86.msr import IA32_EFER
 from hv.vcpu.svm import defs, modes, percpu, vmcb as V
 from hv.vcpu.svm.checks import vmrun_failures
@@ -19,6 +20,7 @@ _VMEXIT_CPUID = const(0x72)                 # defs.VMEXIT_CPUID, folded by the c
 _RAX_FIELD = const(0x805F8)                 # vmcb.RAX
 _RFLAGS_IF = 1 << 9
 _RFLAGS_RESERVED = 1 << 1
+_CR0_PE = 1 << 0
 # Intercepts every guest gets (APM2 15.9-15.13); VMRUN's is mandatory (15.5.1).
 _MISC1 = (defs.INTERCEPT_INTR | defs.INTERCEPT_NMI | defs.INTERCEPT_SMI | defs.INTERCEPT_INIT
           | defs.INTERCEPT_CPUID | defs.INTERCEPT_INVD | defs.INTERCEPT_HLT
@@ -34,6 +36,8 @@ _PASSTHROUGH_MSRS = (0xC0000081, 0xC0000082, 0xC0000083, 0xC0000084, 0xC0000100,
 
 
 class SvmVCpu(VCpu):
+    ERROR_CODE_VECTORS = AMD_ERROR_CODE_VECTORS     # #VC and #SX too (APM2 Table 8-1)
+
     def __init__(self, vm, allocator, io=None, native=None):
         super().__init__(vm)
         if io is None:
@@ -118,13 +122,14 @@ class SvmVCpu(VCpu):
         if self._mode is not None:
             modes.set_entry(self.vmcb, self._mode, gpa)
 
-    def setup(self, mode, tables=TABLES_GPA):
+    def setup(self, mode, tables=TABLES_GPA, code_sel=SEL_CODE):
         """Guest state for mode 'real' (CS:IP at the entry), 'protected' (flat
         32-bit segments, paging off) or 'long' (64-bit, identity-mapped by
-        tables this writes into guest memory at `tables`): hv.vcpu.svm.modes."""
+        tables this writes into guest memory at `tables`): hv.vcpu.svm.modes.
+        The GDT there has code at code_sel and data at code_sel + 8."""
         if mode not in self.MODES:
             raise ValueError("mode must be one of %s" % (self.MODES,))
-        modes.setup(self.vmcb, self.vm, mode, tables)
+        modes.setup(self.vmcb, self.vm, mode, tables, code_sel)
         self._mode = mode
         self.set_entry(self._entry)
 
@@ -157,6 +162,16 @@ class SvmVCpu(VCpu):
     @rip.setter
     def rip(self, value):
         self.vmcb.put(V.RIP, value)
+
+    @property
+    def cr2(self):
+        """The guest's CR2, which VMRUN and #VMEXIT switch (VMCB save area,
+        APM2 Table B-2)."""
+        return self.vmcb.get(V.CR2)
+
+    @cr2.setter
+    def cr2(self, value):
+        self.vmcb.put(V.CR2, value & regs.MASK64)
 
     @property
     def rflags(self):
@@ -219,9 +234,13 @@ class SvmVCpu(VCpu):
         self.xcr0 = value
         self._slow_entry = True
 
-    def inject_exception(self, vector, error_code=None):
-        """Deliver exception `vector` at the next entry (EVENTINJ, 15.20)."""
+    def _inject_exception(self, vector, error_code):
+        # EVENTINJ, its EV bit set with an error code (APM2 15.20); which
+        # vectors push one is VCpu.inject_exception's rule.
         self.vmcb.put(V.EVENTINJ, defs.event(vector, defs.EVENT_TYPE_EXCEPTION, error_code))
+
+    def _protected_mode(self):
+        return self.vmcb.get(V.CR0) & _CR0_PE
 
     def _deliver_interrupts(self):
         # EVENTINJ when the guest can take an interrupt now; otherwise a
@@ -264,10 +283,7 @@ class SvmVCpu(VCpu):
 
     def run(self):
         """Run the guest until an exit the caller must see; its record."""
-        if not self._bound:
-            raise ValueError("bind() the vCPU before run()")
-        if self._pending_read is not None:
-            raise ValueError("complete() the %s before run()" % self.exit.reason)
+        self._check_runnable()
         if self._replay is not None:        # an emulated instruction an exit paused
             e = self._resume()
             if e is not None:
@@ -289,10 +305,7 @@ class SvmVCpu(VCpu):
             if limit and (k >= limit or f is not None and k and not k & 63 and k + f() - s0 >= limit):
                 # A storm of exits handled here or by the natives' fast path
                 # (CPUID, ...): let the caller look at its budgets now and then.
-                self._count(k, s0)
-                e = self.exit
-                e.reason = "Nothing"
-                return e
+                return self._nothing(k, s0)
             # The common case is one native call; interrupts to deliver, a
             # TLB flush and a guest XCR0 take the slow entry.
             clock = self.clock              # set only while a guest timer counts
@@ -318,12 +331,6 @@ class SvmVCpu(VCpu):
             if e is not None:
                 self._count(k, s0)
                 return e
-
-    def _count(self, k, s0):
-        # This run() call's exits: k through Python, the rest served by the
-        # natives' CPUID fast path (benchmarks) since fast_served() was s0.
-        f = self._fast_served
-        self.exits += k + (f() - s0 if f is not None else 0)
 
     def control_regs(self):
         """(cr0, cr3, cr4, efer without SVME, code size) from the VMCB."""

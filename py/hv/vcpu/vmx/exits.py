@@ -4,22 +4,18 @@
 # record, entry failures a FailEntry. Port and CPython (fakes).
 from hv.x86 import efer
 from micropython import const
-from hv.x86.regs import MASK64, RAX, RCX, RDX, RBX, RSI, RDI, R8, R9
-from hv.vcpu import ring
+from hv.x86.regs import MASK64, RAX, RCX, RDX, RBX
 from hv.vcpu.api import UnexpectedExit
 from hv.vcpu.vmx import checks, cr, defs, fields as F
 
 _VEC_UD, _VEC_GP = 6, 13
 _WIDTH_MASK = (0, 0xFF, 0xFFFF, 0, 0xFFFFFFFF)
-_RFLAGS_IF = 1 << 9
 _XCR0_X87, _XCR0_SSE, _XCR0_AVX = 1, 2, 4           # SDM 1 13.3
 _CR0_PG = 1 << 31
 _EFER_LMA = 1 << 10
 _VMMCALL = b"\x0f\x01\xd9"                          # AMD's hypercall (APM3 VMMCALL)
-ring_put, ring_settle = ring.put, ring.settle
 _IO_IN = const(1 << 3)                              # defs.IO_QUAL_IN
 _IO_STR_REP = const(3 << 4)                         # string and REP bits
-_IN_PENDING, _OUT = const(0x11), const(2)           # ring.IN | ring.PENDING, ring.OUT; width << 5, port << 9
 # EPT violation qualification (Table 28-7): not a fetch (bit 2), entry not
 # present (bits 5:3 clear), linear address valid and translated (bits 7, 8).
 _EPT_DATA_MASK = const(0x1BC)
@@ -45,14 +41,7 @@ def cpuid(c):
 def _hypercall(c, length=None):
     rip = c.vmcs.readn(F.GUEST_RIP)
     c.skip_instruction(length)
-    g = c.gprs
-    if c._hypercall_inside(g[RAX], g, rip):
-        return None
-    c.exit_rip = rip
-    e = _record(c, "Hypercall")
-    e.nr = g[RAX]
-    e.args = (g[RDI], g[RSI], g[RDX], g[RCX], g[R8], g[R9])
-    return e
+    return c._hypercall_exit(c.gprs[RAX], rip)
 
 
 def vmcall(c):
@@ -103,9 +92,7 @@ def interrupt_window(c):
 
 def hlt(c):
     c.skip_instruction()
-    if c._irq_queue and c.vmcs.readn(F.GUEST_RFLAGS) & _RFLAGS_IF:
-        return None                         # an interrupt wakes it: deliver that
-    return _record(c, "Halt")
+    return c._halt_exit()
 
 
 def invd(c):
@@ -130,35 +117,13 @@ def io(c):
         return _string_io(c, q, port, width)
     c.skip_instruction()
     if q & _IO_IN:
-        fn = c._io_in.get(port)
-        if fn is not None:
-            buf = c.ring_buf
-            ring_put(buf, _IN_PENDING | width << 5 | port << 9, 0, rip)
-            c.exit_rip = rip
-            value = fn(port, width) & _WIDTH_MASK[width]
-            ring_settle(buf, value)
-            # AL/AX keep the rest of RAX; EAX zero-extends (SDM 1 3.4.1.1)
-            g[RAX] = value if width == 4 else g[RAX] & ~_WIDTH_MASK[width] & MASK64 | value
-            return None
-        e = _record(c, "IoRead")
-        c._pending_read = ("io", width)     # vcpu.complete() writes only AL/AX/EAX
-    else:
-        data = g[RAX] & _WIDTH_MASK[width]
-        fn = c._io_out.get(port)
-        if fn is not None:
-            ring_put(c.ring_buf, _OUT | width << 5 | port << 9, data, rip)
-            c.exit_rip = rip
-            why = fn(port, width, data)
-            if why is None:
-                return None
-            e = _record(c, "IoWrite")
-            e.stop = why
-        else:
-            e = _record(c, "IoWrite")
-        e.data = data
-    c.exit_rip = rip
-    e.port, e.width = port, width
-    return e
+        value = c._port_in(port, width, rip)
+        if value < 0:
+            return c._io_exit("IoRead", port, width, rip)
+        # AL/AX keep the rest of RAX; EAX zero-extends (SDM 1 3.4.1.1)
+        g[RAX] = value if width == 4 else g[RAX] & ~_WIDTH_MASK[width] & MASK64 | value
+        return None
+    return c._port_out(port, width, g[RAX] & _WIDTH_MASK[width], rip)
 
 
 def _string_io(c, q, port, width):
@@ -268,10 +233,6 @@ def ept_misconfig(c):
 def preemption_timer(c):
     return _record(c, "Nothing")            # the time slice set_preemption_timer() gave
 
-
-def nothing(c):
-    """'Nothing': run() gives the caller control without an exit to handle."""
-    return _record(c, "Nothing")
 
 
 # --- Entry outcomes other than an exit (SDM 3C 27.7, 31.4) ---

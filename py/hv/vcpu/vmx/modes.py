@@ -2,7 +2,7 @@
 # real mode (CS:IP at the entry, unrestricted guest), flat 32-bit protected
 # mode, and long mode identity-mapped by tables written into guest memory
 # (hv.x86.guest_tables). Runs on the bare-metal port and on CPython.
-from hv.x86.guest_tables import SEL_CODE, SEL_DATA, GDT_LIMIT, gdt, long_mode_tables
+from hv.x86.guest_tables import SEL_CODE, gdt, gdt_limit, long_mode_tables
 from hv.vcpu.vmx import defs, fields as F
 
 _RFLAGS_RESERVED = 1 << 1
@@ -30,7 +30,7 @@ def set_entry(v, mode, gpa):
     v.writen(F.GUEST_RIP, gpa - (sel << 4))
 
 
-def setup(v, vm, mode, tables):
+def setup(v, vm, mode, tables, code_sel=SEL_CODE):
     """Write the guest segments, descriptor tables and non-register state
     for mode; protected and long mode also write a flat GDT (and long mode
     its page tables) at tables in vm. Returns (cr0, cr3, cr4, efer) as the
@@ -46,13 +46,13 @@ def setup(v, vm, mode, tables):
     else:
         long = mode == "long"
         code = defs.AR_CODE64 if long else defs.AR_CODE32
-        vm.write(tables, gdt(descriptor_attr(code), descriptor_attr(defs.AR_DATA32)))
-        v.set_segment(cs, SEL_CODE, 0, 0xFFFFFFFF, code)
+        vm.write(tables, gdt(descriptor_attr(code), descriptor_attr(defs.AR_DATA32), code_sel))
+        v.set_segment(cs, code_sel, 0, 0xFFFFFFFF, code)
         for seg in (es, ss, ds, fs, gs):
-            v.set_segment(seg, SEL_DATA, 0, 0xFFFFFFFF, defs.AR_DATA32)
+            v.set_segment(seg, code_sel + 8, 0, 0xFFFFFFFF, defs.AR_DATA32)
         v.set_segment(tr, 0, 0, 0x67, defs.AR_TSS_BUSY)
         v.set_segment(ldtr, 0, 0, 0, defs.AR_UNUSABLE)
-        gdtr, idtr = (tables, GDT_LIMIT), (0, 0)
+        gdtr, idtr = (tables, gdt_limit(code_sel)), (0, 0)
         cr0 |= _CR0_PE
         if long:
             pieces, cr3 = long_mode_tables(tables, vm.mem_size)

@@ -5,7 +5,7 @@
 from hv.x86 import gwalk, insn, regs
 from hv.host.cpu import rdmsr_or_none
 from hv.host.frame import PhysFrame
-from hv.x86.guest_tables import TABLES_GPA
+from hv.x86.guest_tables import SEL_CODE, TABLES_GPA
 from hv.x86.msr import (IA32_EFER, IA32_FS_BASE, IA32_GS_BASE, IA32_KERNEL_GS_BASE, IA32_STAR,
                     IA32_LSTAR, IA32_CSTAR, IA32_FMASK, IA32_SYSENTER_CS, IA32_SYSENTER_ESP,
                     IA32_SYSENTER_EIP)
@@ -19,7 +19,6 @@ _RFLAGS_IF = 1 << 9
 _RFLAGS_RESERVED = 1 << 1
 _CR0_PE = 1 << 0
 _EFER_LMA = 1 << 10
-_ERROR_CODE_VECTORS = (8, 10, 11, 12, 13, 14, 17, 21)   # SDM 3A Table 6-1
 # MSRs the VMCS switches (guest-state area, SDM 3C 25.4.1) or the MSR areas
 # do (structs.MsrAreas): safe to leave to the guest, as SVM's VMLOAD set.
 _AREA_MSRS = (IA32_STAR, IA32_LSTAR, IA32_CSTAR, IA32_FMASK, IA32_KERNEL_GS_BASE)
@@ -138,14 +137,15 @@ class VmxVCpu(VCpu):
         if self._mode is not None:
             modes.set_entry(self._vmcs(), self._mode, gpa)
 
-    def setup(self, mode, tables=TABLES_GPA):
+    def setup(self, mode, tables=TABLES_GPA, code_sel=SEL_CODE):
         """Guest state for mode 'real' (CS:IP at the entry, unrestricted
         guest), 'protected' (flat 32-bit segments, paging off) or 'long'
-        (64-bit, identity-mapped by tables this writes at `tables`)."""
+        (64-bit, identity-mapped by tables this writes at `tables`). The
+        GDT there has code at code_sel and data at code_sel + 8."""
         if mode not in self.MODES:
             raise ValueError("mode must be one of %s" % (self.MODES,))
         v = self._vmcs()
-        cr0, cr3, cr4, efer = modes.setup(v, self.vm, mode, tables)
+        cr0, cr3, cr4, efer = modes.setup(v, self.vm, mode, tables, code_sel)
         cr.set_cr0(self, cr0)
         cr.set_cr4(self, cr4)
         v.writen(F.GUEST_CR3, cr3)
@@ -179,6 +179,16 @@ class VmxVCpu(VCpu):
     @rip.setter
     def rip(self, value):
         self._vmcs().writen(F.GUEST_RIP, value)
+
+    @property
+    def cr2(self):
+        """The guest's CR2: not in the VMCS (SDM 3C 25.4.1), so port/vmx.asm
+        switches it around each entry, from and into the register file."""
+        return self.gprs[regs.CR2]
+
+    @cr2.setter
+    def cr2(self, value):
+        self.gprs[regs.CR2] = value & regs.MASK64
 
     @property
     def rflags(self):
@@ -233,15 +243,18 @@ class VmxVCpu(VCpu):
         return None                         # VMX reports no instruction bytes: fetch them
 
     # -- events (SDM 3C 25.8.3, 27.6) -------------------------------------------
-    def inject_exception(self, vector, error_code=None):
-        """Deliver exception `vector` at the next entry. Whether it pushes an
-        error code is the architecture's call, not the caller's: only the
-        vectors that have one, and never in real mode (27.2.1.3)."""
+    def _inject_exception(self, vector, error_code):
+        # The VM-entry interruption information and error code (25.8.3);
+        # which vectors push one is VCpu.inject_exception's rule (27.2.1.3).
         v = self._vmcs()
-        push = vector in _ERROR_CODE_VECTORS and v.readn(F.GUEST_CR0) & _CR0_PE
+        push = error_code is not None
         v.write32(F.VM_ENTRY_INTR_INFO, defs.intr_info(vector, defs.INTR_TYPE_HW_EXCEPTION, push))
         if push:
-            v.write32(F.VM_ENTRY_EXCEPTION_ERROR_CODE, (error_code or 0) & 0xFFFFFFFF)
+            v.write32(F.VM_ENTRY_EXCEPTION_ERROR_CODE, error_code)
+
+    def _protected_mode(self):
+        # The guest-state CR0, which VM entry checks (27.2.1.3), not the shadow.
+        return self._vmcs().readn(F.GUEST_CR0) & _CR0_PE
 
     def _deliver_interrupts(self):
         # Inject when the guest can take an interrupt now (RFLAGS.IF, no
@@ -327,10 +340,7 @@ class VmxVCpu(VCpu):
 
     def run(self):
         """Run the guest until an exit the caller must see; its record."""
-        if not self._bound:
-            raise ValueError("bind() the vCPU before run()")
-        if self._pending_read is not None:
-            raise ValueError("complete() the %s before run()" % self.exit.reason)
+        self._check_runnable()
         v = self._vmcs()
         if self._replay is not None:        # an emulated instruction an exit paused
             e = self._resume()
@@ -347,8 +357,7 @@ class VmxVCpu(VCpu):
             if limit and (k >= limit or f is not None and k and not k & 63 and k + f() - s0 >= limit):
                 # A storm of exits handled here or by the natives' fast path
                 # (CPUID, ...): let the caller look at its budgets now and then.
-                self._count(k, s0)
-                return exits.nothing(self)
+                return self._nothing(k, s0)
             k += 1
             if self._irq_queue:
                 self._deliver_interrupts()
@@ -386,12 +395,6 @@ class VmxVCpu(VCpu):
             if e is not None:
                 self._count(k, s0)
                 return e
-
-    def _count(self, k, s0):
-        # This run() call's exits: k through Python, the rest served by the
-        # natives' CPUID fast path (benchmarks) since fast_served() was s0.
-        f = self._fast_served
-        self.exits += k + (f() - s0 if f is not None else 0)
 
     def control_regs(self):
         """(cr0, cr3, cr4, efer, code size): CR0 and CR4 as the guest reads

@@ -1,0 +1,174 @@
+# The first tier of exit dispatch, mixed into hv.vcpu.api.VCpu: ports, MSRs
+# and hypercalls registered here are answered inside vcpu.run() without an
+# Exit going up (KVM's in-kernel I/O bus, x86_vcpu's builtin handlers), and
+# the exit records the back ends share. Bare metal and CPython (host tests).
+from micropython import const
+from hv.vcpu import ring as _ring
+from hv.x86 import fault as _fault
+from hv.x86.regs import MASK64, RCX, RDX, RSI, RDI, R8, R9
+
+GuestFault = _fault.GuestFault
+_IN_PENDING = const(0x11)       # ring.IN | ring.PENDING
+_OUT = const(2)                 # ring.OUT
+_RFLAGS_IF = const(1 << 9)
+_WIDTH_MASK = (0, 0xFF, 0xFFFF, 0, 0xFFFFFFFF, 0, 0, 0, MASK64)
+
+
+class TierOne:
+    """The vCPU's registration tables and the handlers' calls; VCpu.__init__
+    makes the tables (io_in, io_out, msr_in, msr_out, hypercalls)."""
+
+    def register_io(self, port, count, read, write):
+        """Ports [port, port+count) answered inside run(): read(port, width)
+        -> value, write(port, width, value) -> None, or a reason (str) to
+        end the run with (run() returns the IoWrite with .stop set). None
+        for either side: that direction leaves run() as an Exit. Every port
+        exits by default; one given to the hardware (set_io_intercept off)
+        stays so, and its handlers are not called."""
+        for p in range(port, port + count):
+            for table, fn in ((self.io_in, read), (self.io_out, write)):
+                if fn is None:
+                    table.pop(p, None)
+                else:
+                    table[p] = fn
+
+    def register_msr(self, msr, read, write):
+        """RDMSR/WRMSR of msr answered inside run(): read(msr) -> value,
+        write(msr, value); either may raise GuestFault. None: that
+        direction leaves run() as SysRegRead/SysRegWrite."""
+        for table, fn in ((self.msr_in, read), (self.msr_out, write)):
+            if fn is None:
+                table.pop(msr, None)
+            else:
+                table[msr] = fn
+        self.set_msr_intercept(msr, True, True)
+
+    def register_hypercall(self, nr, fn):
+        """Hypercall nr answered inside run(): fn(vcpu, args) -> RAX (args: a
+        reused list of the six argument registers); None unregisters it."""
+        if fn is None:
+            self.hypercalls.pop(nr, None)
+        else:
+            self.hypercalls[nr] = fn
+
+    def every_exit_out(self, on):
+        """on: every I/O, MSR and hypercall exit leaves run() as an Exit,
+        registered or not (a trace shows them all; the caller then calls the
+        registered handlers itself); off: registered ones stay inside."""
+        self._mmio_active = not on
+        if on:
+            self._io_in, self._io_out, self._msr_in, self._msr_out = {}, {}, {}, {}
+            self._hypercalls = {}
+        else:
+            self._io_in, self._io_out = self.io_in, self.io_out
+            self._msr_in, self._msr_out = self.msr_in, self.msr_out
+            self._hypercalls = self.hypercalls
+
+    def _port_in(self, port, width, rip):
+        # A registered IN (both back ends): the value, masked to the width,
+        # or -1 when no handler has the port.
+        fn = self._io_in.get(port)
+        if fn is None:
+            return -1
+        buf = self.ring_buf
+        _ring.put(buf, _IN_PENDING | width << 5 | port << 9, 0, rip)
+        self.exit_rip = rip             # retry() and fault() after a handler raised
+        value = fn(port, width) & _WIDTH_MASK[width]
+        _ring.settle(buf, value)
+        return value
+
+    def _port_out(self, port, width, data, rip):
+        # An OUT (both back ends), RIP already past it: None when a handler
+        # took it, else the IoWrite record (with .stop when the handler
+        # ends the run, tier two when none has the port).
+        fn = self._io_out.get(port)
+        why = None
+        if fn is not None:
+            _ring.put(self.ring_buf, _OUT | width << 5 | port << 9, data, rip)
+            self.exit_rip = rip
+            why = fn(port, width, data)
+            if why is None:
+                return None
+        e = self._io_exit("IoWrite", port, width, rip)
+        e.data, e.stop = data, why
+        return e
+
+    def _io_exit(self, reason, port, width, rip):
+        # Tier two: the IoRead/IoWrite record for the caller.
+        e = self.exit
+        e.reason, e.port, e.width = reason, port, width
+        self.exit_rip = rip
+        if reason == "IoRead":
+            self._pending_read = ("io", width)  # complete() writes only AL/AX/EAX
+        return e
+
+    def _msr_inside(self, number, write, value, rip):
+        # A registered MSR (shared by the back ends): True when handled here,
+        # RIP stepped or the guest given the handler's GuestFault.
+        fn = (self._msr_out if write else self._msr_in).get(number)
+        if fn is None:
+            return False
+        buf = self.ring_buf
+        _ring.put(buf, (_ring.WRMSR if write else _ring.RDMSR | _ring.PENDING) | 8 << 5 | number << 9,
+                  value, rip)
+        self.exit_rip = rip             # retry() and fault() after a handler raised
+        try:
+            if write:
+                fn(number, value)
+            else:
+                value = fn(number)
+                if value < 0 or value >> 64:
+                    value &= MASK64
+                _ring.settle(buf, value)
+                self.put_rax(value & 0xFFFFFFFF)    # EDX:EAX, upper halves cleared
+                self.gprs[RDX] = value >> 32 & 0xFFFFFFFF
+        except GuestFault as f:
+            self.inject_exception(f.vector, f.error_code)
+            return True
+        self.skip_instruction()
+        return True
+
+    def _hypercall_exit(self, nr, rip):
+        # A hypercall, RIP already past it (both back ends): None when a
+        # registered handler answered it, else the Hypercall record.
+        g = self.gprs
+        if self._hypercall_inside(nr, g, rip):
+            return None
+        self.exit_rip = rip
+        e = self.exit
+        e.reason, e.nr = "Hypercall", nr
+        e.args = (g[RDI], g[RSI], g[RDX], g[RCX], g[R8], g[R9])
+        return e
+
+    def _halt_exit(self):
+        # HLT, RIP past it (both back ends): a queued interrupt wakes a guest
+        # that takes interrupts (deliver that), else the Halt record.
+        if self._irq_queue and self.rflags & _RFLAGS_IF:
+            return None
+        e = self.exit
+        e.reason = "Halt"
+        return e
+
+    def _hypercall_inside(self, nr, g, rip):
+        # A registered hypercall, RIP already past it: True when handled.
+        fn = self._hypercalls.get(nr)
+        if fn is None:
+            return False
+        args = self._hc_args
+        args[0], args[1], args[2] = g[RDI], g[RSI], g[RDX]
+        args[3], args[4], args[5] = g[RCX], g[R8], g[R9]
+        buf = self.ring_buf
+        _ring.put(buf, _ring.HYPERCALL | _ring.PENDING | 8 << 5 | (nr & 0xFFFFFFFFFFFF) << 9, 0, rip)
+        self.exit_rip = rip             # retry() and fault() after a handler raised
+        try:
+            rax = fn(self, args)
+        except GuestFault as f:
+            self.rip = rip
+            self.inject_exception(f.vector, f.error_code)
+            return True
+        if rax < 0 or rax >> 64:           # no big-int mask on the common path
+            rax &= MASK64
+        _ring.settle(buf, rax)
+        self.put_rax(rax)
+        return True
+
