@@ -102,6 +102,22 @@ class TierOne:
             self._pending_read = ("io", width)  # complete() writes only AL/AX/EAX
         return e
 
+    def _msr_exit(self, number, write, value, rip):
+        # An intercepted RDMSR/WRMSR (both back ends): None when a registered
+        # handler took it, else the SysRegRead/SysRegWrite record, RIP past it.
+        if self._msr_inside(number, write, value, rip):
+            return None
+        self.exit_rip = rip
+        self.skip_instruction()         # SVM: nRIP or decoded; VMX: the exit's length
+        e = self.exit
+        e.msr = number
+        if write:
+            e.reason, e.value = "SysRegWrite", value
+        else:
+            e.reason = "SysRegRead"
+            self._pending_read = ("msr", 8)
+        return e
+
     def _msr_inside(self, number, write, value, rip):
         # A registered MSR (shared by the back ends): True when handled here,
         # RIP stepped or the guest given the handler's GuestFault.

@@ -103,19 +103,7 @@ def msr(c):
     value = (g[RDX] & 0xFFFFFFFF) << 32 | read(pa, _RAX) & 0xFFFFFFFF if write else 0
     if number in c._internal_msrs:
         return _efer(c, write, value)
-    rip = read(pa, _RIP)
-    if c._msr_inside(number, write, value, rip):
-        return None
-    c.exit_rip = rip
-    c.skip_instruction()
-    if write:
-        e = _record(c, "SysRegWrite")
-        e.msr, e.value = number, value
-    else:
-        e = _record(c, "SysRegRead")
-        e.msr = number
-        c._pending_read = ("msr", 8)
-    return e
+    return c._msr_exit(number, write, value, read(pa, _RIP))
 
 
 def _efer(c, write, value):

@@ -146,19 +146,7 @@ def _msr(c, write):
     value = (g[RDX] & 0xFFFFFFFF) << 32 | g[RAX] & 0xFFFFFFFF if write else 0
     if number in c._internal_msrs:
         return _efer(c, write, value)
-    rip = c.vmcs.readn(F.GUEST_RIP)
-    if c._msr_inside(number, write, value, rip):
-        return None
-    c.exit_rip = rip
-    c.skip_instruction()                    # by the exit's instruction length
-    if write:
-        e = _record(c, "SysRegWrite")
-        e.msr, e.value = number, value
-    else:
-        e = _record(c, "SysRegRead")
-        e.msr = number
-        c._pending_read = ("msr", 8)
-    return e
+    return c._msr_exit(number, write, value, c.vmcs.readn(F.GUEST_RIP))
 
 
 def rdmsr(c):
