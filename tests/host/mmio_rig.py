@@ -64,7 +64,7 @@ class Fifo:
 
 class Rig:
     def __init__(self, arch, decode_assists=False, mem=16 * MiB, mode="long"):
-        spercpu._percpu = xpercpu._percpu = None
+        spercpu._owner.state = xpercpu._owner.state = None
         self.arch = arch
         if arch == "svm":
             self.m = svm_fakes.Machine(decode_assists=decode_assists)
@@ -94,7 +94,7 @@ class Rig:
 
     def close(self):
         self.vm.close()
-        spercpu._percpu = xpercpu._percpu = None
+        spercpu._owner.state = xpercpu._owner.state = None
 
     def load(self, source, **regs):
         self.code = assemble(source, self.bits)

@@ -16,9 +16,9 @@ MARKER = 0x00007E57C2C2B000
 
 @pytest.fixture(autouse=True)
 def _fresh_percpu():
-    svm_percpu._percpu = vmx_percpu._percpu = None
+    svm_percpu._owner.state = vmx_percpu._owner.state = None
     yield
-    svm_percpu._percpu = vmx_percpu._percpu = None
+    svm_percpu._owner.state = vmx_percpu._owner.state = None
 
 
 def test_register_file_has_the_cr2_slot_after_the_gprs():

@@ -16,9 +16,9 @@ AMD = INTEL + (29, 30)
 
 @pytest.fixture(autouse=True)
 def _fresh_percpu():
-    svm_percpu._percpu = vmx_percpu._percpu = None
+    svm_percpu._owner.state = vmx_percpu._owner.state = None
     yield
-    svm_percpu._percpu = vmx_percpu._percpu = None
+    svm_percpu._owner.state = vmx_percpu._owner.state = None
 
 
 def test_the_vector_lists_of_both_manuals():

@@ -23,9 +23,9 @@ MiB = 1 << 20
 
 @pytest.fixture(autouse=True)
 def _fresh_percpu():
-    svm_percpu._percpu = vmx_percpu._percpu = None
+    svm_percpu._owner.state = vmx_percpu._owner.state = None
     yield
-    svm_percpu._percpu = vmx_percpu._percpu = None
+    svm_percpu._owner.state = vmx_percpu._owner.state = None
 
 
 def gdt_entry(vm, gdtr_base, selector):

@@ -17,9 +17,9 @@ MiB = 1 << 20
 
 @pytest.fixture(autouse=True)
 def _fresh_percpu():
-    percpu._percpu = None
+    percpu._owner.state = None
     yield
-    percpu._percpu = None
+    percpu._owner.state = None
 
 
 @pytest.fixture(scope="module")

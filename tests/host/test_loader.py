@@ -16,9 +16,9 @@ from test_mbload import aout, elf64
 
 @pytest.fixture(autouse=True)
 def _fresh_percpu():
-    percpu._percpu = None
+    percpu._owner.state = None
     yield
-    percpu._percpu = None
+    percpu._owner.state = None
 
 
 def test_multiboot_kernel_in_ram_with_info_and_machine_state():

@@ -156,9 +156,9 @@ def make_long_guest(m, mem_size=16 * MiB, nrips=False):
 @pytest.fixture(autouse=True)
 def _fresh_percpu():
     from hv.vcpu.svm import percpu
-    percpu._percpu = None
+    percpu._owner.state = None
     yield
-    percpu._percpu = None
+    percpu._owner.state = None
 
 
 def test_guest_walk_matches_hypervisor_tables(machine):

@@ -16,9 +16,9 @@ EFER, VM_HSAVE_PA = 0xC0000080, 0xC0010117
 
 @pytest.fixture(autouse=True)
 def _fresh_percpu():
-    percpu._percpu = None
+    percpu._owner.state = None
     yield
-    percpu._percpu = None
+    percpu._owner.state = None
 
 
 def long_vcpu(m, **kw):

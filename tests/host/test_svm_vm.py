@@ -10,9 +10,9 @@ from svm_fakes import MiB, Machine, exit_with
 
 @pytest.fixture(autouse=True)
 def _fresh_percpu():
-    percpu._percpu = None
+    percpu._owner.state = None
     yield
-    percpu._percpu = None
+    percpu._owner.state = None
 
 
 def long_vcpu(m, **kw):

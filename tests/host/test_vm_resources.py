@@ -16,9 +16,9 @@ BACKENDS = {"amd": svm_fakes.Machine, "intel": vmx_fakes.Machine}
 
 @pytest.fixture(autouse=True)
 def _fresh_percpu():
-    svm_percpu._percpu = vmx_percpu._percpu = None
+    svm_percpu._owner.state = vmx_percpu._owner.state = None
     yield
-    svm_percpu._percpu = vmx_percpu._percpu = None
+    svm_percpu._owner.state = vmx_percpu._owner.state = None
 
 
 class FailAfter(PhysFrameIf):
@@ -84,7 +84,7 @@ def test_running_dry_after_k_frames_leaks_nothing_for_every_k(arch, prealloc):
             assert isinstance(e, OutOfFrames), repr(e)
             assert "out of physical frames for " in str(e) and "needs " in str(e), str(e)
             assert a.free_count() == free0, "k=%d leaked %d frames" % (k, free0 - a.free_count())
-            assert svm_percpu._percpu is None and vmx_percpu._percpu is None, k
+            assert svm_percpu._owner.state is None and vmx_percpu._owner.state is None, k
             k += 1
             continue
         vm.close()
@@ -185,6 +185,6 @@ def test_a_vmx_vcpu_whose_controls_fail_gives_its_frames_back(monkeypatch):
     monkeypatch.setattr(controls, "write_controls", refuse)
     with pytest.raises(vmx_percpu.VmxError):
         vm.new_vcpu()
-    assert vm.vcpus == [] and vmx_percpu._percpu is None
+    assert vm.vcpus == [] and vmx_percpu._owner.state is None
     vm.close()
     assert a.free_count() == free0

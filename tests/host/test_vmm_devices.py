@@ -15,9 +15,9 @@ from svm_fakes import MiB, Machine, exit_with
 
 @pytest.fixture(autouse=True)
 def _fresh_percpu():
-    percpu._percpu = None
+    percpu._owner.state = None
     yield
-    percpu._percpu = None
+    percpu._owner.state = None
 
 
 class Tsc:

@@ -19,9 +19,9 @@ from test_vmm_devices import Timer, Tsc, io, out8
 
 @pytest.fixture(autouse=True)
 def _fresh_percpu():
-    percpu._percpu = None
+    percpu._owner.state = None
     yield
-    percpu._percpu = None
+    percpu._owner.state = None
 
 
 def guest(m, timer=None, code=b"\x0f\xa2" * 256):
@@ -215,7 +215,7 @@ def test_svm_efer_write_with_paging_on_faults():
 def test_vmx_efer_sees_paging_the_guest_turned_on_without_an_exit():
     from hv.vcpu.vmx import defs as X, fields as F, percpu as vpercpu
     from vmx_fakes import Machine as VmxMachine, exit_with as vexit
-    vpercpu._percpu = None
+    vpercpu._owner.state = None
     m = VmxMachine()
     vm = m.vm(16 * MiB)
     c = vm.new_vcpu()
@@ -236,7 +236,7 @@ def test_vmx_efer_sees_paging_the_guest_turned_on_without_an_exit():
     c.set_watchdog(None)
     assert not v[F.PIN_BASED_VM_EXEC_CONTROL] & X.PIN_PREEMPTION_TIMER
     vm.close()
-    vpercpu._percpu = None
+    vpercpu._owner.state = None
 
 
 def test_unknown_mmio_instruction_and_no_frame_for_ram_end_the_vm_by_name():

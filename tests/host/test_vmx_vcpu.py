@@ -14,9 +14,9 @@ CR4_VMXE = 1 << 13
 
 @pytest.fixture(autouse=True)
 def _fresh_percpu():
-    percpu._percpu = None
+    percpu._owner.state = None
     yield
-    percpu._percpu = None
+    percpu._owner.state = None
 
 
 def vcpu(m, mode="long", **kw):

@@ -1,11 +1,13 @@
 # The arch-neutral vCPU interface (x86_vcpu's AxArchVCpu) and its exit record
-# (AxVCpuExitReason); the first tier of exit dispatch (hv.vcpu.dispatch) and
-# MMIO and string I/O emulation (hv.vcpu.mmio, strio, emul) are mixed in. Implemented by hv.vcpu.svm.vcpu and hv.vcpu.vmx.vcpu; bare metal
-# and CPython (host tests).
+# (AxVCpuExitReason); the first tier of exit dispatch (hv.vcpu.dispatch), the
+# entry's extra work (hv.vcpu.entry) and MMIO and string I/O emulation
+# (hv.vcpu.mmio, strio, emul) are mixed in. Implemented by hv.vcpu.svm.vcpu
+# and hv.vcpu.vmx.vcpu; bare metal and CPython (host tests).
 from hv.x86 import exceptions
 from hv.x86.regs import MASK64, RAX, RDX
 from hv.vcpu import ring as _ring
 from hv.vcpu.emul import Emulation
+from hv.vcpu.entry import Entry
 from hv.vcpu.mmio import Mmio
 from hv.vcpu.strio import StringIo
 # GuestFault: raised by a registered MSR or hypercall handler (and the
@@ -66,15 +68,23 @@ class UnexpectedExit(Exception):
     """An exit the back end has no handler for: the code and a state dump."""
 
 
-class VCpu(TierOne, Mmio, StringIo, Emulation):
+class VCpu(TierOne, Entry, Mmio, StringIo, Emulation):
     """Arch-neutral API. Back ends provide the register and state accessors
     and run(); what follows is shared by every back end."""
 
     MODES = ("real", "protected", "long")
     ERROR_CODE_VECTORS = exceptions.INTEL_ERROR_CODE_VECTORS   # the back end's vendor
 
-    def __init__(self, vm):
+    def __init__(self, vm, allocator, io=None, native=None):
+        # io: the hw natives, native: the back end's (NATIVE); fakes in host tests.
+        if io is None:
+            import hw as io
+        if native is None:
+            native = __import__(self.NATIVE)
         self.vm = vm
+        self.io, self.native = io, native
+        self._fast_served = getattr(native, "fast_served", None)   # the bench's CPUID fast path
+        self._allocator = allocator
         self.exit = Exit()
         self._pending_read = None       # (kind, width) of an IoRead/SysRegRead
         self._irq_queue = []
@@ -166,6 +176,7 @@ class VCpu(TierOne, Mmio, StringIo, Emulation):
         if not 32 <= vector <= 255:
             raise ValueError("external interrupt vector %d outside 32-255" % vector)
         self._irq_queue.append(vector)
+        self._slow_entry = True
 
     def pending_interrupts(self):
         """How many queued interrupts the guest has not been given yet."""

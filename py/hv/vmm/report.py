@@ -3,11 +3,10 @@
 # (hv.vmm.trace.Ring) and, for an exception in a Python exit handler, its
 # traceback. Every RunResult's .report comes from here. Arch-neutral; runs
 # on the bare-metal port and on CPython (host tests).
+from hv.x86.bits import CR0_PE, CR0_PG, EFER_LMA
 import sys
 from hv.vmm.trace import describe
 
-_CR0_PE, _CR0_PG = 1, 1 << 31
-_EFER_LMA = 1 << 10
 
 # Ends that are the guest's own choice or the caller's: reported, not shouted.
 NORMAL = ("DebugExit", "Halt", "Stopped")
@@ -62,10 +61,10 @@ def sentence(reason, exit, detail):
 
 def mode(cr0, efer, code_bits):
     """The guest's execution mode from CR0, EFER and its code size."""
-    if not cr0 & _CR0_PE:
+    if not cr0 & CR0_PE:
         return "real mode"
-    paging = ", paging on" if cr0 & _CR0_PG else ", paging off"
-    if efer & _EFER_LMA:
+    paging = ", paging on" if cr0 & CR0_PG else ", paging off"
+    if efer & EFER_LMA:
         return "64-bit long mode" if code_bits == 64 else \
             "compatibility mode (%d-bit code)" % code_bits
     return "%d-bit protected mode%s" % (code_bits, paging)

@@ -67,3 +67,13 @@ def tables_end(base, mode, mem_size):
     if mode == "long":
         return base + 0x3000 + 0x1000 * identity_map_size(mem_size)
     return base + 0x1000 if mode == "protected" else base
+
+
+def real_mode_entry(gpa):
+    """(CS selector, IP) that reach gpa in real mode with IP below 64 KiB
+    (x86_vcpu's entry); ValueError above 1 MiB. CS.base = selector << 4
+    (SDM 3A 20.1.1)."""
+    if gpa >= 0x100000:
+        raise ValueError("real-mode entry %#x is above 1 MiB" % gpa)
+    sel = (gpa >> 4) & 0xF000
+    return sel, gpa - (sel << 4)

@@ -2,12 +2,12 @@
 # Consistency Checks"), re-done in software to name the one that failed:
 # SVM reports only VMEXIT_INVALID. Pure over a Vmcb-like get(); runs on the
 # bare-metal port and on CPython (host tests).
+from hv.x86.bits import (CR0_CD, CR0_NW, CR0_PE, CR0_PG, CR4_PAE, EFER_LMA, EFER_LME,
+                         EFER_NXE, EFER_SCE, EFER_SVME)
 from hv.vcpu.svm import defs, vmcb as V
 
-_CR0_PE, _CR0_NW, _CR0_CD, _CR0_PG = 1 << 0, 1 << 29, 1 << 30, 1 << 31
-_CR4_PAE = 1 << 5
 _CR4_KNOWN = 0x3FFFFF | 1 << 23 | 1 << 24   # CR4 bits 0-21, 23 (CET), 24 (PKS)
-_EFER_KNOWN = (defs.EFER_SCE | defs.EFER_LME | defs.EFER_LMA | defs.EFER_NXE | defs.EFER_SVME
+_EFER_KNOWN = (EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE | EFER_SVME
                | 1 << 13 | 1 << 14 | 1 << 15 | 1 << 17 | 1 << 18 | 1 << 20 | 1 << 21)
 _ATTR_L, _ATTR_DB = 1 << 9, 1 << 10
 _EVENT_TYPES = (defs.EVENT_TYPE_INTR, defs.EVENT_TYPE_NMI, defs.EVENT_TYPE_EXCEPTION,
@@ -19,9 +19,9 @@ def vmrun_failures(vmcb):
     g = vmcb.get
     cr0, cr3, cr4, efer = g(V.CR0), g(V.CR3), g(V.CR4), g(V.EFER)
     out = []
-    if not efer & defs.EFER_SVME:
+    if not efer & EFER_SVME:
         out.append("EFER.SVME is zero")
-    if cr0 & _CR0_NW and not cr0 & _CR0_CD:
+    if cr0 & CR0_NW and not cr0 & CR0_CD:
         out.append("CR0.CD is zero and CR0.NW is set")
     if cr0 >> 32:
         out.append("CR0[63:32] are not zero")
@@ -33,13 +33,13 @@ def vmrun_failures(vmcb):
         out.append("DR6[63:32] or DR7[63:32] are not zero")
     if efer & ~_EFER_KNOWN:
         out.append("EFER has MBZ bits set (%#x)" % (efer & ~_EFER_KNOWN))
-    long_paging = efer & defs.EFER_LME and cr0 & _CR0_PG
-    if long_paging and not cr4 & _CR4_PAE:
+    long_paging = efer & EFER_LME and cr0 & CR0_PG
+    if long_paging and not cr4 & CR4_PAE:
         out.append("EFER.LME and CR0.PG are set with CR4.PAE zero")
-    if long_paging and not cr0 & _CR0_PE:
+    if long_paging and not cr0 & CR0_PE:
         out.append("EFER.LME and CR0.PG are set with CR0.PE zero")
     attr = g(V.CS_ATTRIB)
-    if long_paging and cr4 & _CR4_PAE and attr & _ATTR_L and attr & _ATTR_DB:
+    if long_paging and cr4 & CR4_PAE and attr & _ATTR_L and attr & _ATTR_DB:
         out.append("EFER.LME, CR0.PG, CR4.PAE, CS.L and CS.D are all set")
     if not g(V.INTERCEPT_MISC2) & defs.INTERCEPT_VMRUN:
         out.append("the VMRUN intercept bit is clear")

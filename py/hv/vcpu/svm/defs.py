@@ -12,11 +12,8 @@ CPUID_8000000A_EDX_FLUSH_BY_ASID = const(1 << 6)
 CPUID_8000000A_EDX_DECODE_ASSISTS = const(1 << 7)   # instruction bytes on #NPF (APM2 15.33)
 VM_CR_LOCK = const(1 << 3)                  # APM2 15.30.1
 VM_CR_SVMDIS = const(1 << 4)
-EFER_SCE = const(1 << 0)                    # APM2 3.1.7
-EFER_LME = const(1 << 8)
-EFER_LMA = const(1 << 10)
-EFER_NXE = const(1 << 11)
-EFER_SVME = const(1 << 12)
+# EFER's bits (APM2 3.1.7) live in hv.x86.bits; SVME is SVM's, named here too.
+from hv.x86.bits import EFER_SCE, EFER_LME, EFER_LMA, EFER_NXE, EFER_SVME  # noqa: E402,F401
 
 # --- Intercept vectors (APM2 Table B-1, VMCB offsets 0x00C and 0x010) ---
 # Vector 3 (offset 0x00C)

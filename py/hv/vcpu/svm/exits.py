@@ -1,9 +1,10 @@
 # SVM #VMEXIT handlers, one per exit code (APM2 Appendix C), in two tiers:
 # CPUID, XSETBV, the interrupt window, EFER and SVM instructions are handled
 # here and return None (run on); the rest fill the vCPU's arch-neutral exit
-# record. Exits that are not instruction intercepts may have cut an event's
-# delivery short and requeue it first (15.7.2). Runs on the bare-metal port
+# record (exits that may cut an event's delivery short have had it requeued
+# by the run loop: hv.vcpu.svm.vcpu.DELIVERY_EXITS). Runs on the bare-metal port
 # and on CPython (host tests, fakes).
+from hv.x86.bits import CR0_PG, EFER_LMA, EFER_SVME
 from hv.x86 import efer
 from hv.x86.regs import MASK64, RCX, RDX
 from micropython import const
@@ -31,9 +32,6 @@ _RAX_BY_WIDTH = (0, 0x105F8, 0x205F8, 0, 0x805F8)
 _VEC_UD = 6
 _VEC_GP = 13
 _WIDTH_MASK = (0, 0xFF, 0xFFFF, 0, 0xFFFFFFFF)
-_CR0_PG = 1 << 31
-# XCR0 bits a guest may set: x87, SSE, AVX (SDM 1 13.3); x87 is mandatory.
-_XCR0_X87, _XCR0_SSE, _XCR0_AVX = 1, 2, 4
 
 
 def _record(c, reason):
@@ -113,12 +111,12 @@ def _efer(c, write, value):
     v = c.vmcb
     cur = v.get(V.EFER)
     if write:
-        if efer.write_faults(value, cur, v.get(V.CR0) & _CR0_PG, c.vm.cpuid.answer(0x80000001, 0)[3]):
+        if efer.write_faults(value, cur, v.get(V.CR0) & CR0_PG, c.vm.cpuid.answer(0x80000001, 0)[3]):
             c.inject_exception(_VEC_GP, 0)
             return None
-        v.set(V.EFER, value & ~defs.EFER_LMA | cur & defs.EFER_LMA | defs.EFER_SVME)
+        v.set(V.EFER, value & ~EFER_LMA | cur & EFER_LMA | EFER_SVME)
     else:
-        guest = cur & ~defs.EFER_SVME
+        guest = cur & ~EFER_SVME
         v.put(V.RAX, guest & 0xFFFFFFFF)
         c.gprs[RDX] = guest >> 32
     c.skip_instruction()
@@ -126,41 +124,27 @@ def _efer(c, write, value):
 
 
 def xsetbv(c):
-    v, g = c.vmcb, c.gprs
-    value = (g[RDX] & 0xFFFFFFFF) << 32 | v.get(V.RAX) & 0xFFFFFFFF
-    supported = c.vm.cpuid.answer(0xD, 0)
-    supported = supported[0] | supported[3] << 32
-    if (g[RCX] & 0xFFFFFFFF or v.get(V.CPL) or not value & _XCR0_X87 or value & ~supported
-            or value & _XCR0_AVX and not value & _XCR0_SSE):
-        c.inject_exception(_VEC_GP, 0)      # SDM 2B XSETBV: #GP(0) cases
-        return None
-    c.set_xcr0(value)
-    c.skip_instruction()
-    return None
+    return c._xsetbv_exit()
 
 
 def vintr(c):
-    c.requeue_event()
     c.close_window()                        # the guest can take one now (15.21.4)
     return None
 
 
 def intr(c):
-    c.requeue_event()
     e = _record(c, "ExternalInterrupt")
     e.vector = c.native.intr_vector()
     return e
 
 
 def nmi(c):
-    c.requeue_event()
     e = _record(c, "ExternalInterrupt")
     e.vector = 2
     return e
 
 
 def resume(c):
-    c.requeue_event()
     return None                             # SMI, INIT: the host has seen it
 
 
@@ -187,7 +171,6 @@ def npf(c):
     if not info & _NPF_NOT_DATA and not read(pa, _EXITINTINFO) & _EVENT_VALID \
             and c.mmio_claims(gpa):
         return c.mmio_fault(gpa, info & _NPF_RW)
-    c.requeue_event()
     e = _record(c, "NestedPageFault")
     e.addr = gpa
     e.access = defs.decode_npf(info)

@@ -3,6 +3,7 @@
 # Runs on the bare-metal port; cpuid/rdmsr/wrmsr are passed in for host tests
 # (rdmsr returns None for an MSR the CPU does not have).
 from hv.x86.msr import IA32_EFER, VM_CR, VM_HSAVE_PA
+from hv.vcpu import percpu as _shared
 from hv.vcpu.svm import defs
 from hv.host.frame import out_of_frames
 
@@ -94,23 +95,13 @@ class PerCpu:
         self._free_frames()
 
 
-_percpu = None
+_owner = _shared.Owner(SvmError, "SVM")
 
 
 def acquire(allocator, cpuid, rdmsr, wrmsr):
-    """Enable SVM on first use (this port runs on one CPU) and count users."""
-    global _percpu
-    if _percpu is None:
-        _percpu = PerCpu(allocator, cpuid, rdmsr, wrmsr)
-    elif _percpu._allocator is not allocator:
-        raise SvmError("SVM is already enabled with frames from another allocator")
-    _percpu.users += 1
-    return _percpu
+    """Enable SVM on first use and count users (hv.vcpu.percpu)."""
+    return _owner.acquire(allocator, lambda: PerCpu(allocator, cpuid, rdmsr, wrmsr))
 
 
 def release(p):
-    global _percpu
-    p.users -= 1
-    if p.users == 0:
-        p.disable()
-        _percpu = None
+    _owner.release(p)

@@ -3,7 +3,7 @@
 # contiguous frames from the allocator. A set bit intercepts.
 # Runs on the bare-metal port and on CPython (host tests).
 from micropython import const
-from hv.host.frame import out_of_frames
+from hv.vcpu.pagerun import PageRun
 
 IOPM_PAGES = const(3)
 MSRPM_PAGES = const(2)
@@ -28,37 +28,9 @@ def iopm_position(port):
     return port >> 3, port & 7
 
 
-class PermissionMap:
-    """A run of frames holding a bitmap, all bits set (intercept all) at
-    creation. mem: a writable memoryview of the whole run."""
-
-    def __init__(self, allocator, pages):
-        self._allocator = allocator
-        self.pages = pages
-        self.pa = allocator.alloc_frames(pages)
-        if self.pa is None:
-            raise out_of_frames(allocator, "a %d-page permission map (contiguous)" % pages, pages)
-        self.mem = allocator.mem(self.pa, pages * 4096)
-        self.mem[:] = b"\xff" * (pages * 4096)
-
-    def set_bit(self, byte, bit, on):
-        if on:
-            self.mem[byte] |= 1 << bit
-        else:
-            self.mem[byte] &= ~(1 << bit) & 0xFF
-
-    def get_bit(self, byte, bit):
-        return bool(self.mem[byte] >> bit & 1)
-
-    def close(self):
-        if self.pa is not None:
-            self._allocator.dealloc_frames(self.pa, self.pages)
-            self.pa = self.mem = None
-
-
-class Iopm(PermissionMap):
+class Iopm(PageRun):
     def __init__(self, allocator):
-        super().__init__(allocator, IOPM_PAGES)
+        super().__init__(allocator, IOPM_PAGES, 0xFF, "permission map")
 
     def set(self, port, count, on):
         for p in range(port, port + count):
@@ -68,9 +40,9 @@ class Iopm(PermissionMap):
         return self.get_bit(*iopm_position(port))
 
 
-class Msrpm(PermissionMap):
+class Msrpm(PageRun):
     def __init__(self, allocator):
-        super().__init__(allocator, MSRPM_PAGES)
+        super().__init__(allocator, MSRPM_PAGES, 0xFF, "permission map")
 
     def set(self, msr, read, write):
         pos = msrpm_position(msr)

@@ -2,6 +2,7 @@
 # protected and long mode, registers, intercept maps, event injection and
 # the run loop; exit handlers are in hv.vcpu.svm.exits. Runs on the bare-metal
 # port (hw and svm natives) and on CPython with fakes of both (host tests).
+from hv.x86.bits import CR0_PE, EFER_LMA, EFER_SVME, RFLAGS_IF, RFLAGS_RESERVED
 from micropython import const
 from hv.x86 import insn, regs
 from hv.x86.exceptions import AMD_ERROR_CODE_VECTORS
@@ -18,9 +19,6 @@ from hv.vcpu.api import VCpu, UnexpectedExit
 
 _VMEXIT_CPUID = const(0x72)                 # defs.VMEXIT_CPUID, folded by the compiler
 _RAX_FIELD = const(0x805F8)                 # vmcb.RAX
-_RFLAGS_IF = 1 << 9
-_RFLAGS_RESERVED = 1 << 1
-_CR0_PE = 1 << 0
 # Intercepts every guest gets (APM2 15.9-15.13); VMRUN's is mandatory (15.5.1).
 _MISC1 = (defs.INTERCEPT_INTR | defs.INTERCEPT_NMI | defs.INTERCEPT_SMI | defs.INTERCEPT_INIT
           | defs.INTERCEPT_CPUID | defs.INTERCEPT_INVD | defs.INTERCEPT_HLT
@@ -36,17 +34,16 @@ _PASSTHROUGH_MSRS = (0xC0000081, 0xC0000082, 0xC0000083, 0xC0000084, 0xC0000100,
 
 
 class SvmVCpu(VCpu):
+    NATIVE = "svm"                                  # the back end's natives module
     ERROR_CODE_VECTORS = AMD_ERROR_CODE_VECTORS     # #VC and #SX too (APM2 Table 8-1)
+    # Exits that are not instruction intercepts and so may interrupt an
+    # event's delivery (EXITINTINFO, APM2 15.7.2) among those intercepted.
+    DELIVERY_EXITS = frozenset((defs.VMEXIT_INTR, defs.VMEXIT_NMI, defs.VMEXIT_SMI,
+                                defs.VMEXIT_INIT, defs.VMEXIT_VINTR, defs.VMEXIT_NPF))
 
     def __init__(self, vm, allocator, io=None, native=None):
-        super().__init__(vm)
-        if io is None:
-            import hw as io
-        if native is None:
-            import svm as native
-        self.io, self.native = io, native
-        self._fast_served = getattr(native, "fast_served", None)
-        self._allocator = allocator
+        super().__init__(vm, allocator, io, native)
+        io, native = self.io, self.native
         self.percpu = percpu.acquire(allocator, io.cpuid, rdmsr_or_none(io), io.wrmsr)
         self._frame = self.iopm = self.msrpm = self.asid = None
         try:
@@ -64,14 +61,11 @@ class SvmVCpu(VCpu):
         self.decode_assists = self.percpu.decode_assists
         self._ncr3 = 0
         self._bound = False
-        self._tlb_flush = True                # a new ASID starts clean (15.16.1)
-        self._slow_entry = True               # something to do before the next VMRUN
+        self._init_entry(io)                  # a new ASID starts with a flush (15.16.1)
         self._cpuid = vm.cpuid.answer
         self._entry = 0
         self._mode = None
         self._internal_msrs = {IA32_EFER: True}
-        self.host_xcr0 = io.xgetbv(0) if io.cr4() & (1 << 18) else 1
-        self.xcr0 = self.host_xcr0
         self._ibuf = bytearray(16)
         self.entry_failures = []              # vmrun_failures() before the last entry
         self._init_control()
@@ -96,12 +90,6 @@ class SvmVCpu(VCpu):
         self.vmcb.set(V.NP_CONTROL, defs.NP_ENABLE)
         self._ncr3 = paddr
         self.flush_tlb()
-
-    def flush_tlb(self):
-        """Flush this guest's TLB entries at the next VMRUN (after the nested
-        tables lost a mapping or a permission)."""
-        self._tlb_flush = True
-        self._slow_entry = True
 
     def set_io_intercept(self, port, count, on):
         """on: the guest's IN/OUT on these ports exit as IoRead/IoWrite (the
@@ -179,18 +167,18 @@ class SvmVCpu(VCpu):
 
     @rflags.setter
     def rflags(self, value):
-        self.vmcb.put(V.RFLAGS, value | _RFLAGS_RESERVED)
+        self.vmcb.put(V.RFLAGS, value | RFLAGS_RESERVED)
 
     def long_mode(self):
         """64-bit code: EFER.LMA and CS.L (APM2 4.8.1)."""
-        return bool(self.vmcb.get(V.EFER) & defs.EFER_LMA and self.vmcb.get(V.CS_ATTRIB) & 0x200)
+        return bool(self.vmcb.get(V.EFER) & EFER_LMA and self.vmcb.get(V.CS_ATTRIB) & 0x200)
 
     # -- what the instruction emulator reads (hv.vcpu.mmio, strio) ----------
     def code_bits(self):
         """The code size: 64 (EFER.LMA and CS.L), 32 (CS.D) or 16 (APM2 4.8.1)."""
         pa = self._pa
         cs = V.read(pa, V.CS_ATTRIB)        # L is bit 9, D/B bit 10 (Table B-2)
-        if cs & 0x200 and V.read(pa, V.EFER) & defs.EFER_LMA:
+        if cs & 0x200 and V.read(pa, V.EFER) & EFER_LMA:
             return 64
         return 32 if cs & 0x400 else 16
 
@@ -224,29 +212,19 @@ class SvmVCpu(VCpu):
         return self.io.mem(self._pa + V.INSN_BYTES, n)
 
     # -- events ---------------------------------------------------------------
-    def inject_interrupt(self, vector):
-        VCpu.inject_interrupt(self, vector)
-        self._slow_entry = True
-
-    def set_xcr0(self, value):
-        """The guest's XCR0, loaded around VMRUN when it differs from the
-        host's (SVM does not switch XCR0)."""
-        self.xcr0 = value
-        self._slow_entry = True
-
     def _inject_exception(self, vector, error_code):
         # EVENTINJ, its EV bit set with an error code (APM2 15.20); which
         # vectors push one is VCpu.inject_exception's rule.
         self.vmcb.put(V.EVENTINJ, defs.event(vector, defs.EVENT_TYPE_EXCEPTION, error_code))
 
     def _protected_mode(self):
-        return self.vmcb.get(V.CR0) & _CR0_PE
+        return self.vmcb.get(V.CR0) & CR0_PE
 
     def _deliver_interrupts(self):
         # EVENTINJ when the guest can take an interrupt now; otherwise a
         # virtual interrupt (V_IRQ) with the VINTR intercept as the window.
         v = self.vmcb
-        if (not v.get(V.EVENTINJ) & defs.EVENT_VALID and v.get(V.RFLAGS) & _RFLAGS_IF
+        if (not v.get(V.EVENTINJ) & defs.EVENT_VALID and v.get(V.RFLAGS) & RFLAGS_IF
                 and not v.get(V.INTERRUPT_STATE) & defs.INTERRUPT_SHADOW):
             v.put(V.EVENTINJ, defs.event(self._irq_queue.pop(0), defs.EVENT_TYPE_INTR))
             if not self._irq_queue:
@@ -297,6 +275,7 @@ class SvmVCpu(VCpu):
         pa, gprs, host = self._pa, self.gprs, self.percpu.host_area_pa
         ncr3, nrips, table = self._ncr3, self.nrips, insn.TABLE
         enter, get, step = self.native.run, HANDLERS.get, cached_cpuid
+        delivery = self.DELIVERY_EXITS
         cached = self.vm.cpuid.cached
         k, limit = 0, self.run_slice or 0   # exits in this call; 0: no slice
         f = self._fast_served
@@ -323,6 +302,8 @@ class SvmVCpu(VCpu):
                     if not done:
                         self.skip_slow()
                     continue
+            if code in delivery:
+                self.requeue_event()
             handler = get(code)
             if handler is None:
                 raise UnexpectedExit("unexpected #VMEXIT %#x (%s)\n%s"
@@ -336,33 +317,24 @@ class SvmVCpu(VCpu):
         """(cr0, cr3, cr4, efer without SVME, code size) from the VMCB."""
         v = self.vmcb
         cs = v.get(V.CS_ATTRIB)             # L is bit 9, D/B bit 10 (15.5.1)
-        efer = v.get(V.EFER) & ~defs.EFER_SVME
-        bits = 64 if cs & 0x200 and efer & defs.EFER_LMA else 32 if cs & 0x400 else 16
+        efer = v.get(V.EFER) & ~EFER_SVME
+        bits = 64 if cs & 0x200 and efer & EFER_LMA else 32 if cs & 0x400 else 16
         return v.get(V.CR0), v.get(V.CR3), v.get(V.CR4), efer, bits
 
-    def _enter_slow(self):
-        v = self.vmcb
-        if self._irq_queue:
-            self._deliver_interrupts()
-        flush = self._tlb_flush
-        if flush:
-            v.put(V.TLB_CONTROL, self.percpu.flush_command())
-        swap = self.xcr0 != self.host_xcr0
-        if swap:
-            self.io.xsetbv(0, self.xcr0)
-        code = self.native.run(self._pa, self.gprs, self.percpu.host_area_pa)
-        if swap:
-            self.io.xsetbv(0, self.host_xcr0)
-        if flush:
-            v.put(V.TLB_CONTROL, defs.TLB_CONTROL_NOTHING)   # VMRUN does not clear it
-            self._tlb_flush = False
-        self._slow_entry = swap or bool(self._irq_queue)
-        return code
+    def _enter(self):
+        # One VMRUN (hv.vcpu.entry._enter_slow calls it).
+        return self.native.run(self._pa, self.gprs, self.percpu.host_area_pa)
+
+    def _flush_begin(self):
+        self.vmcb.put(V.TLB_CONTROL, self.percpu.flush_command())   # 15.16.2
+
+    def _flush_end(self):
+        self.vmcb.put(V.TLB_CONTROL, defs.TLB_CONTROL_NOTHING)      # VMRUN does not clear it
 
     def requeue_event(self):
         """An exit that cut event delivery short (EXITINTINFO valid) gets the
-        event injected again at the next entry (APM2 15.7.2). Handlers of
-        exits other than instruction intercepts call this first."""
+        event injected again at the next entry (APM2 15.7.2). run() calls it
+        after every exit in DELIVERY_EXITS."""
         info = self.vmcb.get(V.EXITINTINFO)
         if info & defs.EVENT_VALID:
             self.vmcb.put(V.EVENTINJ, info)

@@ -2,14 +2,11 @@
 # reports only as error 7/8 or exit reason 33: a subset of SDM 3C 27.2
 # (controls, host state) and 27.3.1 (guest state) for the state this back
 # end writes. Pure over a vCPU's VMCS and caps; port and CPython.
+from hv.x86.bits import CR0_PE, CR0_PG, CR4_PAE, CR4_PCIDE, EFER_LMA, EFER_LME, RFLAGS_VM
 from hv.vcpu.vmx import defs, fields as F
 
-_CR0_PE, _CR0_PG = 1, 1 << 31
-_CR4_PAE, _CR4_PCIDE = 1 << 5, 1 << 17
-_EFER_LME, _EFER_LMA = 1 << 8, 1 << 10
-_EFER_ALLOWED = 1 | _EFER_LME | _EFER_LMA | 1 << 11      # SCE, LME, LMA, NXE
+_EFER_ALLOWED = 1 | EFER_LME | EFER_LMA | 1 << 11      # SCE, LME, LMA, NXE
 _RFLAGS_RESERVED_ZERO = 0xFFFFFFFFFFC08028                # 63:22, 15, 5, 3 (27.3.1.4)
-_RFLAGS_VM = 1 << 17
 _PAT_TYPES = (0, 1, 4, 5, 6, 7)
 
 
@@ -61,7 +58,7 @@ def control_failures(c):
         if kind == 1 or kind == 7 or kind == defs.INTR_TYPE_NMI and vector != 2 \
                 or kind == defs.INTR_TYPE_HW_EXCEPTION and vector > 31:
             out.append("VM-entry interruption information %#x is not a legal event" % info)
-        pe = v.readn(F.GUEST_CR0) & _CR0_PE
+        pe = v.readn(F.GUEST_CR0) & CR0_PE
         want = kind == defs.INTR_TYPE_HW_EXCEPTION and vector in (8, 10, 11, 12, 13, 14, 17, 21) \
             and bool(pe or not sec & defs.SEC_UNRESTRICTED_GUEST)
         if err != want:
@@ -113,7 +110,7 @@ def host_failures(c):
         lm = bool(exit_ctls & defs.EXIT_HOST_ADDR_SPACE_SIZE)
         if efer & ~_EFER_ALLOWED:
             out.append("host EFER reserved bits are set")
-        if bool(efer & _EFER_LMA) != lm or bool(efer & _EFER_LME) != lm:
+        if bool(efer & EFER_LMA) != lm or bool(efer & EFER_LME) != lm:
             out.append("host EFER.LMA/LME differ from host address-space size")
     if exit_ctls & defs.EXIT_LOAD_IA32_PAT and not _pat_ok(v.read64(F.HOST_IA32_PAT)):
         out.append("host PAT holds an invalid memory type")
@@ -139,22 +136,22 @@ def guest_failures(c):
     ia32e = bool(entry & defs.ENTRY_IA32E_MODE_GUEST)
     ug = v.read32(F.SECONDARY_VM_EXEC_CONTROL) & defs.SEC_UNRESTRICTED_GUEST
     cr0, cr4 = v.readn(F.GUEST_CR0), v.readn(F.GUEST_CR4)
-    fixed0 = k.cr0_fixed0 & ~((_CR0_PE | _CR0_PG) if ug else 0)
+    fixed0 = k.cr0_fixed0 & ~((CR0_PE | CR0_PG) if ug else 0)
     _fixed(out, "guest CR0", cr0, fixed0, k.cr0_fixed1)
     _fixed(out, "guest CR4", cr4, k.cr4_fixed0, k.cr4_fixed1)
-    if cr0 & _CR0_PG and not cr0 & _CR0_PE:
+    if cr0 & CR0_PG and not cr0 & CR0_PE:
         out.append("guest CR0.PG is set with CR0.PE clear")
-    if ia32e and not (cr0 & _CR0_PG and cr4 & _CR4_PAE):
+    if ia32e and not (cr0 & CR0_PG and cr4 & CR4_PAE):
         out.append("IA-32e mode guest without CR0.PG and CR4.PAE")
-    if not ia32e and cr4 & _CR4_PCIDE:
+    if not ia32e and cr4 & CR4_PCIDE:
         out.append("CR4.PCIDE set outside IA-32e mode")
     if entry & defs.ENTRY_LOAD_IA32_EFER:
         efer = v.read64(F.GUEST_IA32_EFER)
         if efer & ~_EFER_ALLOWED:
             out.append("guest EFER reserved bits are set")
-        if bool(efer & _EFER_LMA) != ia32e:
+        if bool(efer & EFER_LMA) != ia32e:
             out.append("guest EFER.LMA differs from the IA-32e mode guest control")
-        if cr0 & _CR0_PG and bool(efer & _EFER_LME) != bool(efer & _EFER_LMA):
+        if cr0 & CR0_PG and bool(efer & EFER_LME) != bool(efer & EFER_LMA):
             out.append("guest EFER.LME differs from EFER.LMA with paging on")
     if entry & defs.ENTRY_LOAD_IA32_PAT and not _pat_ok(v.read64(F.GUEST_IA32_PAT)):
         out.append("guest PAT holds an invalid memory type")
@@ -170,7 +167,7 @@ def guest_failures(c):
         out.append("guest RIP bits 63:32 are set outside 64-bit mode")
     if rflags & _RFLAGS_RESERVED_ZERO or not rflags & 2:
         out.append("guest RFLAGS reserved bits are wrong (%#x)" % rflags)
-    if ia32e and rflags & _RFLAGS_VM:
+    if ia32e and rflags & RFLAGS_VM:
         out.append("guest RFLAGS.VM is set in IA-32e mode")
     activity = v.read32(F.GUEST_ACTIVITY_STATE)
     if activity > 3:
@@ -225,6 +222,6 @@ def _segment_failures(v, ia32e, cr0):
             out.append("guest SS type %d is not read/write data" % kind)
         elif not _limit_ok(limit, ar):
             out.append("guest %s limit and granularity disagree" % name.upper())
-    if not cr0 & _CR0_PE and (seg["ss"][3] >> defs.AR_DPL_SHIFT) & 3:
+    if not cr0 & CR0_PE and (seg["ss"][3] >> defs.AR_DPL_SHIFT) & 3:
         out.append("guest SS.DPL is not 0 in real mode")
     return out

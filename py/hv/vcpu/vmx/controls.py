@@ -2,9 +2,9 @@
 # (SDM 3C 25.6-25.8), each adjusted to this CPU's capability MSRs (App.
 # A.3-A.5) by hv.vcpu.vmx.percpu.adjust_controls, and the CR0/CR4 guest/host
 # masks. Runs on the bare-metal port and on CPython (host tests).
+from hv.x86.bits import CR0_PE, CR0_PG
 from hv.vcpu.vmx import defs, fields as F, percpu
 
-_CR0_PE, _CR0_PG = 1 << 0, 1 << 31
 _VEC_UD = 6
 _EXCEPTIONS = 1 << _VEC_UD                  # #UD: VMMCALL on Intel (exits.exception_nmi)
 
@@ -42,7 +42,7 @@ def write_controls(c):
     # CR0/CR4 bits VMX fixes are the host's (25.6.6): the guest reads its
     # own value from the read shadow; writes that differ there exit.
     ug = c.secondary & defs.SEC_UNRESTRICTED_GUEST
-    c.cr0_fixed0 = k.cr0_fixed0 & ~((_CR0_PE | _CR0_PG) if ug else 0)
+    c.cr0_fixed0 = k.cr0_fixed0 & ~((CR0_PE | CR0_PG) if ug else 0)
     c.cr0_mask = (c.cr0_fixed0 | ~k.cr0_fixed1) & 0xFFFFFFFF
     c.cr4_mask = (k.cr4_fixed0 | ~k.cr4_fixed1) & 0xFFFFFFFF
     v.writen(F.CR0_GUEST_HOST_MASK, c.cr0_mask)

@@ -2,15 +2,13 @@
 # and guest/host masks (SDM 3C 25.6.6), and the CR-access exit (26.1.3,
 # Table 28-3) emulating MOV to/from CR0/CR3/CR4/CR8, CLTS and LMSW.
 # Runs on the bare-metal port and on CPython (host tests).
+from hv.x86.bits import (CR0_CD, CR0_NW, CR0_PE, CR0_PG, CR0_TS, CR0_WP, CR4_PAE, CR4_VMXE,
+                         EFER_LMA, EFER_LME)
 from hv.vcpu.api import UnexpectedExit
 from hv.vcpu.vmx import defs, fields as F
 from hv.vcpu.vmx.controls import set_ia32e
 
 _VEC_GP = 13
-_CR0_PE, _CR0_TS, _CR0_NW, _CR0_CD, _CR0_PG = 1, 1 << 3, 1 << 29, 1 << 30, 1 << 31
-_CR0_WP = 1 << 16
-_CR4_PAE = 1 << 5
-_EFER_LME, _EFER_LMA = 1 << 8, 1 << 10
 
 
 def set_cr0(c, value):
@@ -46,12 +44,12 @@ def cr_access(c):
     elif kind == defs.CR_ACCESS_MOV_FROM:
         c.set_gpr(gpr, read_cr(c, cr) if long else read_cr(c, cr) & 0xFFFFFFFF)
     elif kind == defs.CR_ACCESS_CLTS:
-        ok = write_cr(c, 0, v.readn(F.CR0_READ_SHADOW) & ~_CR0_TS)
+        ok = write_cr(c, 0, v.readn(F.CR0_READ_SHADOW) & ~CR0_TS)
     else:
         # LMSW loads CR0[3:0] from the low 4 of its 16-bit source and can
         # set PE but not clear it (SDM 2A LMSW).
         old = v.readn(F.CR0_READ_SHADOW)
-        ok = write_cr(c, 0, old & ~0xF | lmsw_src & 0xF | old & _CR0_PE)
+        ok = write_cr(c, 0, old & ~0xF | lmsw_src & 0xF | old & CR0_PE)
     if not ok:
         c.inject_exception(_VEC_GP, 0)
         return None
@@ -73,8 +71,8 @@ def write_cr(c, cr, value):
     if cr == 0:
         return _write_cr0(c, value)
     if cr == 4:
-        if value >> 32 or value & ~c.caps.cr4_fixed1 & 0xFFFFFFFF or value & defs.CR4_VMXE \
-                or v.read64(F.GUEST_IA32_EFER) & _EFER_LMA and not value & _CR4_PAE:
+        if value >> 32 or value & ~c.caps.cr4_fixed1 & 0xFFFFFFFF or value & CR4_VMXE \
+                or v.read64(F.GUEST_IA32_EFER) & EFER_LMA and not value & CR4_PAE:
             return False                    # VMX is hidden from the guest: VMXE #GPs
         set_cr4(c, value)
         c.flush_guest_tlb()
@@ -95,19 +93,19 @@ def write_cr(c, cr, value):
 def _write_cr0(c, value):
     v = c.vmcs
     old = v.readn(F.CR0_READ_SHADOW)
-    if value >> 32 or value & _CR0_PG and not value & _CR0_PE \
-            or value & _CR0_NW and not value & _CR0_CD:
+    if value >> 32 or value & CR0_PG and not value & CR0_PE \
+            or value & CR0_NW and not value & CR0_CD:
         return False                        # SDM 2A MOV CR: #GP(0) cases
     efer = v.read64(F.GUEST_IA32_EFER)
-    if (value ^ old) & _CR0_PG and efer & _EFER_LME:
+    if (value ^ old) & CR0_PG and efer & EFER_LME:
         # Paging on with LME sets LMA, off clears it (SDM 3A 10.8.5); the
         # "IA-32e mode guest" entry control follows LMA (27.3.1.1).
-        on = bool(value & _CR0_PG)
-        if on and not v.readn(F.CR4_READ_SHADOW) & _CR4_PAE:
+        on = bool(value & CR0_PG)
+        if on and not v.readn(F.CR4_READ_SHADOW) & CR4_PAE:
             return False
-        v.write64(F.GUEST_IA32_EFER, efer | _EFER_LMA if on else efer & ~_EFER_LMA)
+        v.write64(F.GUEST_IA32_EFER, efer | EFER_LMA if on else efer & ~EFER_LMA)
         set_ia32e(c, on)
     set_cr0(c, value)
-    if (value ^ old) & (_CR0_PG | _CR0_WP | _CR0_PE):
+    if (value ^ old) & (CR0_PG | CR0_WP | CR0_PE):
         c.flush_guest_tlb()
     return True

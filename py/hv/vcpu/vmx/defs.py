@@ -9,7 +9,7 @@ CPUID_1_ECX_VMX = const(1 << 5)
 FEATURE_CONTROL_LOCK = const(1 << 0)
 FEATURE_CONTROL_VMX_IN_SMX = const(1 << 1)
 FEATURE_CONTROL_VMX_OUTSIDE_SMX = const(1 << 2)
-CR4_VMXE = const(1 << 13)
+from hv.x86.bits import CR4_VMXE  # noqa: E402,F401  (SDM 3C 24.7; one home for CR4's bits)
 
 # --- IA32_VMX_BASIC (SDM App. A.1) ---
 BASIC_REVISION_MASK = const(0x7FFFFFFF)

@@ -2,6 +2,7 @@
 # XSETBV, EFER, CRs (hv.vcpu.vmx.cr), the interrupt window and VMX instructions
 # are handled here (None: run on); the rest fill the arch-neutral exit
 # record, entry failures a FailEntry. Port and CPython (fakes).
+from hv.x86.bits import CR0_PG, EFER_LMA
 from hv.x86 import efer
 from micropython import const
 from hv.x86.regs import MASK64, RAX, RCX, RDX, RBX
@@ -10,9 +11,6 @@ from hv.vcpu.vmx import checks, cr, defs, fields as F
 
 _VEC_UD, _VEC_GP = 6, 13
 _WIDTH_MASK = (0, 0xFF, 0xFFFF, 0, 0xFFFFFFFF)
-_XCR0_X87, _XCR0_SSE, _XCR0_AVX = 1, 2, 4           # SDM 1 13.3
-_CR0_PG = 1 << 31
-_EFER_LMA = 1 << 10
 _VMMCALL = b"\x0f\x01\xd9"                          # AMD's hypercall (APM3 VMMCALL)
 _IO_IN = const(1 << 3)                              # defs.IO_QUAL_IN
 _IO_STR_REP = const(3 << 4)                         # string and REP bits
@@ -164,11 +162,11 @@ def _efer(c, write, value):
     v = c.vmcs
     cur = v.read64(F.GUEST_IA32_EFER)
     if write:
-        if efer.write_faults(value, cur, cr.guest_cr0(c) & _CR0_PG,
+        if efer.write_faults(value, cur, cr.guest_cr0(c) & CR0_PG,
                              c.vm.cpuid.answer(0x80000001, 0)[3]):
             c.inject_exception(_VEC_GP, 0)
             return None
-        v.write64(F.GUEST_IA32_EFER, value & ~_EFER_LMA | cur & _EFER_LMA)
+        v.write64(F.GUEST_IA32_EFER, value & ~EFER_LMA | cur & EFER_LMA)
     else:
         c.gprs[RAX] = cur & 0xFFFFFFFF
         c.gprs[RDX] = cur >> 32
@@ -177,18 +175,7 @@ def _efer(c, write, value):
 
 
 def xsetbv(c):
-    v, g = c.vmcs, c.gprs
-    value = (g[RDX] & 0xFFFFFFFF) << 32 | g[RAX] & 0xFFFFFFFF
-    supported = c.vm.cpuid.answer(0xD, 0)
-    supported = supported[0] | supported[3] << 32
-    cpl = (v.read32(F.GUEST_SS_AR_BYTES) >> defs.AR_DPL_SHIFT) & 3    # CPL = SS.DPL (25.4.1)
-    if (g[RCX] & 0xFFFFFFFF or cpl or not value & _XCR0_X87 or value & ~supported
-            or value & _XCR0_AVX and not value & _XCR0_SSE):
-        c.inject_exception(_VEC_GP, 0)      # SDM 2B XSETBV: #GP(0) cases
-        return None
-    c.xcr0 = value
-    c.skip_instruction()
-    return None
+    return c._xsetbv_exit()
 
 
 # --- EPT (SDM 3C 29.3.3) ---
@@ -259,18 +246,6 @@ def failed_entry(c, reason):
     e.code = reason
     e.message = "VM entry failed (exit reason %#x, %s): %s" % (reason, defs.exit_name(reason), what)
     return e
-
-
-def reinject(c):
-    """An exit during event delivery (IDT-vectoring information, 28.2.4):
-    deliver the event again at the next entry."""
-    v = c.vmcs
-    info = v.read32(F.IDT_VECTORING_INFO)
-    v.write32(F.VM_ENTRY_INTR_INFO, info & 0x80000FFF)     # bits 30:12 reserved on entry
-    if info & defs.INTR_ERROR_CODE_VALID:
-        v.write32(F.VM_ENTRY_EXCEPTION_ERROR_CODE, v.read32(F.IDT_VECTORING_ERROR_CODE))
-    if (info >> defs.INTR_TYPE_SHIFT) & 7 >= defs.INTR_TYPE_SOFT_INTR:
-        v.write32(F.VM_ENTRY_INSTRUCTION_LEN, v.read32(F.VM_EXIT_INSTRUCTION_LEN))
 
 
 HANDLERS = {

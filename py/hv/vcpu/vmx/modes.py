@@ -2,13 +2,11 @@
 # real mode (CS:IP at the entry, unrestricted guest), flat 32-bit protected
 # mode, and long mode identity-mapped by tables written into guest memory
 # (hv.x86.guest_tables). Runs on the bare-metal port and on CPython.
-from hv.x86.guest_tables import SEL_CODE, gdt, gdt_limit, long_mode_tables
+from hv.x86.bits import (CR0_ET, CR0_NE, CR0_PE, CR0_PG, CR0_WP, CR4_PAE, EFER_LMA,
+                         EFER_LME, EFER_NXE, RFLAGS_RESERVED)
+from hv.x86.guest_tables import SEL_CODE, gdt, gdt_limit, long_mode_tables, real_mode_entry
 from hv.vcpu.vmx import defs, fields as F
 
-_RFLAGS_RESERVED = 1 << 1
-_CR0_PE, _CR0_ET, _CR0_NE, _CR0_WP, _CR0_PG = 1 << 0, 1 << 4, 1 << 5, 1 << 16, 1 << 31
-_CR4_PAE = 1 << 5
-_EFER_LME, _EFER_LMA, _EFER_NXE = 1 << 8, 1 << 10, 1 << 11
 _PAT_DEFAULT = 0x0007040600070406           # power-on IA32_PAT (SDM 3A 13.12.4)
 
 
@@ -23,11 +21,9 @@ def set_entry(v, mode, gpa):
     if mode != "real":
         v.writen(F.GUEST_RIP, gpa)
         return
-    if gpa >= 0x100000:
-        raise ValueError("real-mode entry %#x is above 1 MiB" % gpa)
-    sel = (gpa >> 4) & 0xF000
+    sel, ip = real_mode_entry(gpa)
     v.set_segment(F.SEGMENTS[1], sel, sel << 4, 0xFFFF, defs.AR_CODE16)
-    v.writen(F.GUEST_RIP, gpa - (sel << 4))
+    v.writen(F.GUEST_RIP, ip)
 
 
 def setup(v, vm, mode, tables, code_sel=SEL_CODE):
@@ -36,7 +32,7 @@ def setup(v, vm, mode, tables, code_sel=SEL_CODE):
     its page tables) at tables in vm. Returns (cr0, cr3, cr4, efer) as the
     guest is to see them; the caller applies the VMX-fixed bits (hv.vcpu.vmx.cr)."""
     es, cs, ss, ds, fs, gs, ldtr, tr = F.SEGMENTS
-    efer, cr0, cr3, cr4 = 0, _CR0_ET | _CR0_NE, 0, 0
+    efer, cr0, cr3, cr4 = 0, CR0_ET | CR0_NE, 0, 0
     if mode == "real":
         for seg in (es, ss, ds, fs, gs):
             v.set_segment(seg, 0, 0, 0xFFFF, defs.AR_DATA16)
@@ -53,20 +49,20 @@ def setup(v, vm, mode, tables, code_sel=SEL_CODE):
         v.set_segment(tr, 0, 0, 0x67, defs.AR_TSS_BUSY)
         v.set_segment(ldtr, 0, 0, 0, defs.AR_UNUSABLE)
         gdtr, idtr = (tables, gdt_limit(code_sel)), (0, 0)
-        cr0 |= _CR0_PE
+        cr0 |= CR0_PE
         if long:
             pieces, cr3 = long_mode_tables(tables, vm.mem_size)
             for gpa, data in pieces:
                 vm.write(gpa, data)
-            cr0 |= _CR0_PG | _CR0_WP
-            cr4 = _CR4_PAE
-            efer = _EFER_LME | _EFER_LMA | _EFER_NXE
+            cr0 |= CR0_PG | CR0_WP
+            cr4 = CR4_PAE
+            efer = EFER_LME | EFER_LMA | EFER_NXE
     v.writen(F.GUEST_GDTR_BASE, gdtr[0])
     v.write32(F.GUEST_GDTR_LIMIT, gdtr[1])
     v.writen(F.GUEST_IDTR_BASE, idtr[0])
     v.write32(F.GUEST_IDTR_LIMIT, idtr[1])
     v.writen(F.GUEST_DR7, 0x400)
-    v.writen(F.GUEST_RFLAGS, _RFLAGS_RESERVED)
+    v.writen(F.GUEST_RFLAGS, RFLAGS_RESERVED)
     v.writen(F.GUEST_RSP, 0)
     v.writen(F.GUEST_PENDING_DBG_EXCEPTIONS, 0)
     v.write32(F.GUEST_ACTIVITY_STATE, defs.ACTIVITY_ACTIVE)

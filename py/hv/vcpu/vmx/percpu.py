@@ -4,6 +4,7 @@
 # accessors are passed in for host tests (rdmsr: None for a missing MSR).
 from hv.x86 import msr as M
 from hv.host.frame import out_of_frames
+from hv.vcpu import percpu as _shared
 from hv.vcpu.vmx import defs
 
 
@@ -166,23 +167,13 @@ class PerCpu:
         self.vmxon_pa = self.current = None
 
 
-_percpu = None
+_owner = _shared.Owner(VmxError, "VMX")
 
 
 def acquire(allocator, io, native, rdmsr):
-    """Enter VMX operation on first use (this port runs on one CPU) and count users."""
-    global _percpu
-    if _percpu is None:
-        _percpu = PerCpu(allocator, io, native, rdmsr)
-    elif _percpu._allocator is not allocator:
-        raise VmxError("VMX is already on with frames from another allocator")
-    _percpu.users += 1
-    return _percpu
+    """Enter VMX operation on first use and count users (hv.vcpu.percpu)."""
+    return _owner.acquire(allocator, lambda: PerCpu(allocator, io, native, rdmsr))
 
 
 def release(p):
-    global _percpu
-    p.users -= 1
-    if p.users == 0:
-        p.disable()
-        _percpu = None
+    _owner.release(p)

@@ -4,7 +4,7 @@
 # A set bitmap bit makes the access exit. Runs on the port and on CPython.
 import struct
 from micropython import const
-from hv.host.frame import out_of_frames
+from hv.vcpu.pagerun import PageRun
 
 IO_BITMAP_PAGES = const(2)          # A: ports 0-0x7FFF, B: 0x8000-0xFFFF
 # MSR bitmap quarters (25.6.9): read low, read high, write low, write high;
@@ -29,38 +29,11 @@ def msr_bitmap_position(msr):
     return base + (n >> 3), n & 7
 
 
-class Frames:
-    """A run of zeroed or 0xFF-filled frames; mem: a view of all of them."""
-
-    def __init__(self, allocator, pages, fill):
-        self._allocator = allocator
-        self.pages = pages
-        self.pa = allocator.alloc_frames(pages)
-        if self.pa is None:
-            raise out_of_frames(allocator, "a %d-page VMX structure (contiguous)" % pages, pages)
-        self.mem = allocator.mem(self.pa, pages * 4096)
-        self.mem[:] = bytes([fill]) * (pages * 4096)
-
-    def set_bit(self, byte, bit, on):
-        if on:
-            self.mem[byte] |= 1 << bit
-        else:
-            self.mem[byte] &= ~(1 << bit) & 0xFF
-
-    def get_bit(self, byte, bit):
-        return bool(self.mem[byte] >> bit & 1)
-
-    def close(self):
-        if self.pa is not None:
-            self._allocator.dealloc_frames(self.pa, self.pages)
-            self.pa = self.mem = None
-
-
-class IoBitmaps(Frames):
+class IoBitmaps(PageRun):
     """Bitmaps A and B back to back: port p is bit p of the pair."""
 
     def __init__(self, allocator):
-        super().__init__(allocator, IO_BITMAP_PAGES, 0xFF)
+        super().__init__(allocator, IO_BITMAP_PAGES, 0xFF, "VMX structure")
 
     @property
     def pa_b(self):
@@ -76,9 +49,9 @@ class IoBitmaps(Frames):
         return self.get_bit(port >> 3, port & 7)
 
 
-class MsrBitmap(Frames):
+class MsrBitmap(PageRun):
     def __init__(self, allocator):
-        super().__init__(allocator, 1, 0xFF)
+        super().__init__(allocator, 1, 0xFF, "VMX structure")
 
     def set(self, msr, read, write):
         pos = msr_bitmap_position(msr)
@@ -98,7 +71,7 @@ class MsrBitmap(Frames):
         return self.get_bit(pos[0], pos[1]), self.get_bit(pos[0] + _MSR_WRITE_OFFSET, pos[1])
 
 
-class MsrAreas(Frames):
+class MsrAreas(PageRun):
     """Two MSR lists in one frame (SDM 3C 25.7.2, 25.8.2): the guest's at
     offset 0 (VM-entry load and VM-exit store both point here, so the guest
     values survive exits) and the host's at 2 KiB (VM-exit load)."""
@@ -106,7 +79,7 @@ class MsrAreas(Frames):
     HOST_OFFSET = 0x800
 
     def __init__(self, allocator, msrs, host_values):
-        super().__init__(allocator, 1, 0)
+        super().__init__(allocator, 1, 0, "VMX structure")
         self.msrs = tuple(msrs)
         for i, m in enumerate(self.msrs):
             struct.pack_into("<IIQ", self.mem, i * MSR_AREA_ENTRY, m, 0, 0)

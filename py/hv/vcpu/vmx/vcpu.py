@@ -2,6 +2,7 @@
 # registers, intercepts, events, EPT/VPID flushes and the run loop; controls,
 # host state, modes, CRs and exits live in their own hv.vcpu.vmx modules.
 # Runs on the bare-metal port (hw, vmx natives) and on CPython (fakes).
+from hv.x86.bits import CR0_PE, EFER_LMA, RFLAGS_IF, RFLAGS_RESERVED
 from hv.x86 import gwalk, insn, regs
 from hv.host.cpu import rdmsr_or_none
 from hv.host.frame import PhysFrame
@@ -15,33 +16,25 @@ from hv.vcpu.vmx import controls, cr, defs, exits, fields as F, host, modes, per
 from hv.vcpu.vmx.structs import IoBitmaps, MsrAreas, MsrBitmap
 from hv.vcpu.vmx.vmcs import Vmcs
 
-_RFLAGS_IF = 1 << 9
-_RFLAGS_RESERVED = 1 << 1
-_CR0_PE = 1 << 0
-_EFER_LMA = 1 << 10
 # MSRs the VMCS switches (guest-state area, SDM 3C 25.4.1) or the MSR areas
 # do (structs.MsrAreas): safe to leave to the guest, as SVM's VMLOAD set.
 _AREA_MSRS = (IA32_STAR, IA32_LSTAR, IA32_CSTAR, IA32_FMASK, IA32_KERNEL_GS_BASE)
 _PASSTHROUGH_MSRS = _AREA_MSRS + (IA32_FS_BASE, IA32_GS_BASE, IA32_SYSENTER_CS,
                                   IA32_SYSENTER_ESP, IA32_SYSENTER_EIP)
-# Exits that can interrupt the delivery of an event through the IDT, the
-# only ones whose IDT-vectoring information can be valid (SDM 3C 28.2.4):
-# exception or NMI, external interrupt, triple fault, task switch, APIC
-# access, EPT violation and misconfiguration, PML full, SPP. Exits caused by
-# an instruction (CPUID, I/O, ...) cannot.
-_DELIVERY_EXITS = frozenset((0, 1, 2, 9, 44, 48, 49, 62, 66))
 
 
 class VmxVCpu(VCpu):
+    NATIVE = "vmx"                                  # the back end's natives module
+    # Exits that can interrupt the delivery of an event through the IDT, the
+    # only ones whose IDT-vectoring information can be valid (SDM 3C 28.2.4):
+    # exception or NMI, external interrupt, triple fault, task switch, APIC
+    # access, EPT violation and misconfiguration, PML full, SPP. Exits caused
+    # by an instruction (CPUID, I/O, ...) cannot.
+    DELIVERY_EXITS = frozenset((0, 1, 2, 9, 44, 48, 49, 62, 66))
+
     def __init__(self, vm, allocator, io=None, native=None):
-        super().__init__(vm)
-        if io is None:
-            import hw as io
-        if native is None:
-            import vmx as native
-        self.io, self.native = io, native
-        self._fast_served = getattr(native, "fast_served", None)
-        self._allocator = allocator
+        super().__init__(vm, allocator, io, native)
+        io, native = self.io, self.native
         self.percpu = percpu.acquire(allocator, io, native, rdmsr_or_none(io))
         caps = self.caps = self.percpu.caps
         self._frame = self.io_bitmaps = self.msr_bitmap = self.msr_areas = None
@@ -60,12 +53,10 @@ class VmxVCpu(VCpu):
         self.gprs = regs.new_gprs()
         self.eptp = 0
         self._bound = False
-        self._tlb_flush = True                  # a reused VPID/EPTP starts clean
+        self._init_entry(io)                    # a reused VPID/EPTP starts with a flush
         self._entry = 0
         self._mode = None
         self._internal_msrs = {IA32_EFER: True}
-        self.host_xcr0 = io.xgetbv(0) if io.cr4() & (1 << 18) else 1
-        self.xcr0 = self.host_xcr0
         self.tpr = 0                            # guest CR8 (hv.vcpu.vmx.cr)
         self._window = False                    # interrupt-window exiting is on
         self._ibuf = bytearray(16)
@@ -93,14 +84,11 @@ class VmxVCpu(VCpu):
         only where IA32_VMX_EPT_VPID_CAP allows them."""
         self.eptp = ept.eptp_for(paddr, self.caps.ept_vpid)
         self._vmcs().write64(F.EPT_POINTER, self.eptp)
-        self._tlb_flush = True
+        self.flush_tlb()
 
-    def flush_tlb(self):
-        """INVEPT (and INVVPID) before the next entry, after the EPT lost a
-        mapping or a permission (SDM 3C 29.4.3.3)."""
-        self._tlb_flush = True
-
-    def _flush(self):
+    def _flush_begin(self):
+        # INVEPT and INVVPID before the entry (SDM 3C 29.4.3.3), for
+        # hv.vcpu.entry's flush_tlb().
         c, n = self.caps, self.native
         if c.ept(defs.EPT_CAP_INVEPT_SINGLE):
             n.invept(defs.INVEPT_SINGLE_CONTEXT, self.eptp)
@@ -150,7 +138,7 @@ class VmxVCpu(VCpu):
         cr.set_cr4(self, cr4)
         v.writen(F.GUEST_CR3, cr3)
         v.write64(F.GUEST_IA32_EFER, efer)
-        controls.set_ia32e(self, bool(efer & _EFER_LMA))
+        controls.set_ia32e(self, bool(efer & EFER_LMA))
         self._mode = mode
         self.set_entry(self._entry)
 
@@ -196,12 +184,12 @@ class VmxVCpu(VCpu):
 
     @rflags.setter
     def rflags(self, value):
-        self._vmcs().writen(F.GUEST_RFLAGS, value | _RFLAGS_RESERVED)
+        self._vmcs().writen(F.GUEST_RFLAGS, value | RFLAGS_RESERVED)
 
     def long_mode(self):
         """64-bit code: EFER.LMA and CS.L (SDM 3A 5.2.1)."""
         v = self._vmcs()
-        return bool(v.read64(F.GUEST_IA32_EFER) & _EFER_LMA
+        return bool(v.read64(F.GUEST_IA32_EFER) & EFER_LMA
                     and v.read32(F.GUEST_CS_AR_BYTES) & defs.AR_L)
 
     # -- what the instruction emulator reads (hv.vcpu.mmio, strio) ----------
@@ -209,7 +197,7 @@ class VmxVCpu(VCpu):
         """The code size: 64 (IA32_EFER.LMA and CS.L), 32 (CS.D) or 16 (SDM 3A 5.2.1)."""
         v = self.vmcs
         ar = v.read32(F.GUEST_CS_AR_BYTES)
-        if ar & defs.AR_L and v.read64(F.GUEST_IA32_EFER) & _EFER_LMA:
+        if ar & defs.AR_L and v.read64(F.GUEST_IA32_EFER) & EFER_LMA:
             return 64
         return 32 if ar & defs.AR_DB else 16
 
@@ -254,7 +242,7 @@ class VmxVCpu(VCpu):
 
     def _protected_mode(self):
         # The guest-state CR0, which VM entry checks (27.2.1.3), not the shadow.
-        return self._vmcs().readn(F.GUEST_CR0) & _CR0_PE
+        return self._vmcs().readn(F.GUEST_CR0) & CR0_PE
 
     def _deliver_interrupts(self):
         # Inject when the guest can take an interrupt now (RFLAGS.IF, no
@@ -262,7 +250,7 @@ class VmxVCpu(VCpu):
         # interrupt window (25.6.2) and inject at its exit.
         v = self.vmcs
         if (not v.read32(F.VM_ENTRY_INTR_INFO) & defs.INTR_VALID
-                and v.readn(F.GUEST_RFLAGS) & _RFLAGS_IF
+                and v.readn(F.GUEST_RFLAGS) & RFLAGS_IF
                 and not v.read32(F.GUEST_INTERRUPTIBILITY_INFO)
                 & (defs.BLOCKING_BY_STI | defs.BLOCKING_BY_MOV_SS)):
             v.write32(F.VM_ENTRY_INTR_INFO,
@@ -347,9 +335,10 @@ class VmxVCpu(VCpu):
             if e is not None:
                 self.exits += 1
                 return e
-        gprs, io = self.gprs, self.io
+        gprs = self.gprs
         enter = self.native.run
         fail = self.native.VMXFail
+        delivery = self.DELIVERY_EXITS
         k, limit = 0, self.run_slice or 0   # exits in this call; 0: no slice
         f = self._fast_served
         s0 = f() if f is not None else 0    # exits the natives' fast path serves
@@ -359,25 +348,17 @@ class VmxVCpu(VCpu):
                 # (CPUID, ...): let the caller look at its budgets now and then.
                 return self._nothing(k, s0)
             k += 1
-            if self._irq_queue:
-                self._deliver_interrupts()
-            if self._tlb_flush:
-                self._flush()
-                self._tlb_flush = False
-            swap = self.xcr0 != self.host_xcr0
-            if swap:
-                io.xsetbv(0, self.xcr0)
+            # The common case is one native call; interrupts to deliver, a
+            # TLB flush and a guest XCR0 take the slow entry (hv.vcpu.entry).
             clock = self.clock              # set only while a guest timer counts
             if clock is not None:
                 clock.entering()
             try:
-                reason = enter(gprs, v.launched)
+                reason = self._enter_slow() if self._slow_entry else enter(gprs, v.launched)
             except fail as e:
                 self._count(k, s0)
                 return exits.vm_fail(self, e.error)
             finally:
-                if swap:
-                    io.xsetbv(0, self.host_xcr0)
                 if clock is not None:
                     clock.exited()
             if reason & defs.EXIT_REASON_FAILED_ENTRY:
@@ -385,8 +366,8 @@ class VmxVCpu(VCpu):
                 return exits.failed_entry(self, reason)
             v.launched = True
             basic = reason & defs.EXIT_REASON_BASIC_MASK
-            if basic in _DELIVERY_EXITS and v.read32(F.IDT_VECTORING_INFO) & defs.INTR_VALID:
-                exits.reinject(self)            # an event the exit cut short (28.2.4)
+            if basic in delivery:
+                self.requeue_event()
             handler = exits.HANDLERS.get(basic)
             if handler is None:
                 raise UnexpectedExit("unexpected VM exit %d (%s)\n%s"
@@ -396,6 +377,27 @@ class VmxVCpu(VCpu):
                 self._count(k, s0)
                 return e
 
+    def _enter(self):
+        # One VMLAUNCH or VMRESUME (hv.vcpu.entry._enter_slow calls it).
+        return self.native.run(self.gprs, self.vmcs.launched)
+
+    def _flush_end(self):
+        pass
+
+    def requeue_event(self):
+        """An exit during event delivery (IDT-vectoring information valid,
+        SDM 3C 28.2.4): deliver the event again at the next entry (27.6).
+        run() calls it after every exit in DELIVERY_EXITS."""
+        v = self.vmcs
+        info = v.read32(F.IDT_VECTORING_INFO)
+        if not info & defs.INTR_VALID:
+            return
+        v.write32(F.VM_ENTRY_INTR_INFO, info & 0x80000FFF)     # bits 30:12 reserved on entry
+        if info & defs.INTR_ERROR_CODE_VALID:
+            v.write32(F.VM_ENTRY_EXCEPTION_ERROR_CODE, v.read32(F.IDT_VECTORING_ERROR_CODE))
+        if (info >> defs.INTR_TYPE_SHIFT) & 7 >= defs.INTR_TYPE_SOFT_INTR:
+            v.write32(F.VM_ENTRY_INSTRUCTION_LEN, v.read32(F.VM_EXIT_INSTRUCTION_LEN))
+
     def control_regs(self):
         """(cr0, cr3, cr4, efer, code size): CR0 and CR4 as the guest reads
         them, its bits from the read shadows where the host owns them (25.6.6)."""
@@ -404,7 +406,7 @@ class VmxVCpu(VCpu):
         cr4 = v.readn(F.GUEST_CR4) & ~self.cr4_mask | v.readn(F.CR4_READ_SHADOW) & self.cr4_mask
         efer = v.read64(F.GUEST_IA32_EFER)
         ar = v.read32(F.GUEST_CS_AR_BYTES)
-        bits = 64 if ar & defs.AR_L and efer & _EFER_LMA else 32 if ar & defs.AR_DB else 16
+        bits = 64 if ar & defs.AR_L and efer & EFER_LMA else 32 if ar & defs.AR_DB else 16
         return cr0, v.readn(F.GUEST_CR3), cr4, efer, bits
 
     def set_watchdog(self, cycles):
