@@ -7,7 +7,8 @@ import pytest
 from hv.vcpu import cpuid as cpuid_policy
 from hv.x86.regs import RAX, RBX, RCX, RDX, RSI, RDI, R8, R9
 from hv.vcpu.svm import defs, percpu, vmcb as V
-from hv.vcpu.svm.vcpu import _MISC1, _RAX_FIELD, _VMEXIT_CPUID
+from hv.vcpu.svm.state import _RAX_FIELD
+from hv.vcpu.svm.vcpu import _MISC1, _VMEXIT_CPUID
 from hv.vcpu.api import UnexpectedExit
 from svm_fakes import MiB, Machine, exit_with
 

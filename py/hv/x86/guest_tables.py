@@ -4,6 +4,7 @@
 # Arch-neutral; runs on the bare-metal port and on CPython (host tests).
 import struct
 from micropython import const
+from hv.x86.bits import CR0_ET, CR0_NE, CR0_PE, CR0_PG, CR0_WP, CR4_PAE, EFER_LMA, EFER_LME, EFER_NXE
 
 TABLES_GPA = const(0x1000)          # default: GDT, PML4, PDPT, PDs from here
 SEL_CODE = const(0x08)              # code segment of the mode (32- or 64-bit)
@@ -77,3 +78,20 @@ def real_mode_entry(gpa):
         raise ValueError("real-mode entry %#x is above 1 MiB" % gpa)
     sel = (gpa >> 4) & 0xF000
     return sel, gpa - (sel << 4)
+
+
+def mode_control_regs(vm, mode, tables):
+    """(cr0, cr3, cr4, efer) a guest starts `mode` with ('real', 'protected'
+    or 'long': PE, and for long mode PG, WP, PAE, LME, LMA and NXE over the
+    identity map long_mode_tables() writes into vm at tables; SDM 3A 10.8.5)."""
+    cr0, cr3, cr4, efer = CR0_ET | CR0_NE, 0, 0, 0
+    if mode != "real":
+        cr0 |= CR0_PE
+    if mode == "long":
+        pieces, cr3 = long_mode_tables(tables, vm.mem_size)
+        for gpa, data in pieces:
+            vm.write(gpa, data)
+        cr0 |= CR0_PG | CR0_WP
+        cr4 = CR4_PAE
+        efer = EFER_LME | EFER_LMA | EFER_NXE
+    return cr0, cr3, cr4, efer

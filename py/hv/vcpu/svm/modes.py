@@ -3,9 +3,8 @@
 # segments, paging off) and long mode (64-bit, identity-mapped by tables
 # written into guest memory, hv.x86.guest_tables). Runs on the bare-metal port
 # and on CPython (host tests).
-from hv.x86.bits import (CR0_ET, CR0_NE, CR0_PE, CR0_PG, CR0_WP, CR4_PAE, EFER_LMA,
-                         EFER_LME, EFER_NXE, EFER_SVME, RFLAGS_RESERVED)
-from hv.x86.guest_tables import SEL_CODE, gdt, gdt_limit, long_mode_tables, real_mode_entry
+from hv.x86.bits import EFER_SVME, RFLAGS_RESERVED
+from hv.x86.guest_tables import SEL_CODE, gdt, gdt_limit, mode_control_regs, real_mode_entry
 from hv.vcpu.svm import defs, vmcb as V
 
 _PAT_DEFAULT = 0x0007040600070406           # power-on IA32_PAT (APM2 7.8.2)
@@ -27,8 +26,8 @@ def setup(v, vm, mode, tables, code_sel=SEL_CODE):
     s = v.set
     for name, seg in V.SEGMENTS:
         v.set_segment(seg, 0, 0, 0, 0)
-    efer = EFER_SVME                   # guest EFER.SVME must be 1 (15.5.1)
-    cr0, cr3, cr4 = CR0_ET | CR0_NE, 0, 0
+    cr0, cr3, cr4, efer = mode_control_regs(vm, mode, tables)
+    efer |= EFER_SVME                       # guest EFER.SVME must be 1 (15.5.1)
     if mode == "real":
         for seg in (V.ES, V.SS, V.DS, V.FS, V.GS):
             v.set_segment(seg, 0, 0, 0xFFFF, defs.ATTR_DATA16)
@@ -46,14 +45,6 @@ def setup(v, vm, mode, tables, code_sel=SEL_CODE):
             v.set_segment(seg, code_sel + 8, 0, 0xFFFFFFFF, defs.ATTR_DATA32)
         v.set_segment(V.TR, 0, 0, 0x67, defs.ATTR_TSS)  # not checked by VMRUN; sane anyway
         v.set_segment(V.LDTR, 0, 0, 0, 0)
-        cr0 |= CR0_PE
-        if long:
-            pieces, cr3 = long_mode_tables(tables, vm.mem_size)
-            for gpa, data in pieces:
-                vm.write(gpa, data)
-            cr0 |= CR0_PG | CR0_WP
-            cr4 = CR4_PAE
-            efer |= EFER_LME | EFER_LMA | EFER_NXE
     s(V.CPL, 0)
     s(V.EFER, efer)
     s(V.CR0, cr0)                            # CD = NW = 0: NW without CD is illegal (15.5.1)

@@ -1,8 +1,8 @@
 # The SVM vCPU (x86_vcpu's AxArchVCpu for AMD): VMCB set-up for real,
-# protected and long mode, registers, intercept maps, event injection and
-# the run loop; exit handlers are in hv.vcpu.svm.exits. Runs on the bare-metal
-# port (hw and svm natives) and on CPython with fakes of both (host tests).
-from hv.x86.bits import CR0_PE, EFER_LMA, EFER_SVME, RFLAGS_IF, RFLAGS_RESERVED
+# protected and long mode, intercept maps, stepping RIP and the run loop;
+# registers in hv.vcpu.svm.state, events in .events, exit handlers in .exits.
+# Runs on the bare-metal port (hw and svm natives) and on CPython with fakes
+# of both (host tests).
 from micropython import const
 from hv.x86 import insn, regs
 from hv.x86.exceptions import AMD_ERROR_CODE_VECTORS
@@ -16,9 +16,10 @@ from hv.vcpu.svm.checks import vmrun_failures
 from hv.vcpu.svm.exits import HANDLERS
 from hv.vcpu.svm.structs import Iopm, Msrpm
 from hv.vcpu.api import VCpu, UnexpectedExit
+from hv.vcpu.svm.events import SvmEvents
+from hv.vcpu.svm.state import SvmState
 
 _VMEXIT_CPUID = const(0x72)                 # defs.VMEXIT_CPUID, folded by the compiler
-_RAX_FIELD = const(0x805F8)                 # vmcb.RAX
 # Intercepts every guest gets (APM2 15.9-15.13); VMRUN's is mandatory (15.5.1).
 _MISC1 = (defs.INTERCEPT_INTR | defs.INTERCEPT_NMI | defs.INTERCEPT_SMI | defs.INTERCEPT_INIT
           | defs.INTERCEPT_CPUID | defs.INTERCEPT_INVD | defs.INTERCEPT_HLT
@@ -33,7 +34,7 @@ _PASSTHROUGH_MSRS = (0xC0000081, 0xC0000082, 0xC0000083, 0xC0000084, 0xC0000100,
                      0xC0000101, 0xC0000102, 0x174, 0x175, 0x176)
 
 
-class SvmVCpu(VCpu):
+class SvmVCpu(SvmState, SvmEvents, VCpu):
     NATIVE = "svm"                                  # the back end's natives module
     ERROR_CODE_VECTORS = AMD_ERROR_CODE_VECTORS     # #VC and #SX too (APM2 Table 8-1)
     # Exits that are not instruction intercepts and so may interrupt an
@@ -121,123 +122,6 @@ class SvmVCpu(VCpu):
         self._mode = mode
         self.set_entry(self._entry)
 
-    # -- registers ----------------------------------------------------------
-    def get_gpr(self, n):
-        if n == regs.RAX:
-            return self.vmcb.get(V.RAX)
-        if n == regs.RSP:
-            return self.vmcb.get(V.RSP)
-        return self.gprs[n]
-
-    def put_rax(self, value):
-        """RAX := value, already in 0..2**64-1 (the hot paths: no mask)."""
-        V.write(self._pa, _RAX_FIELD, value)
-
-    def set_gpr(self, n, value):
-        if value < 0 or value >> 64:        # no big-int mask on the common path
-            value &= regs.MASK64
-        if n == regs.RAX:
-            self.vmcb.put(V.RAX, value)
-        elif n == regs.RSP:
-            self.vmcb.put(V.RSP, value)
-        else:
-            self.gprs[n] = value
-
-    @property
-    def rip(self):
-        return self.vmcb.get(V.RIP)
-
-    @rip.setter
-    def rip(self, value):
-        self.vmcb.put(V.RIP, value)
-
-    @property
-    def cr2(self):
-        """The guest's CR2, which VMRUN and #VMEXIT switch (VMCB save area,
-        APM2 Table B-2)."""
-        return self.vmcb.get(V.CR2)
-
-    @cr2.setter
-    def cr2(self, value):
-        self.vmcb.put(V.CR2, value & regs.MASK64)
-
-    @property
-    def rflags(self):
-        return self.vmcb.get(V.RFLAGS)
-
-    @rflags.setter
-    def rflags(self, value):
-        self.vmcb.put(V.RFLAGS, value | RFLAGS_RESERVED)
-
-    def long_mode(self):
-        """64-bit code: EFER.LMA and CS.L (APM2 4.8.1)."""
-        return bool(self.vmcb.get(V.EFER) & EFER_LMA and self.vmcb.get(V.CS_ATTRIB) & 0x200)
-
-    # -- what the instruction emulator reads (hv.vcpu.mmio, strio) ----------
-    def code_bits(self):
-        """The code size: 64 (EFER.LMA and CS.L), 32 (CS.D) or 16 (APM2 4.8.1)."""
-        pa = self._pa
-        cs = V.read(pa, V.CS_ATTRIB)        # L is bit 9, D/B bit 10 (Table B-2)
-        if cs & 0x200 and V.read(pa, V.EFER) & EFER_LMA:
-            return 64
-        return 32 if cs & 0x400 else 16
-
-    def seg_base(self, seg):
-        """Base of segment register seg (ES=0 ... GS=5: the VMCB's order, Table B-2)."""
-        return V.read(self._pa, V.seg_base(V.ES + 16 * seg))
-
-    def cpl(self):
-        return V.read(self._pa, V.CPL)
-
-    def paging_regs(self):
-        pa = self._pa
-        return V.read(pa, V.CR0), V.read(pa, V.CR3), V.read(pa, V.CR4), V.read(pa, V.EFER)
-
-    def set_cr2(self, value):
-        """The guest's CR2, which VMRUN loads from the VMCB (Table B-2)."""
-        self.vmcb.put(V.CR2, value)
-
-    def clear_shadow(self):
-        V.write(self._pa, V.INTERRUPT_STATE, 0)
-
-    def insn_bytes(self):
-        """The bytes of the instruction behind a #NPF as the CPU fetched
-        them (decode assists, APM2 15.33: the count in bits 3:0 of VMCB
-        0x0D0, the bytes at 0x0D1; 0 when the fetch failed), or None."""
-        if not self.decode_assists:
-            return None
-        n = V.read(self._pa, V.INSN_BYTES_FETCHED) & 0xF
-        if not n:
-            return None
-        return self.io.mem(self._pa + V.INSN_BYTES, n)
-
-    # -- events ---------------------------------------------------------------
-    def _inject_exception(self, vector, error_code):
-        # EVENTINJ, its EV bit set with an error code (APM2 15.20); which
-        # vectors push one is VCpu.inject_exception's rule.
-        self.vmcb.put(V.EVENTINJ, defs.event(vector, defs.EVENT_TYPE_EXCEPTION, error_code))
-
-    def _protected_mode(self):
-        return self.vmcb.get(V.CR0) & CR0_PE
-
-    def _deliver_interrupts(self):
-        # EVENTINJ when the guest can take an interrupt now; otherwise a
-        # virtual interrupt (V_IRQ) with the VINTR intercept as the window.
-        v = self.vmcb
-        if (not v.get(V.EVENTINJ) & defs.EVENT_VALID and v.get(V.RFLAGS) & RFLAGS_IF
-                and not v.get(V.INTERRUPT_STATE) & defs.INTERRUPT_SHADOW):
-            v.put(V.EVENTINJ, defs.event(self._irq_queue.pop(0), defs.EVENT_TYPE_INTR))
-            if not self._irq_queue:
-                return
-        v.put(V.VINTR, defs.V_INTR_MASKING | defs.V_IRQ | defs.V_IGN_TPR
-              | 0xF << defs.V_INTR_PRIO_SHIFT)
-        v.put(V.INTERCEPT_MISC1, v.get(V.INTERCEPT_MISC1) | defs.INTERCEPT_VINTR)
-
-    def close_window(self):
-        v = self.vmcb
-        v.put(V.VINTR, defs.V_INTR_MASKING)
-        v.put(V.INTERCEPT_MISC1, v.get(V.INTERCEPT_MISC1) & ~defs.INTERCEPT_VINTR)
-
     # -- instruction length -------------------------------------------------
     def skip_instruction(self):
         """RIP past the intercepted instruction: nRIP with NRIPS (15.7.1),
@@ -313,14 +197,6 @@ class SvmVCpu(VCpu):
                 self._count(k, s0)
                 return e
 
-    def control_regs(self):
-        """(cr0, cr3, cr4, efer without SVME, code size) from the VMCB."""
-        v = self.vmcb
-        cs = v.get(V.CS_ATTRIB)             # L is bit 9, D/B bit 10 (15.5.1)
-        efer = v.get(V.EFER) & ~EFER_SVME
-        bits = 64 if cs & 0x200 and efer & EFER_LMA else 32 if cs & 0x400 else 16
-        return v.get(V.CR0), v.get(V.CR3), v.get(V.CR4), efer, bits
-
     def _enter(self):
         # One VMRUN (hv.vcpu.entry._enter_slow calls it).
         return self.native.run(self._pa, self.gprs, self.percpu.host_area_pa)
@@ -330,14 +206,6 @@ class SvmVCpu(VCpu):
 
     def _flush_end(self):
         self.vmcb.put(V.TLB_CONTROL, defs.TLB_CONTROL_NOTHING)      # VMRUN does not clear it
-
-    def requeue_event(self):
-        """An exit that cut event delivery short (EXITINTINFO valid) gets the
-        event injected again at the next entry (APM2 15.7.2). run() calls it
-        after every exit in DELIVERY_EXITS."""
-        info = self.vmcb.get(V.EXITINTINFO)
-        if info & defs.EVENT_VALID:
-            self.vmcb.put(V.EVENTINJ, info)
 
     def close(self):
         """Return every frame and the ASID (vm.close() calls this)."""

@@ -2,9 +2,8 @@
 # real mode (CS:IP at the entry, unrestricted guest), flat 32-bit protected
 # mode, and long mode identity-mapped by tables written into guest memory
 # (hv.x86.guest_tables). Runs on the bare-metal port and on CPython.
-from hv.x86.bits import (CR0_ET, CR0_NE, CR0_PE, CR0_PG, CR0_WP, CR4_PAE, EFER_LMA,
-                         EFER_LME, EFER_NXE, RFLAGS_RESERVED)
-from hv.x86.guest_tables import SEL_CODE, gdt, gdt_limit, long_mode_tables, real_mode_entry
+from hv.x86.bits import RFLAGS_RESERVED
+from hv.x86.guest_tables import SEL_CODE, gdt, gdt_limit, mode_control_regs, real_mode_entry
 from hv.vcpu.vmx import defs, fields as F
 
 _PAT_DEFAULT = 0x0007040600070406           # power-on IA32_PAT (SDM 3A 13.12.4)
@@ -32,7 +31,7 @@ def setup(v, vm, mode, tables, code_sel=SEL_CODE):
     its page tables) at tables in vm. Returns (cr0, cr3, cr4, efer) as the
     guest is to see them; the caller applies the VMX-fixed bits (hv.vcpu.vmx.cr)."""
     es, cs, ss, ds, fs, gs, ldtr, tr = F.SEGMENTS
-    efer, cr0, cr3, cr4 = 0, CR0_ET | CR0_NE, 0, 0
+    cr0, cr3, cr4, efer = mode_control_regs(vm, mode, tables)
     if mode == "real":
         for seg in (es, ss, ds, fs, gs):
             v.set_segment(seg, 0, 0, 0xFFFF, defs.AR_DATA16)
@@ -49,14 +48,6 @@ def setup(v, vm, mode, tables, code_sel=SEL_CODE):
         v.set_segment(tr, 0, 0, 0x67, defs.AR_TSS_BUSY)
         v.set_segment(ldtr, 0, 0, 0, defs.AR_UNUSABLE)
         gdtr, idtr = (tables, gdt_limit(code_sel)), (0, 0)
-        cr0 |= CR0_PE
-        if long:
-            pieces, cr3 = long_mode_tables(tables, vm.mem_size)
-            for gpa, data in pieces:
-                vm.write(gpa, data)
-            cr0 |= CR0_PG | CR0_WP
-            cr4 = CR4_PAE
-            efer = EFER_LME | EFER_LMA | EFER_NXE
     v.writen(F.GUEST_GDTR_BASE, gdtr[0])
     v.write32(F.GUEST_GDTR_LIMIT, gdtr[1])
     v.writen(F.GUEST_IDTR_BASE, idtr[0])

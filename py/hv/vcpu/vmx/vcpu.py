@@ -1,8 +1,8 @@
 # The VMX vCPU (x86_vcpu's AxArchVCpu for Intel): VMCS and structures,
-# registers, intercepts, events, EPT/VPID flushes and the run loop; controls,
-# host state, modes, CRs and exits live in their own hv.vcpu.vmx modules.
-# Runs on the bare-metal port (hw, vmx natives) and on CPython (fakes).
-from hv.x86.bits import CR0_PE, EFER_LMA, RFLAGS_IF, RFLAGS_RESERVED
+# intercepts, EPT/VPID flushes, stepping RIP and the run loop; registers in
+# hv.vcpu.vmx.state, events in .events; controls, host state, modes, CRs and
+# exits in their own hv.vcpu.vmx modules. Bare metal and CPython (fakes).
+from hv.x86.bits import EFER_LMA
 from hv.x86 import gwalk, insn, regs
 from hv.host.cpu import rdmsr_or_none
 from hv.host.frame import PhysFrame
@@ -11,6 +11,8 @@ from hv.x86.msr import (IA32_EFER, IA32_FS_BASE, IA32_GS_BASE, IA32_KERNEL_GS_BA
                     IA32_LSTAR, IA32_CSTAR, IA32_FMASK, IA32_SYSENTER_CS, IA32_SYSENTER_ESP,
                     IA32_SYSENTER_EIP)
 from hv.vcpu.api import VCpu, UnexpectedExit
+from hv.vcpu.vmx.events import VmxEvents
+from hv.vcpu.vmx.state import VmxState
 from hv.npt import ept
 from hv.vcpu.vmx import controls, cr, defs, exits, fields as F, host, modes, percpu
 from hv.vcpu.vmx.structs import IoBitmaps, MsrAreas, MsrBitmap
@@ -23,7 +25,7 @@ _PASSTHROUGH_MSRS = _AREA_MSRS + (IA32_FS_BASE, IA32_GS_BASE, IA32_SYSENTER_CS,
                                   IA32_SYSENTER_ESP, IA32_SYSENTER_EIP)
 
 
-class VmxVCpu(VCpu):
+class VmxVCpu(VmxState, VmxEvents, VCpu):
     NATIVE = "vmx"                                  # the back end's natives module
     # Exits that can interrupt the delivery of an event through the IDT, the
     # only ones whose IDT-vectoring information can be valid (SDM 3C 28.2.4):
@@ -142,131 +144,6 @@ class VmxVCpu(VCpu):
         self._mode = mode
         self.set_entry(self._entry)
 
-    # -- registers ----------------------------------------------------------
-    def get_gpr(self, n):
-        if n == regs.RSP:
-            return self._vmcs().readn(F.GUEST_RSP)
-        return self.gprs[n]
-
-    def put_rax(self, value):
-        """RAX := value, already in 0..2**64-1 (the hot paths: no mask)."""
-        self.gprs[regs.RAX] = value
-
-    def set_gpr(self, n, value):
-        if value < 0 or value >> 64:        # no big-int mask on the common path
-            value &= regs.MASK64
-        if n == regs.RSP:
-            self._vmcs().writen(F.GUEST_RSP, value)
-        else:
-            self.gprs[n] = value
-
-    @property
-    def rip(self):
-        return self._vmcs().readn(F.GUEST_RIP)
-
-    @rip.setter
-    def rip(self, value):
-        self._vmcs().writen(F.GUEST_RIP, value)
-
-    @property
-    def cr2(self):
-        """The guest's CR2: not in the VMCS (SDM 3C 25.4.1), so port/vmx.asm
-        switches it around each entry, from and into the register file."""
-        return self.gprs[regs.CR2]
-
-    @cr2.setter
-    def cr2(self, value):
-        self.gprs[regs.CR2] = value & regs.MASK64
-
-    @property
-    def rflags(self):
-        return self._vmcs().readn(F.GUEST_RFLAGS)
-
-    @rflags.setter
-    def rflags(self, value):
-        self._vmcs().writen(F.GUEST_RFLAGS, value | RFLAGS_RESERVED)
-
-    def long_mode(self):
-        """64-bit code: EFER.LMA and CS.L (SDM 3A 5.2.1)."""
-        v = self._vmcs()
-        return bool(v.read64(F.GUEST_IA32_EFER) & EFER_LMA
-                    and v.read32(F.GUEST_CS_AR_BYTES) & defs.AR_L)
-
-    # -- what the instruction emulator reads (hv.vcpu.mmio, strio) ----------
-    def code_bits(self):
-        """The code size: 64 (IA32_EFER.LMA and CS.L), 32 (CS.D) or 16 (SDM 3A 5.2.1)."""
-        v = self.vmcs
-        ar = v.read32(F.GUEST_CS_AR_BYTES)
-        if ar & defs.AR_L and v.read64(F.GUEST_IA32_EFER) & EFER_LMA:
-            return 64
-        return 32 if ar & defs.AR_DB else 16
-
-    def seg_base(self, seg):
-        """Base of segment register seg (ES=0 ... GS=5: the encodings'
-        order, SDM 3C App. B.4.3)."""
-        return self.vmcs.readn(F.GUEST_ES_BASE + 2 * seg)
-
-    def cpl(self):
-        return (self.vmcs.read32(F.GUEST_SS_AR_BYTES) >> defs.AR_DPL_SHIFT) & 3   # 25.4.1
-
-    def paging_regs(self):
-        """CR0, CR3, CR4 and EFER the processor walks with (not the read shadows)."""
-        v = self.vmcs
-        return (v.readn(F.GUEST_CR0), v.readn(F.GUEST_CR3), v.readn(F.GUEST_CR4),
-                v.read64(F.GUEST_IA32_EFER))
-
-    def set_cr2(self, value):
-        """The guest's CR2: VM entry and exit leave CR2 alone (it is not in
-        the guest-state area, SDM 3C 25.4.1), so the guest runs with the
-        processor's; nothing in the host between here and the entry faults."""
-        self.io.cr2(value)
-
-    def clear_shadow(self):
-        v = self.vmcs
-        s = v.read32(F.GUEST_INTERRUPTIBILITY_INFO)
-        if s & (defs.BLOCKING_BY_STI | defs.BLOCKING_BY_MOV_SS):
-            v.write32(F.GUEST_INTERRUPTIBILITY_INFO, s & ~3)
-
-    def insn_bytes(self):
-        return None                         # VMX reports no instruction bytes: fetch them
-
-    # -- events (SDM 3C 25.8.3, 27.6) -------------------------------------------
-    def _inject_exception(self, vector, error_code):
-        # The VM-entry interruption information and error code (25.8.3);
-        # which vectors push one is VCpu.inject_exception's rule (27.2.1.3).
-        v = self._vmcs()
-        push = error_code is not None
-        v.write32(F.VM_ENTRY_INTR_INFO, defs.intr_info(vector, defs.INTR_TYPE_HW_EXCEPTION, push))
-        if push:
-            v.write32(F.VM_ENTRY_EXCEPTION_ERROR_CODE, error_code)
-
-    def _protected_mode(self):
-        # The guest-state CR0, which VM entry checks (27.2.1.3), not the shadow.
-        return self._vmcs().readn(F.GUEST_CR0) & CR0_PE
-
-    def _deliver_interrupts(self):
-        # Inject when the guest can take an interrupt now (RFLAGS.IF, no
-        # STI/MOV SS blocking, nothing else injected); otherwise open the
-        # interrupt window (25.6.2) and inject at its exit.
-        v = self.vmcs
-        if (not v.read32(F.VM_ENTRY_INTR_INFO) & defs.INTR_VALID
-                and v.readn(F.GUEST_RFLAGS) & RFLAGS_IF
-                and not v.read32(F.GUEST_INTERRUPTIBILITY_INFO)
-                & (defs.BLOCKING_BY_STI | defs.BLOCKING_BY_MOV_SS)):
-            v.write32(F.VM_ENTRY_INTR_INFO,
-                      defs.intr_info(self._irq_queue.pop(0), defs.INTR_TYPE_EXTERNAL))
-            if not self._irq_queue:
-                if self._window:
-                    self.close_window()
-                return
-        if not self._window:
-            v.set_bits32(F.CPU_BASED_VM_EXEC_CONTROL, defs.CPU_INTERRUPT_WINDOW_EXITING)
-            self._window = True
-
-    def close_window(self):
-        self.vmcs.clear_bits32(F.CPU_BASED_VM_EXEC_CONTROL, defs.CPU_INTERRUPT_WINDOW_EXITING)
-        self._window = False
-
     def set_preemption_timer(self, ticks):
         """Exit after `ticks` of the VMX-preemption timer (TSC >> IA32_VMX_MISC
         [4:0], SDM 3C 26.5.1), counted afresh at every entry; run() then
@@ -383,31 +260,6 @@ class VmxVCpu(VCpu):
 
     def _flush_end(self):
         pass
-
-    def requeue_event(self):
-        """An exit during event delivery (IDT-vectoring information valid,
-        SDM 3C 28.2.4): deliver the event again at the next entry (27.6).
-        run() calls it after every exit in DELIVERY_EXITS."""
-        v = self.vmcs
-        info = v.read32(F.IDT_VECTORING_INFO)
-        if not info & defs.INTR_VALID:
-            return
-        v.write32(F.VM_ENTRY_INTR_INFO, info & 0x80000FFF)     # bits 30:12 reserved on entry
-        if info & defs.INTR_ERROR_CODE_VALID:
-            v.write32(F.VM_ENTRY_EXCEPTION_ERROR_CODE, v.read32(F.IDT_VECTORING_ERROR_CODE))
-        if (info >> defs.INTR_TYPE_SHIFT) & 7 >= defs.INTR_TYPE_SOFT_INTR:
-            v.write32(F.VM_ENTRY_INSTRUCTION_LEN, v.read32(F.VM_EXIT_INSTRUCTION_LEN))
-
-    def control_regs(self):
-        """(cr0, cr3, cr4, efer, code size): CR0 and CR4 as the guest reads
-        them, its bits from the read shadows where the host owns them (25.6.6)."""
-        v = self._vmcs()
-        cr0 = cr.guest_cr0(self)
-        cr4 = v.readn(F.GUEST_CR4) & ~self.cr4_mask | v.readn(F.CR4_READ_SHADOW) & self.cr4_mask
-        efer = v.read64(F.GUEST_IA32_EFER)
-        ar = v.read32(F.GUEST_CS_AR_BYTES)
-        bits = 64 if ar & defs.AR_L and efer & EFER_LMA else 32 if ar & defs.AR_DB else 16
-        return cr0, v.readn(F.GUEST_CR3), cr4, efer, bits
 
     def set_watchdog(self, cycles):
         """The VMX-preemption timer (SDM 3C 26.5.1), counting TSC >> IA32_VMX_MISC[4:0]
