@@ -243,10 +243,51 @@ def section_vm():
     return out
 
 
+# GC pauses (py/main.py sets gc.threshold(1 MiB)): the time of one
+# gc.collect() after `garbage` bytes of 3-element lists were allocated and
+# dropped, with the boot's threshold (collections happened along the way, so
+# the pause sweeps at most a MiB) and with none (gc.threshold(-1): the pause
+# sweeps all of it, as when the heap fills).
+GC_PAUSE = """
+import gc, hw
+def gc_pause(garbage, threshold):
+    before = gc.threshold()
+    gc.threshold(threshold)
+    gc.collect()
+    x = None
+    for i in range(garbage // 48):     # a 3-element list: 48 bytes of heap
+        x = [i, i, i]
+    t0 = hw.rdtsc()
+    gc.collect()
+    t = (hw.rdtsc() - t0) / hw.tsc_hz()
+    gc.threshold(before)
+    return t
+"""
+
+
+def section_gc():
+    setups = [("QEMU TCG", "qemu", dict(kernel=ELF)),
+              ("Bochs (emulated time)", "bochs", dict(iso=ISO, model="corei7_skylake_x"))]
+    out = ["### One GC pause after 8 MiB of garbage (median of 3)", "",
+           "| emulator | gc.threshold(1 MiB), as booted | gc.threshold(-1): collect when full |",
+           "|---|---:|---:|"]
+    for label, emu, opts in setups:
+        with Machine(emu, **opts) as m:
+            repl = Repl(m)
+            repl.wait_prompt(120)
+            repl.enter_raw()
+            repl.exec(GC_PAUSE)
+            boot = repl.eval("gc.threshold()")
+            cells = [statistics.median(repl.eval(f"gc_pause(8 << 20, {t})", timeout=600) for _ in range(3))
+                     for t in (boot, -1)]
+        out.append(f"| {label} | {cells[0] * 1000:.1f} ms | {cells[1] * 1000:.1f} ms |")
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5, help="boots per boot-time figure")
-    ap.add_argument("--only", choices=("boot", "costs", "image", "frames", "vm"), action="append")
+    ap.add_argument("--only", choices=("boot", "costs", "image", "frames", "vm", "gc"), action="append")
     ap.add_argument("--baseline", help="another kernel ELF to time to the prompt next to build/mpvisor.elf")
     args = ap.parse_args()
     for path in (ELF, ELF_PY, ISO):
@@ -254,7 +295,7 @@ def main():
             sys.exit(f"bench: {path} is missing: run `make` first")
     sections = {"boot": lambda: section_boot(args.runs, args.baseline), "costs": section_boot_costs,
                 "image": lambda: section_image(args.baseline),
-                "frames": section_frames, "vm": section_vm}
+                "frames": section_frames, "vm": section_vm, "gc": section_gc}
     report = []
     for name in args.only or sections:
         lines = sections[name]()

@@ -125,3 +125,32 @@ def test_line_editor_history_holds_50_lines(repl):
         typed(repl, b"hist = %d" % i)
     typed(repl, b"\x1b[A" * 12)                         # 12 lines back: the default 8 stop short
     assert repl.eval("hist") == "oldest"
+
+
+def test_gc_runs_every_mib_allocated_not_only_when_the_heap_is_full(repl):
+    # py/main.py sets gc.threshold(1 MiB): 8 MiB of garbage allocated in a
+    # loop never piles up, so no collection has more than about a MiB to
+    # sweep (the pause, `make bench --only gc`). With threshold -1 the same
+    # loop leaves the garbage on the heap until it is full.
+    assert repl.eval("__import__('gc').threshold()") == 1 << 20
+    repl.exec("""
+import gc
+def garbage_left(threshold, n=(8 << 20) // 48):
+    before = gc.threshold()
+    gc.threshold(threshold)
+    gc.collect()
+    f0 = gc.mem_free()
+    x = None
+    for i in range(n):
+        x = [i, i, i]
+    left = f0 - gc.mem_free()
+    gc.threshold(before)
+    gc.collect()
+    return left
+""")
+    with_threshold = repl.eval("garbage_left(1 << 20)", timeout=120)
+    without = repl.eval("garbage_left(-1)", timeout=120)
+    print(f"8 MiB of garbage left on the heap: {with_threshold} bytes with the boot's threshold, "
+          f"{without} without")
+    assert with_threshold <= (1 << 20) + 4096
+    assert without >= 4 << 20
