@@ -6,8 +6,8 @@ import hw
 import cmdline
 import multiboot
 from hv.host.cpu import CpuInfo, rdmsr_or_none
-from hv.host.frame import (BitmapFrameAllocator, FrameError, PhysFrame, PhysFrameIf,
-                           set_default_allocator)
+from hv.host.allocator import BitmapFrameAllocator
+from hv.host.frame import FrameError, PhysFrame, PhysFrameIf, set_default_allocator
 # Eager and small; no submodule is named boot or help, so these stay the functions.
 from hv.loader.boot import boot, images         # hv.boot('demo'): a kernel to its result
 from hv.manual import help                      # hv.help(): the API on one screen

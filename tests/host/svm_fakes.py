@@ -7,7 +7,7 @@ pointer casts (viper_host) so hv.vcpu.svm.vmcb and hv.vcpu.svm.nextrip run here.
 import struct
 
 import viper_host
-from hv.host.frame import BitmapFrameAllocator
+from hv.host.allocator import BitmapFrameAllocator
 from hv.vcpu.svm import vmcb as V
 
 MiB = 1 << 20

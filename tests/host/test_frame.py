@@ -10,7 +10,8 @@ from hypothesis import given, settings, strategies as st
 import bench_frames
 from hv.host import frame as fm
 from hv.host.bitmap import Bitmap, fill_bytes, merge_ranges, subtract_ranges
-from hv.host.frame import BitmapFrameAllocator, FrameError, PhysFrame, PhysFrameIf
+from hv.host.allocator import BitmapFrameAllocator
+from hv.host.frame import FrameError, PhysFrame, PhysFrameIf
 
 FR = 4096
 MiB = 1 << 20

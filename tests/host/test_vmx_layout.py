@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hv.host.frame import BitmapFrameAllocator
+from hv.host.allocator import BitmapFrameAllocator
 from hv.npt.paging import NestedPageTable, R, W, X
 from hv.npt import ept
 from hv.vcpu.vmx import defs, fields as F, structs, vmcs

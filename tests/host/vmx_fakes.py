@@ -5,7 +5,7 @@ VMfail rules the tests rely on, and a run() that plays a scripted guest:
 each step edits the current VMCS and register file and returns an exit
 reason, as a VM exit would.
 """
-from hv.host.frame import BitmapFrameAllocator
+from hv.host.allocator import BitmapFrameAllocator
 from hv.vcpu.vmx import fields as F
 from bochs_vmx_msrs import BOCHS_MSRS
 
