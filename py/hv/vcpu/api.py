@@ -3,6 +3,7 @@
 # entry's extra work (hv.vcpu.entry) and MMIO and string I/O emulation
 # (hv.vcpu.mmio, strio, emul) are mixed in. Implemented by hv.vcpu.svm.vcpu
 # and hv.vcpu.vmx.vcpu; bare metal and CPython (host tests).
+from array import array
 from hv.x86 import exceptions
 from hv.x86.regs import MASK64, RAX, RDX
 from hv.vcpu import ring as _ring
@@ -88,7 +89,7 @@ class VCpu(TierOne, Entry, Mmio, StringIo, Emulation):
         self.exit = Exit()
         self._pending_read = None       # (kind, width) of an IoRead/SysRegRead
         self._irq_queue = []
-        self.exit_rip = None            # RIP of the instruction behind the last I/O, MSR or hypercall exit
+        self._erip = array("Q", (0, 0))  # exit_rip: the RIP, and 1 once there is one
         self.exits = 0                  # every exit this vCPU took, handled inside run() or not
         self.run_slice = None           # run() returns 'Nothing' after about this many exits (None: never)
         # Tier one: what run() answers itself (register_*); the active tables
@@ -200,6 +201,21 @@ class VCpu(TierOne, Entry, Mmio, StringIo, Emulation):
             raise ValueError("bind() the vCPU before run()")
         if self._pending_read is not None:
             raise ValueError("complete() the %s before run()" % self.exit.reason)
+
+    @property
+    def exit_rip(self):
+        """RIP of the instruction behind the last I/O, MSR, hypercall or
+        MMIO exit (None before the first): fault() and retry() go back there."""
+        b = self._erip
+        return b[0] if b[1] else None
+
+    @exit_rip.setter
+    def exit_rip(self, rip):
+        b = self._erip
+        if rip is None:
+            b[1] = 0
+        else:
+            b[0], b[1] = rip, 1
 
     def complete(self, value):
         """Complete the IoRead, MmioRead or SysRegRead the last run()

@@ -1,7 +1,8 @@
-# The first tier of exit dispatch, mixed into hv.vcpu.api.VCpu: ports, MSRs
-# and hypercalls registered here are answered inside vcpu.run() without an
-# Exit going up (KVM's in-kernel I/O bus, x86_vcpu's builtin handlers), and
-# the exit records the back ends share. Bare metal and CPython (host tests).
+# The first tier of exit dispatch: ports, MSRs and hypercalls registered
+# with the vCPU (TierOne, mixed into hv.vcpu.api.VCpu) are answered inside
+# vcpu.run() without an Exit going up (KVM's in-kernel I/O bus, x86_vcpu's
+# builtin handlers), by the functions below that both back ends' exit
+# handlers call; the rest become the exit records. Bare metal and CPython.
 from micropython import const
 from hv.vcpu import ring as _ring
 from hv.x86 import fault as _fault
@@ -64,127 +65,146 @@ class TierOne:
             self._msr_in, self._msr_out = self.msr_in, self.msr_out
             self._hypercalls = self.hypercalls
 
-    def _port_in(self, port, width, rip):
-        # A registered IN (both back ends): the value, masked to the width,
-        # or -1 when no handler has the port.
-        fn = self._io_in.get(port)
-        if fn is None:
-            return -1
-        buf = self.ring_buf
-        _ring.put(buf, _IN_PENDING | width << 5 | port << 9, 0, rip)
-        self.exit_rip = rip             # retry() and fault() after a handler raised
-        value = fn(port, width) & _WIDTH_MASK[width]
-        _ring.settle(buf, value)
-        return value
 
-    def _port_out(self, port, width, data, rip):
-        # An OUT (both back ends), RIP already past it: None when a handler
-        # took it, else the IoWrite record (with .stop when the handler
-        # ends the run, tier two when none has the port).
-        fn = self._io_out.get(port)
-        why = None
-        if fn is not None:
-            _ring.put(self.ring_buf, _OUT | width << 5 | port << 9, data, rip)
-            self.exit_rip = rip
-            why = fn(port, width, data)
-            if why is None:
-                return None
-        e = self._io_exit("IoWrite", port, width, rip)
-        e.data, e.stop = data, why
-        return e
+# -- the hot paths, as module functions of the vCPU (exits.py calls them) --
+# A method call on a vCPU looks the name up in its instance dict (full, so a
+# miss probes every slot) and then class by class, and a store to one of its
+# attributes walks every class (the vCPU has properties, so MicroPython must
+# look for one): both cost more than the minimal world switch under QEMU TCG.
+# So these are plain functions, and the RIP behind the exit goes into a
+# preallocated array (VCpu._erip; VCpu.exit_rip reads it).
 
-    def _io_exit(self, reason, port, width, rip):
-        # Tier two: the IoRead/IoWrite record for the caller.
-        e = self.exit
-        e.reason, e.port, e.width = reason, port, width
-        self.exit_rip = rip
-        if reason == "IoRead":
-            self._pending_read = ("io", width)  # complete() writes only AL/AX/EAX
-        return e
+def port_in(c, port, width, rip):
+    """A registered IN (both back ends): the value, masked to the width, or
+    -1 when no handler has the port."""
+    fn = c._io_in.get(port)
+    if fn is None:
+        return -1
+    buf = c.ring_buf
+    _ring.put(buf, _IN_PENDING | width << 5 | port << 9, 0, rip)
+    erip = c._erip
+    erip[0], erip[1] = rip, 1           # retry() and fault() after a handler raised
+    value = fn(port, width) & _WIDTH_MASK[width]
+    _ring.settle(buf, value)
+    return value
 
-    def _msr_exit(self, number, write, value, rip):
-        # An intercepted RDMSR/WRMSR (both back ends): None when a registered
-        # handler took it, else the SysRegRead/SysRegWrite record, RIP past it.
-        if self._msr_inside(number, write, value, rip):
+
+def port_out(c, port, width, data, rip):
+    """An OUT (both back ends), RIP already past it: None when a handler
+    took it, else the IoWrite record (with .stop when the handler ends the
+    run, tier two when none has the port)."""
+    fn = c._io_out.get(port)
+    why = None
+    if fn is not None:
+        _ring.put(c.ring_buf, _OUT | width << 5 | port << 9, data, rip)
+        erip = c._erip
+        erip[0], erip[1] = rip, 1
+        why = fn(port, width, data)
+        if why is None:
             return None
-        self.exit_rip = rip
-        self.skip_instruction()         # SVM: nRIP or decoded; VMX: the exit's length
-        e = self.exit
-        e.msr = number
+    e = io_exit(c, "IoWrite", port, width, rip)
+    e.data, e.stop = data, why
+    return e
+
+
+def io_exit(c, reason, port, width, rip):
+    """Tier two: the IoRead/IoWrite record for the caller."""
+    e = c.exit
+    e.reason, e.port, e.width = reason, port, width
+    c.exit_rip = rip
+    if reason == "IoRead":
+        c._pending_read = ("io", width)     # complete() writes only AL/AX/EAX
+    return e
+
+
+def msr_exit(c, number, write, value, rip):
+    """An intercepted RDMSR/WRMSR (both back ends): None when a registered
+    handler took it, else the SysRegRead/SysRegWrite record, RIP past it."""
+    if msr_inside(c, number, write, value, rip):
+        return None
+    c.exit_rip = rip
+    c.skip_instruction()                # SVM: nRIP or decoded; VMX: the exit's length
+    e = c.exit
+    e.msr = number
+    if write:
+        e.reason, e.value = "SysRegWrite", value
+    else:
+        e.reason = "SysRegRead"
+        c._pending_read = ("msr", 8)
+    return e
+
+
+def msr_inside(c, number, write, value, rip):
+    """A registered MSR (shared by the back ends): True when handled here,
+    RIP stepped or the guest given the handler's GuestFault."""
+    fn = (c._msr_out if write else c._msr_in).get(number)
+    if fn is None:
+        return False
+    buf = c.ring_buf
+    _ring.put(buf, (_ring.WRMSR if write else _ring.RDMSR | _ring.PENDING) | 8 << 5 | number << 9,
+              value, rip)
+    erip = c._erip
+    erip[0], erip[1] = rip, 1           # retry() and fault() after a handler raised
+    try:
         if write:
-            e.reason, e.value = "SysRegWrite", value
+            fn(number, value)
         else:
-            e.reason = "SysRegRead"
-            self._pending_read = ("msr", 8)
-        return e
-
-    def _msr_inside(self, number, write, value, rip):
-        # A registered MSR (shared by the back ends): True when handled here,
-        # RIP stepped or the guest given the handler's GuestFault.
-        fn = (self._msr_out if write else self._msr_in).get(number)
-        if fn is None:
-            return False
-        buf = self.ring_buf
-        _ring.put(buf, (_ring.WRMSR if write else _ring.RDMSR | _ring.PENDING) | 8 << 5 | number << 9,
-                  value, rip)
-        self.exit_rip = rip             # retry() and fault() after a handler raised
-        try:
-            if write:
-                fn(number, value)
-            else:
-                value = fn(number)
-                if value < 0 or value >> 64:
-                    value &= MASK64
-                _ring.settle(buf, value)
-                self.put_rax(value & 0xFFFFFFFF)    # EDX:EAX, upper halves cleared
-                self.gprs[RDX] = value >> 32 & 0xFFFFFFFF
-        except GuestFault as f:
-            self.inject_exception(f.vector, f.error_code)
-            return True
-        self.skip_instruction()
+            value = fn(number)
+            if value < 0 or value >> 64:
+                value &= MASK64
+            _ring.settle(buf, value)
+            c.put_rax(value & 0xFFFFFFFF)   # EDX:EAX, upper halves cleared
+            c.gprs[RDX] = value >> 32 & 0xFFFFFFFF
+    except GuestFault as f:
+        c.inject_exception(f.vector, f.error_code)
         return True
+    c.skip_instruction()
+    return True
 
-    def _hypercall_exit(self, nr, rip):
-        # A hypercall, RIP already past it (both back ends): None when a
-        # registered handler answered it, else the Hypercall record.
-        g = self.gprs
-        if self._hypercall_inside(nr, g, rip):
-            return None
-        self.exit_rip = rip
-        e = self.exit
-        e.reason, e.nr = "Hypercall", nr
-        e.args = (g[RDI], g[RSI], g[RDX], g[RCX], g[R8], g[R9])
-        return e
 
-    def _halt_exit(self):
-        # HLT, RIP past it (both back ends): a queued interrupt wakes a guest
-        # that takes interrupts (deliver that), else the Halt record.
-        if self._irq_queue and self.rflags & _RFLAGS_IF:
-            return None
-        e = self.exit
-        e.reason = "Halt"
-        return e
+def hypercall_exit(c, nr, rip):
+    """A hypercall, RIP already past it (both back ends): None when a
+    registered handler answered it, else the Hypercall record."""
+    g = c.gprs
+    if _hypercall_inside(c, nr, g, rip):
+        return None
+    c.exit_rip = rip
+    e = c.exit
+    e.reason, e.nr = "Hypercall", nr
+    e.args = (g[RDI], g[RSI], g[RDX], g[RCX], g[R8], g[R9])
+    return e
 
-    def _hypercall_inside(self, nr, g, rip):
-        # A registered hypercall, RIP already past it: True when handled.
-        fn = self._hypercalls.get(nr)
-        if fn is None:
-            return False
-        args = self._hc_args
-        args[0], args[1], args[2] = g[RDI], g[RSI], g[RDX]
-        args[3], args[4], args[5] = g[RCX], g[R8], g[R9]
-        buf = self.ring_buf
-        _ring.put(buf, _ring.HYPERCALL | _ring.PENDING | 8 << 5 | (nr & 0xFFFFFFFFFFFF) << 9, 0, rip)
-        self.exit_rip = rip             # retry() and fault() after a handler raised
-        try:
-            rax = fn(self, args)
-        except GuestFault as f:
-            self.rip = rip
-            self.inject_exception(f.vector, f.error_code)
-            return True
-        if rax < 0 or rax >> 64:           # no big-int mask on the common path
-            rax &= MASK64
-        _ring.settle(buf, rax)
-        self.put_rax(rax)
+
+def halt_exit(c):
+    """HLT, RIP past it (both back ends): a queued interrupt wakes a guest
+    that takes interrupts (deliver that), else the Halt record."""
+    if c._irq_queue and c.rflags & _RFLAGS_IF:
+        return None
+    e = c.exit
+    e.reason = "Halt"
+    return e
+
+
+def _hypercall_inside(c, nr, g, rip):
+    # A registered hypercall, RIP already past it: True when handled.
+    fn = c._hypercalls.get(nr)
+    if fn is None:
+        return False
+    args = c._hc_args
+    args[0], args[1], args[2] = g[RDI], g[RSI], g[RDX]
+    args[3], args[4], args[5] = g[RCX], g[R8], g[R9]
+    buf = c.ring_buf
+    _ring.put(buf, _ring.HYPERCALL | _ring.PENDING | 8 << 5 | (nr & 0xFFFFFFFFFFFF) << 9, 0, rip)
+    erip = c._erip
+    erip[0], erip[1] = rip, 1           # retry() and fault() after a handler raised
+    try:
+        rax = fn(c, args)
+    except GuestFault as f:
+        c.rip = rip
+        c.inject_exception(f.vector, f.error_code)
         return True
-
+    if rax < 0 or rax >> 64:            # no big-int mask on the common path
+        rax &= MASK64
+    _ring.settle(buf, rax)
+    c.put_rax(rax)
+    return True

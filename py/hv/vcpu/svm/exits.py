@@ -8,6 +8,7 @@ from hv.x86.bits import CR0_PG, EFER_LMA, EFER_SVME
 from hv.x86 import efer
 from hv.x86.regs import MASK64, RCX, RDX
 from micropython import const
+from hv.vcpu.dispatch import halt_exit, hypercall_exit, io_exit, msr_exit, port_in, port_out
 from hv.vcpu.svm import defs, vmcb as V
 from hv.x86.insn import TABLE
 from hv.vcpu.svm.checks import vmrun_failures
@@ -53,12 +54,12 @@ def vmmcall(c):
     pa = c._pa
     rip = read(pa, _RIP)
     c.skip_instruction()
-    return c._hypercall_exit(read(pa, _RAX), rip)
+    return hypercall_exit(c, read(pa, _RAX), rip)
 
 
 def hlt(c):
     c.skip_instruction()
-    return c._halt_exit()
+    return halt_exit(c)
 
 
 def ioio(c):
@@ -75,12 +76,12 @@ def ioio(c):
     write(pa, _RIP, read(pa, _EXITINFO2))
     write(pa, _INTERRUPT_STATE, 0)
     if info & _IOIO_IN:
-        value = c._port_in(port, width, rip)
+        value = port_in(c, port, width, rip)
         if value < 0:
-            return c._io_exit("IoRead", port, width, rip)
+            return io_exit(c, "IoRead", port, width, rip)
         write(pa, _RAX_BY_WIDTH[width], value)     # AL, AX, or EAX zero-extended
         return None
-    return c._port_out(port, width, read(pa, _RAX) & _WIDTH_MASK[width], rip)
+    return port_out(c, port, width, read(pa, _RAX) & _WIDTH_MASK[width], rip)
 
 
 def _string_io(c, info, port, width, rip):
@@ -101,7 +102,7 @@ def msr(c):
     value = (g[RDX] & 0xFFFFFFFF) << 32 | read(pa, _RAX) & 0xFFFFFFFF if write else 0
     if number in c._internal_msrs:
         return _efer(c, write, value)
-    return c._msr_exit(number, write, value, read(pa, _RIP))
+    return msr_exit(c, number, write, value, read(pa, _RIP))
 
 
 def _efer(c, write, value):

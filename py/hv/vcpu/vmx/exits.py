@@ -6,6 +6,7 @@ from hv.x86.bits import CR0_PG, EFER_LMA
 from hv.x86 import efer
 from micropython import const
 from hv.x86.regs import MASK64, RAX, RCX, RDX, RBX
+from hv.vcpu.dispatch import halt_exit, hypercall_exit, io_exit, msr_exit, port_in, port_out
 from hv.vcpu.api import UnexpectedExit
 from hv.vcpu.vmx import checks, cr, defs, fields as F
 
@@ -39,7 +40,7 @@ def cpuid(c):
 def _hypercall(c, length=None):
     rip = c.vmcs.readn(F.GUEST_RIP)
     c.skip_instruction(length)
-    return c._hypercall_exit(c.gprs[RAX], rip)
+    return hypercall_exit(c, c.gprs[RAX], rip)
 
 
 def vmcall(c):
@@ -90,7 +91,7 @@ def interrupt_window(c):
 
 def hlt(c):
     c.skip_instruction()
-    return c._halt_exit()
+    return halt_exit(c)
 
 
 def invd(c):
@@ -115,13 +116,13 @@ def io(c):
         return _string_io(c, q, port, width)
     c.skip_instruction()
     if q & _IO_IN:
-        value = c._port_in(port, width, rip)
+        value = port_in(c, port, width, rip)
         if value < 0:
-            return c._io_exit("IoRead", port, width, rip)
+            return io_exit(c, "IoRead", port, width, rip)
         # AL/AX keep the rest of RAX; EAX zero-extends (SDM 1 3.4.1.1)
         g[RAX] = value if width == 4 else g[RAX] & ~_WIDTH_MASK[width] & MASK64 | value
         return None
-    return c._port_out(port, width, g[RAX] & _WIDTH_MASK[width], rip)
+    return port_out(c, port, width, g[RAX] & _WIDTH_MASK[width], rip)
 
 
 def _string_io(c, q, port, width):
@@ -144,7 +145,7 @@ def _msr(c, write):
     value = (g[RDX] & 0xFFFFFFFF) << 32 | g[RAX] & 0xFFFFFFFF if write else 0
     if number in c._internal_msrs:
         return _efer(c, write, value)
-    return c._msr_exit(number, write, value, c.vmcs.readn(F.GUEST_RIP))
+    return msr_exit(c, number, write, value, c.vmcs.readn(F.GUEST_RIP))
 
 
 def rdmsr(c):
