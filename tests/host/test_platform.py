@@ -129,6 +129,7 @@ def test_guest_time_leaves_out_the_vmm_and_stands_still_meanwhile():
     tsc.t = 7000
     assert t.stolen == 5000 and t.clock() == 0.002
     p.pit.armed_at = None                                 # no timer: nothing is counted
+    t.follow(VCpu())
     t.exited()
     tsc.t = 9000
     t.entering()
