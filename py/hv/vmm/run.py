@@ -98,6 +98,10 @@ class Vmm:
         self.platform = Platform(self._tsc, self._hz, timer or HostTimer(io))
         self.uart = self.platform.uart
 
+    def close(self):
+        """The VM is closed: its platform lets go of its devices."""
+        self.platform.close()
+
     def _hc_add(self, vcpu, args):
         return sum(args)
 
@@ -189,6 +193,7 @@ class Vmm:
                 vcpu.set_watchdog(None)
             finally:
                 ticks.stop()
+                plat.detach()
                 uart.end_line()
                 vcpu.unbind()
         e = vcpu.exit
