@@ -188,3 +188,19 @@ def test_rdi_is_the_first_hypercall_argument(rig):
     rig.load("vmmcall\nhlt", rax=3, rdi=0x1234)
     e = rig.run(hypercall(rig))
     assert e.args[0] == rig.c.get_gpr(RDI) == 0x1234 and rig.c.get_gpr(RAX) == 3
+
+
+def test_an_io_exit_ends_the_interrupt_shadow_and_keeps_its_rip(rig):
+    # STI; OUT: the shadow ends with the OUT (APM2 15.21.5, SDM 3C 26.3.1.5),
+    # RIP moves past it and exit_rip names it.
+    rig.load("out 0x61, al\nhlt", rax=0x1234)
+    rig.c.register_io(0x61, 1, None, lambda p, w, v: None)
+    if rig.arch == "svm":
+        rig.c.vmcb.set(V.INTERRUPT_STATE, 1)
+    else:
+        rig.c.vmcs.write32(F.GUEST_INTERRUPTIBILITY_INFO, xdefs.BLOCKING_BY_STI)
+    rig.run(io(rig, 0x61, 1, False), rig.stop())
+    shadow = (rig.c.vmcb.get(V.INTERRUPT_STATE) if rig.arch == "svm"
+              else rig.c.vmcs.read32(F.GUEST_INTERRUPTIBILITY_INFO))
+    assert shadow == 0 and rig.c.rip == LOAD + 2 and rig.c.exit_rip == LOAD
+    assert rig.c.ring.entries()[-1][1:] == (("IoWrite", 0x61, 1, 0x34), LOAD)

@@ -295,8 +295,10 @@ class VM:
             for c in vcpus:
                 # Guest RIPs near 1 MiB in the exit ring look like pointers into
                 # the kernel's heap to MicroPython's conservative GC: wiped,
-                # they pin nothing (the registers stay readable after close).
+                # they pin nothing (the registers stay readable after close);
+                # so does the RIP behind the last exit (exit_rip).
                 c.ring.wipe()
+                c._erip[0] = 0
                 c.close()
         finally:
             for k in self._owned:
