@@ -4,6 +4,7 @@
 // hw.CPUFault (see port/trap.c); 64-bit values cross as MPZ ints.
 #include <stdint.h>
 #include "py/runtime.h"
+#include "natives.h"
 #include "py/objarray.h"
 #include "py/objexcept.h"
 #include "py/objstr.h"
@@ -21,9 +22,6 @@ extern uint32_t boot_mbi_addr;
 extern struct cpu_fault last_fault;
 void fault_raise_done(void);
 
-static uint64_t arg_u64(mp_obj_t o) {
-    return mp_obj_int_get_uint_checked(o);
-}
 // A small int when it fits (no heap allocation), MPZ above 2**62.
 static mp_obj_t new_u64(uint64_t v) {
     return mp_obj_new_int_from_uint(v);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include "py/runtime.h"
 #include "cpu.h"
+#include "natives.h"
 
 // VMCB offsets the fast path touches (APM2 Tables B-1 and B-2).
 #define VMCB_INT_STATE  0x068
@@ -35,22 +36,9 @@
 #define EXIT_INTR       0x60
 #define EXIT_IOIO       0x7B
 #define EXIT_NPF        0x400
-#define GPRS_SIZE       (16 * 8)
+#define GPRS_SIZE       (16 * 8)   // RAX and RSP unused: the VMCB has them
 
 uint64_t svm_run(uint64_t vmcb_pa, uint64_t *gprs, uint64_t host_area_pa);   // port/svm.asm
-
-static uint64_t arg_u64(mp_obj_t o) {
-    return mp_obj_int_get_uint_checked(o);
-}
-
-static uint64_t *gprs_of(mp_obj_t buf) {
-    mp_buffer_info_t info;
-    mp_get_buffer_raise(buf, &info, MP_BUFFER_RW);
-    if (info.len < GPRS_SIZE || ((uintptr_t)info.buf & 7)) {
-        mp_raise_ValueError(MP_ERROR_TEXT("gprs must be 16 aligned u64 slots"));
-    }
-    return info.buf;
-}
 
 static inline uint64_t *vmcb64(uint64_t vmcb_pa, uint32_t off) {
     return (uint64_t *)(uintptr_t)(vmcb_pa + off);
@@ -136,14 +124,8 @@ static int64_t guest_linear_to_host(uint64_t vmcb_pa, uint64_t linear) {
 // last), are 0F A2; anything else (a prefix, a page crossing, a paging
 // mode walk() does not know) goes to Python. The instruction is done, so
 // its interrupt shadow ends (APM2 15.21.5), as Python's advance() does. At
-// most FAST_BATCH exits per svm.run(), so Python's exit budget and clock
-// still get a look during a storm (fast_served() counts them).
-#define FAST_BATCH 256
-static struct {
-    const uint32_t *table;
-    size_t entries;
-    uint64_t served;
-} fast;
+// most FAST_BATCH exits per svm.run() (port/natives.h).
+static fast_table_t fast;
 MP_REGISTER_ROOT_POINTER(mp_obj_t svm_fast_table);    // keeps the table alive
 
 static uint64_t next_rip_cpuid(uint64_t vmcb_pa) {
@@ -170,32 +152,28 @@ static uint64_t next_rip_cpuid(uint64_t vmcb_pa) {
 }
 
 static int fast_cpuid(uint64_t vmcb_pa, uint64_t *gprs) {
-    uint32_t leaf = (uint32_t)*vmcb64(vmcb_pa, VMCB_RAX), sub = (uint32_t)gprs[1];
-    const uint32_t *e = fast.table;
-    for (size_t i = 0; i < fast.entries; i++, e += 6) {
-        if (e[0] != leaf || (e[1] != 0xFFFFFFFFu && e[1] != sub)) {
-            continue;
-        }
-        uint64_t next = next_rip_cpuid(vmcb_pa);
-        if (next == 0) {
-            return 0;
-        }
-        *vmcb64(vmcb_pa, VMCB_RAX) = e[2];      // CPUID zero-extends into RAX..RDX
-        gprs[3] = e[3];
-        gprs[1] = e[4];
-        gprs[2] = e[5];
-        *vmcb64(vmcb_pa, VMCB_RIP) = next;
-        *vmcb64(vmcb_pa, VMCB_INT_STATE) &= ~INTERRUPT_SHADOW;
-        fast.served++;
-        return 1;
+    const uint32_t *e = fast_table_find(&fast, (uint32_t)*vmcb64(vmcb_pa, VMCB_RAX), (uint32_t)gprs[1]);
+    if (e == NULL) {
+        return 0;
     }
-    return 0;
+    uint64_t next = next_rip_cpuid(vmcb_pa);
+    if (next == 0) {
+        return 0;
+    }
+    *vmcb64(vmcb_pa, VMCB_RAX) = e[2];          // CPUID zero-extends into RAX..RDX
+    gprs[3] = e[3];
+    gprs[1] = e[4];
+    gprs[2] = e[5];
+    *vmcb64(vmcb_pa, VMCB_RIP) = next;
+    *vmcb64(vmcb_pa, VMCB_INT_STATE) &= ~INTERRUPT_SHADOW;
+    fast.served++;
+    return 1;
 }
 
 // svm.run(vmcb_pa, gprs, host_area_pa) -> EXITCODE
 static mp_obj_t svm_run_obj_fn(mp_obj_t vmcb, mp_obj_t gprs_in, mp_obj_t host) {
     uint64_t vmcb_pa = arg_u64(vmcb), host_pa = arg_u64(host), code;
-    uint64_t *gprs = gprs_of(gprs_in), flags;
+    uint64_t *gprs = gprs_of(gprs_in, GPRS_SIZE), flags;
     __asm__ volatile ("pushfq; pop %0" : "=r" (flags));
     int batch = 0;
     do {
@@ -212,21 +190,7 @@ static MP_DEFINE_CONST_FUN_OBJ_3(svm_run_obj, svm_run_obj_fn);
 
 // svm.fast_cpuid(table) or svm.fast_cpuid(None); either resets fast_served().
 static mp_obj_t svm_fast_cpuid(mp_obj_t table) {
-    fast.table = NULL;
-    fast.served = 0;
-    MP_STATE_VM(svm_fast_table) = MP_OBJ_NULL;
-    if (table == mp_const_none) {
-        return mp_const_none;
-    }
-    mp_buffer_info_t info;
-    mp_get_buffer_raise(table, &info, MP_BUFFER_READ);
-    if (info.len % 24 || ((uintptr_t)info.buf & 3)) {
-        mp_raise_ValueError(MP_ERROR_TEXT("need a table of 6-u32 entries"));
-    }
-    fast.entries = info.len / 24;
-    MP_STATE_VM(svm_fast_table) = table;
-    fast.table = info.buf;
-    return mp_const_none;
+    return fast_table_set(&fast, table, &MP_STATE_VM(svm_fast_table));
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(svm_fast_cpuid_obj, svm_fast_cpuid);
 
@@ -246,7 +210,7 @@ static MP_DEFINE_CONST_FUN_OBJ_0(svm_fast_served_obj, svm_fast_served);
 // the code of the exit that ended the loop, or 0 after n).
 static mp_obj_t svm_bench_loop(size_t n_args, const mp_obj_t *args) {
     uint64_t vmcb_pa = arg_u64(args[0]), host_pa = arg_u64(args[2]), flags;
-    uint64_t *gprs = gprs_of(args[1]);
+    uint64_t *gprs = gprs_of(args[1], GPRS_SIZE);
     uint64_t want = arg_u64(args[3]), n = arg_u64(args[4]), len = arg_u64(args[5]);
     uint64_t handled = 0, code = 0;
     __asm__ volatile ("pushfq; pop %0" : "=r" (flags));

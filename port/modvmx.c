@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include "message_exception.h"
 #include "py/runtime.h"
+#include "natives.h"
 #include "py/objexcept.h"
 #include "cpu.h"
 #include "cpu_tables.h"
@@ -34,19 +35,6 @@
 
 int vmx_run(uint64_t *gprs, int launched);      // port/vmx.asm
 extern const uint64_t trap_vectors[];           // boot/vectors.asm
-
-static uint64_t arg_u64(mp_obj_t o) {
-    return mp_obj_int_get_uint_checked(o);
-}
-
-static uint64_t *gprs_of(mp_obj_t buf) {
-    mp_buffer_info_t info;
-    mp_get_buffer_raise(buf, &info, MP_BUFFER_RW);
-    if (info.len < GPRS_SIZE || ((uintptr_t)info.buf & 7)) {
-        mp_raise_ValueError(MP_ERROR_TEXT("gprs must be 17 aligned u64 slots (GPRs, CR2)"));
-    }
-    return info.buf;
-}
 
 // --- vmx.VMXFail(message, error): error is the VM-instruction error number
 // (SDM 3C 31.4) for VMfailValid, 0 for VMfailInvalid (no current VMCS). ---
@@ -220,16 +208,10 @@ static void host_event(uint64_t reason) {
 
 // --- Native CPUID fast path (benchmark only; Python owns the table) ---
 // Entries of 6 u32: leaf, subleaf (0xFFFFFFFF: any), EAX, EBX, ECX, EDX.
-// At most FAST_BATCH exits per vmx.run(), so Python's exit budget and
-// clock still get a look during a storm (fast_served() counts them), and a
-// host interrupt the exits did not take (Bochs holds one while the guest's
-// IF is 0), such as Ctrl-C, comes in when Python runs with IF = 1.
-#define FAST_BATCH 256
-static struct {
-    const uint32_t *table;
-    size_t entries;
-    uint64_t served;
-} fast;
+// At most FAST_BATCH exits per vmx.run() (port/natives.h), so also a host
+// interrupt the exits did not take (Bochs holds one while the guest's IF is
+// 0), such as Ctrl-C, comes in when Python runs with IF = 1.
+static fast_table_t fast;
 MP_REGISTER_ROOT_POINTER(mp_obj_t vmx_fast_table);    // keeps the table alive
 
 // RIP past the instruction that exited, by the VM-exit instruction length
@@ -252,28 +234,24 @@ static mp_obj_t vmx_skip(void) {
 static MP_DEFINE_CONST_FUN_OBJ_0(vmx_skip_obj, vmx_skip);
 
 static int fast_cpuid(uint64_t *gprs) {
-    uint32_t leaf = (uint32_t)gprs[0], sub = (uint32_t)gprs[1];
-    const uint32_t *e = fast.table;
-    for (size_t i = 0; i < fast.entries; i++, e += 6) {
-        if (e[0] != leaf || (e[1] != 0xFFFFFFFFu && e[1] != sub)) {
-            continue;
-        }
-        gprs[0] = e[2];                         // CPUID zero-extends into RAX..RDX
-        gprs[3] = e[3];
-        gprs[1] = e[4];
-        gprs[2] = e[5];
-        skip_instruction();
-        fast.served++;
-        return 1;
+    const uint32_t *e = fast_table_find(&fast, (uint32_t)gprs[0], (uint32_t)gprs[1]);
+    if (e == NULL) {
+        return 0;
     }
-    return 0;
+    gprs[0] = e[2];                             // CPUID zero-extends into RAX..RDX
+    gprs[3] = e[3];
+    gprs[1] = e[4];
+    gprs[2] = e[5];
+    skip_instruction();
+    fast.served++;
+    return 1;
 }
 
 // vmx.run(gprs, launched) -> exit reason (bit 31 set: failed entry, SDM 3C
 // 27.7); raises VMXFail on VMfail. Interrupts stay off from entry until the
 // host's handler has seen the interrupt behind an exit.
 static mp_obj_t vmx_run_obj_fn(mp_obj_t gprs_in, mp_obj_t launched_in) {
-    uint64_t *gprs = gprs_of(gprs_in), flags, reason;
+    uint64_t *gprs = gprs_of(gprs_in, GPRS_SIZE), flags, reason;
     int launched = mp_obj_is_true(launched_in);
     __asm__ volatile ("pushfq; pop %0; cli" : "=r" (flags) : : "memory");
     for (int batch = 0;; batch++) {
@@ -304,21 +282,7 @@ static MP_DEFINE_CONST_FUN_OBJ_2(vmx_run_obj, vmx_run_obj_fn);
 
 // vmx.fast_cpuid(table) or vmx.fast_cpuid(None); either resets fast_served().
 static mp_obj_t vmx_fast_cpuid(mp_obj_t table) {
-    fast.table = NULL;
-    fast.served = 0;
-    MP_STATE_VM(vmx_fast_table) = MP_OBJ_NULL;
-    if (table == mp_const_none) {
-        return mp_const_none;
-    }
-    mp_buffer_info_t info;
-    mp_get_buffer_raise(table, &info, MP_BUFFER_READ);
-    if (info.len % 24 || ((uintptr_t)info.buf & 3)) {
-        mp_raise_ValueError(MP_ERROR_TEXT("need a table of 6-u32 entries"));
-    }
-    fast.entries = info.len / 24;
-    MP_STATE_VM(vmx_fast_table) = table;
-    fast.table = info.buf;
-    return mp_const_none;
+    return fast_table_set(&fast, table, &MP_STATE_VM(vmx_fast_table));
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(vmx_fast_cpuid_obj, vmx_fast_cpuid);
 
@@ -337,7 +301,7 @@ static MP_DEFINE_CONST_FUN_OBJ_0(vmx_fast_served_obj, vmx_fast_served);
 // counted. Returns (exits handled, the reason that ended the loop, or 0
 // after n); raises VMXFail on VMfail.
 static mp_obj_t vmx_bench_loop(size_t n_args, const mp_obj_t *args) {
-    uint64_t *gprs = gprs_of(args[0]), flags;
+    uint64_t *gprs = gprs_of(args[0], GPRS_SIZE), flags;
     uint64_t want = arg_u64(args[1]), n = arg_u64(args[2]), len = arg_u64(args[3]);
     uint64_t handled = 0, reason = 0;
     __asm__ volatile ("pushfq; pop %0; cli" : "=r" (flags) : : "memory");

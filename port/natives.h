@@ -1,0 +1,69 @@
+// What the natives share (modhw.c, and the world-switch modules modsvm.c and
+// modvmx.c): 64-bit arguments as MPZ ints, the guest register file, and the
+// benchmark's native CPUID fast-path table (Python owns its contents,
+// hv.vcpu.cpuid.CpuidPolicy.table). Header-only; 64-bit ring 0.
+#ifndef MPVISOR_NATIVES_H
+#define MPVISOR_NATIVES_H
+
+#include <stdint.h>
+#include "py/runtime.h"
+
+static inline uint64_t arg_u64(mp_obj_t o) {
+    return mp_obj_int_get_uint_checked(o);
+}
+
+// The register file (hv.x86.regs.new_gprs): at least `size` bytes, 8-byte
+// aligned, writable; what the trampolines load and store.
+static inline uint64_t *gprs_of(mp_obj_t buf, size_t size) {
+    mp_buffer_info_t info;
+    mp_get_buffer_raise(buf, &info, MP_BUFFER_RW);
+    if (info.len < size || ((uintptr_t)info.buf & 7)) {
+        mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("gprs must be %d aligned u64 slots "
+                                                             "(hv.x86.regs.new_gprs)"), (int)(size / 8));
+    }
+    return info.buf;
+}
+
+// --- The native CPUID fast path's table: entries of 6 u32: leaf, subleaf
+// (0xFFFFFFFF: any), EAX, EBX, ECX, EDX. At most FAST_BATCH exits per
+// run() call, so Python's exit budget and clock still get a look during a
+// storm (fast_served() counts them). ---
+#define FAST_BATCH 256
+typedef struct {
+    const uint32_t *table;
+    size_t entries;
+    uint64_t served;
+} fast_table_t;
+
+// table (a buffer of entries) or None; either resets the count. *root keeps
+// the buffer alive (a root pointer of the calling module).
+static inline mp_obj_t fast_table_set(fast_table_t *fast, mp_obj_t table, mp_obj_t *root) {
+    fast->table = NULL;
+    fast->served = 0;
+    *root = MP_OBJ_NULL;
+    if (table == mp_const_none) {
+        return mp_const_none;
+    }
+    mp_buffer_info_t info;
+    mp_get_buffer_raise(table, &info, MP_BUFFER_READ);
+    if (info.len % 24 || ((uintptr_t)info.buf & 3)) {
+        mp_raise_ValueError(MP_ERROR_TEXT("need a table of 6-u32 entries"));
+    }
+    fast->entries = info.len / 24;
+    *root = table;
+    fast->table = info.buf;
+    return mp_const_none;
+}
+
+// The entry answering CPUID(leaf, sub), or NULL.
+static inline const uint32_t *fast_table_find(const fast_table_t *fast, uint32_t leaf, uint32_t sub) {
+    const uint32_t *e = fast->table;
+    for (size_t i = 0; i < fast->entries; i++, e += 6) {
+        if (e[0] == leaf && (e[1] == 0xFFFFFFFFu || e[1] == sub)) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
+#endif
