@@ -45,6 +45,7 @@ INTERCEPT_MWAIT = const(1 << 11)
 INTERCEPT_XSETBV = const(1 << 13)
 
 # --- Virtual interrupt control, VMCB offset 0x060 (APM2 Table B-1, 15.21) ---
+V_TPR_MASK = const(0xF)                     # bits 3:0, the guest's CR8 (15.21.1)
 V_IRQ = const(1 << 8)
 V_INTR_PRIO_SHIFT = const(16)
 V_IGN_TPR = const(1 << 20)

@@ -142,6 +142,8 @@ def xsetbv(c):
 def vintr(c):
     c.requeue_event()
     c.close_window()                        # the guest can take one now (15.21.4)
+    if c.tpr_hook is not None:              # or it lowered CR8 below a waiting LAPIC vector
+        c.tpr_hook()
     return None
 
 

@@ -252,13 +252,36 @@ class SvmVCpu(VCpu):
             if not self._irq_queue:
                 return
         v.put(V.VINTR, defs.V_INTR_MASKING | defs.V_IRQ | defs.V_IGN_TPR
-              | 0xF << defs.V_INTR_PRIO_SHIFT)
+              | 0xF << defs.V_INTR_PRIO_SHIFT | v.get(V.VINTR) & defs.V_TPR_MASK)
         v.put(V.INTERCEPT_MISC1, v.get(V.INTERCEPT_MISC1) | defs.INTERCEPT_VINTR)
 
     def close_window(self):
         v = self.vmcb
-        v.put(V.VINTR, defs.V_INTR_MASKING)
+        v.put(V.VINTR, defs.V_INTR_MASKING | v.get(V.VINTR) & defs.V_TPR_MASK)
         v.put(V.INTERCEPT_MISC1, v.get(V.INTERCEPT_MISC1) & ~defs.INTERCEPT_VINTR)
+
+    def cr8_access(self):
+        # With V_INTR_MASKING the guest's MOV CR8 reads and writes V_TPR
+        # without an exit (APM2 15.21.1, 15.21.2): the value lives in the VMCB.
+        return (self._get_vtpr, self._set_vtpr)
+
+    def _get_vtpr(self):
+        return self.vmcb.get(V.VINTR) & defs.V_TPR_MASK
+
+    def _set_vtpr(self, value):
+        v = self.vmcb
+        v.put(V.VINTR, v.get(V.VINTR) & ~defs.V_TPR_MASK | value & defs.V_TPR_MASK)
+
+    def tpr_window(self, priority):
+        """A virtual interrupt of `priority` that the CPU takes only above
+        V_TPR (V_IGN_TPR clear, APM2 15.21.4): its VINTR exit is the guest
+        lowering CR8 far enough. Only while no queued interrupt owns V_IRQ."""
+        if self._irq_queue:
+            return
+        v = self.vmcb
+        v.put(V.VINTR, defs.V_INTR_MASKING | defs.V_IRQ | (priority & 0xF) << defs.V_INTR_PRIO_SHIFT
+              | v.get(V.VINTR) & defs.V_TPR_MASK)
+        v.put(V.INTERCEPT_MISC1, v.get(V.INTERCEPT_MISC1) | defs.INTERCEPT_VINTR)
 
     # -- instruction length -------------------------------------------------
     def skip_instruction(self):
