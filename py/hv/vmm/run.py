@@ -189,6 +189,7 @@ class Vmm:
                 vcpu.set_watchdog(None)
             finally:
                 ticks.stop()
+                plat.detach()
                 uart.end_line()
                 vcpu.unbind()
         e = vcpu.exit
