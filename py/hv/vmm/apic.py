@@ -70,15 +70,19 @@ class Apics:
         t = self.lapic.timer.next_deadline()
         if t is None:
             return None
-        return self._clock() + (t - self._tsc()) / self._hz()
+        left = t - self._tsc()
+        if left <= 0:
+            return 0.0                  # due: before any `now` hv.vmm.ticks compares it with
+        return self._clock() + left / self._hz()
 
     def poll(self, now):
-        self.lapic.poll_timer()
-        self._changed()
+        self.lapic.poll_timer()         # hv.vmm.ticks delivers after polling its sources
 
     # -- the vCPU's view ----------------------------------------------------------------
     def attach(self, vcpu):
         """Register the xAPIC page, the I/O APIC and the APIC MSRs with the vCPU."""
+        if vcpu is not self._vcpu:
+            self._page_at = None
         self._vcpu = vcpu
         vcpu.register_mmio(self.ioapic.base, D.IOAPIC_SIZE, self.ioapic.read, self._ioapic_write)
         self._place_page()
