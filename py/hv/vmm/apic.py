@@ -113,16 +113,11 @@ class Apics:
 
     def _tpr_window(self):
         # A vector TPR holds back waits for the guest to lower CR8, which
-        # exits by itself on VMX (CR8-load exiting) but not on SVM: there a
-        # V_IRQ of the vector's class exits when V_TPR drops below it
-        # (APM2 15.21.4). Not armed while TPR equals the class: QEMU TCG
-        # takes V_IRQ at V_INTR_PRIO >= V_TPR and would exit at once, again
-        # and again; the vector then goes at the guest's next exit.
+        # exits by itself on VMX (CR8-load exiting) but not on SVM: there the
+        # CR8-write intercept goes on until the write (vcpu.tpr_window).
         vcpu = self._vcpu
         v = self.lapic.blocked()
-        if v < 0 or vcpu is None or vcpu.pending_interrupts():
-            return
-        if self.lapic.tpr >> 4 > v >> 4:
+        if v >= 0 and vcpu is not None and self.lapic.tpr >> 4 >= v >> 4:
             vcpu.tpr_window(v >> 4)
 
     def _page_write(self, addr, width, value):
