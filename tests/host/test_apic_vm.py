@@ -8,7 +8,8 @@ import pytest
 from hv.vcpu.svm import defs as sdefs, vmcb as V
 from hv.vcpu.vmx import defs as xdefs, fields as F
 from hv.vmm.run import Vmm
-from mmio_rig import Rig
+from mmio_rig import LOAD as LOAD_ADDR, Rig
+from svm_fakes import exit_with as svm_fakes_exit
 
 APIC = 0xFEE00000
 IOAPIC = 0xFEC00000
@@ -144,3 +145,51 @@ def test_x2apic_and_cr8(rig):
     assert msrs.read(0x808) == 0x60                 # TPR[7:4] is CR8
     msrs.write(0x808, 0x20)
     assert get() == 2 and lapic.tpr == 0x20
+
+
+def test_mov_to_cr_decoder():
+    from hv.x86.insn import DecodeError, mov_to_cr
+    assert mov_to_cr(b"\x0f\x22\xc0", True) == (0, 0, 3)
+    assert mov_to_cr(b"\x44\x0f\x22\xc0", True) == (8, 0, 4)        # REX.R: CR8
+    assert mov_to_cr(b"\x4d\x0f\x22\xc3", True) == (8, 11, 4)       # REX.B: R11
+    assert mov_to_cr(b"\xf0\x0f\x22\xc1", False) == (8, 1, 4)       # AMD: LOCK MOV CR0 is CR8
+    with pytest.raises(DecodeError):
+        mov_to_cr(b"\x0f\x20\xc0", True)                            # MOV from CR
+
+
+@pytest.fixture
+def svm():
+    r = Rig("svm")
+    r.vm.vmm = Vmm(r.vm, tsc=Tsc(), hz=lambda: 1_000_000, timer=Timer())
+    r.apics = r.vm.vmm.enable_apic()
+    r.set("rflags", 0x202)
+    yield r
+    r.close()
+
+
+def test_svm_tpr_window_is_the_cr8_write_intercept(svm):
+    rig, lapic = svm, svm.apics.lapic
+    rig.apics.attach(rig.c)
+    lapic.write(0xF0, 0x1FF)
+    get, put = rig.c.cr8_access()
+    put(5)
+    rig.vm.vmm.platform._vcpu = rig.c
+    lapic.write(0x300, 0x40041)                     # a self IPI TPR holds back
+    rig.apics._changed()
+    assert rig.c.vmcb.get(V.INTERCEPT_CR) & sdefs.INTERCEPT_CR8_WRITE
+    assert rig.c.pending_interrupts() == 0
+    rig.load("mov cr8, rax\nmov cr8, rcx\nhlt", rax=0x10, rcx=0)
+    cr8_exit = svm_fakes_exit(sdefs.VMEXIT_CR8_WRITE)
+    rig.script(cr8_exit)
+    rig.c.run_slice = 1
+    rig.c.run()
+    ev = rig.c.vmcb.get(V.EVENTINJ)                 # bits 63:4 of CR8: #GP(0) at the MOV
+    assert ev & sdefs.EVENT_VALID and ev & 0xFF == 13 and rig.c.rip == LOAD_ADDR
+    rig.c.vmcb.set(V.EVENTINJ, 0)
+    rig.c.rip = LOAD_ADDR + 4
+    rig.script(cr8_exit, done(rig))
+    rig.c.run_slice = None
+    rig.c.run()
+    assert get() == 0 and rig.c.rip == LOAD_ADDR + 10     # past the MOV (4), then the OUT
+    assert not rig.c.vmcb.get(V.INTERCEPT_CR) & sdefs.INTERCEPT_CR8_WRITE
+    assert rig.injected() == (0x41, None)           # delivered at the entry after the write
