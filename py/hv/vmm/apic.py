@@ -91,6 +91,12 @@ class Apics:
         self.lapic.cr8 = vcpu.cr8_access()
         vcpu.tpr_hook = self._changed
 
+    def close(self):
+        """The VM is closed: no vCPU, sinks or hooks kept (hv.vmm.platform.close)."""
+        self._vcpu = self.changed = None
+        self.lapic.eoi_sink = self.lapic.cr8 = self.lapic.nmi_sink = None
+        self.ioapic.deliver = None
+
     def _place_page(self):
         # The xAPIC page follows IA32_APIC_BASE (11.4.5); over guest RAM it
         # cannot be (the guest then reaches RAM there, as with a disabled APIC).

@@ -67,6 +67,7 @@ class Platform:
         self._tsc, self._hz = tsc, hz
         self.apic = None                # hv.vmm.apic.Apics once add_apic() gave the guest one
         self.msr_handlers = {}          # msr -> (read, write): architectural MSRs (add_msrs)
+        self.arch_msrs = None           # hv.vmm.msrs.ArchMsrs behind them
         self.pic = Pic()
         self.irqs = irqs = IsaIrqs(self.pic)
         self.ticks = ticks = Ticks(irqs, tsc, hz, timer)
@@ -151,7 +152,7 @@ class Platform:
             vcpu.register_io(port, 1, read, write)
         for msr, (read, write) in self.msr_handlers.items():
             vcpu.register_msr(msr, read, write)
-        if self.msr_handlers and self.arch_msrs._load_aux is not None:
+        if self.arch_msrs is not None and self.arch_msrs._load_aux is not None:
             self.arch_msrs._load_aux(self.arch_msrs.values[0xC0000103])   # this guest's, for RDTSCP
         if self.apic is not None:
             self.apic.attach(vcpu)
@@ -160,6 +161,29 @@ class Platform:
     def detach(self):
         """The run is over: no vCPU to deliver to."""
         self._vcpu = None
+
+    def close(self):
+        """The VM is closed: drop the wiring (ports, handlers, IRQ routes,
+        timers). MicroPython's GC is conservative: a stale word that reads as
+        a pointer to one device then keeps that device, not every device of
+        the platform through its tables (7-10 KiB that test_resources saw
+        stay after the last VM). `names` is replaced, not cleared: a
+        RunResult's report still reads it."""
+        self._vcpu = None
+        self.devices.clear()
+        if self.handlers is not None:
+            self.handlers.clear()
+        self.names = {}
+        self.ticks.sources.clear()
+        self._timed.clear()
+        irqs = self.irqs
+        irqs.route.clear()
+        irqs.cpu = irqs.changed = None
+        self.msr_handlers = {}
+        self.arch_msrs = None
+        a, self.apic = self.apic, None
+        if a is not None:
+            a.close()
 
     def _irq_changed(self):
         # A line moved (a device's register access, a timer's poll): offer

@@ -106,6 +106,10 @@ class Vmm:
         routed to it (hv.vmm.apic); the PIC stays wired through LINT0."""
         return self.platform.add_apic(self.vm.cpuid)
 
+    def close(self):
+        """The VM is closed: its platform lets go of its devices."""
+        self.platform.close()
+
     def _hc_add(self, vcpu, args):
         return sum(args)
 

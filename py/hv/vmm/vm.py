@@ -306,6 +306,9 @@ class VM:
                     self.allocator.dealloc_frame(self._pages[k])
             self._owned = set()
             self._pages, self._large = {}, {}
+            vmm = getattr(self, "vmm", None)    # absent when the build failed before it
+            if vmm is not None:
+                vmm.close()
             if self.npt is not None:
                 self.npt.close()
                 self.npt = None
