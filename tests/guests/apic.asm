@@ -1,8 +1,8 @@
 ; Local APIC, I/O APIC and architectural MSR test guest (tests/target/apic_cases.py),
 ; run with vm.vmm.enable_apic(): CPUID and IA32_APIC_BASE, the xAPIC page (ID,
 ; version, ESR), self IPIs held by TPR and by CR8, the LAPIC timer one-shot,
-; periodic and TSC-deadline (TSC cycles reported on port 0x700 for the test to
-; judge the rate), the PIT's IRQ 0 through I/O APIC pin 2, x2APIC MSRs, then the
+; periodic and TSC-deadline (TSC cycles reported on port 0x700, with a mark
+; where each measurement starts, for the test to judge the rate), the PIT's IRQ 0 through I/O APIC pin 2, x2APIC MSRs, then the
 ; MSRs a guest of the CPU's vendor finds. Prints "<check> ok" or "<check> BAD",
 ; then writes 0 to port 0xF4. Guest code: 64-bit, setup('long')'s identity map
 ; of the first GiB; it maps linear 3-4 GiB itself (uncached 2 MiB pages).
@@ -12,6 +12,7 @@ org LOAD
 %define APIC    0xFEE00000
 %define IOAPIC  0xFEC00000
 %define REPORT  0x700               ; the test's port: 32-bit OUTs of measurements
+%define MARK    0xFFFFFFFF          ; ... and of the moments they start
 %define PD3     0x80000
 %define V_PIT   0x30
 %define V_TIMER 0x40
@@ -143,6 +144,9 @@ start:
     rdtsc
     mov [t0], eax
     mov [t0 + 4], edx
+    mov eax, MARK                   ; the VMM's time from here is the test's to subtract
+    mov dx, REPORT
+    out dx, eax
     mov dword [rbx + 0x380], ONESHOT
     wait_for n_timer, 1
     mov rax, [t_last]
@@ -154,14 +158,16 @@ start:
     verdict "one-shot"
 
     mov dword [n_timer], 0
+    mov byte [mark_first], 1        ; the handler marks the first period's start
     mov dword [rbx + 0x320], 0x20000 | V_TIMER  ; periodic
     mov dword [rbx + 0x380], PERIOD
     wait_for n_timer, 11
-    mov dword [rbx + 0x380], 0      ; stopped
     mov rax, [t_last]
     sub rax, [t_first]
     mov dx, REPORT
     out dx, eax                     ; TSC cycles of 10 periods
+    mov byte [mark_first], 0
+    mov dword [rbx + 0x380], 0      ; stopped
     cmp dword [n_timer], 11
     verdict "periodic"
 
@@ -403,9 +409,10 @@ gp_handler:                         ; error code, then RIP of the instruction
     pop rax
     add rsp, 8
     iretq
-irq_timer:
+irq_timer:                          ; the EOI first: its exit is inside the measured time
     push rax
     push rdx
+    call eoi
     rdtsc
     shl rdx, 32
     or rax, rdx
@@ -413,9 +420,13 @@ irq_timer:
     cmp dword [n_timer], 0
     jne .n
     mov [t_first], rax
+    cmp byte [mark_first], 0
+    je .n
+    mov eax, MARK
+    mov dx, REPORT
+    out dx, eax
 .n:
     inc dword [n_timer]
-    call eoi
     pop rdx
     pop rax
     iretq
@@ -436,6 +447,7 @@ n_ipi: dd 0
 n_timer: dd 0
 n_pit: dd 0
 x2: db 0
+mark_first: db 0
 align 8
 t0: dq 0
 t_first: dq 0

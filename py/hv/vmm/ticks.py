@@ -7,7 +7,9 @@
 #
 # A time source has next_deadline() -> guest seconds (clock()) at which it
 # next changes an interrupt line, or None, and poll(now) that brings it up to
-# guest time `now`, driving its lines (hv.vmm.irq). Add it to `sources`.
+# guest time `now`, driving its lines (hv.vmm.irq). Add it to `sources`. One
+# whose guest can read its count at any time (the LAPIC timer) sets
+# keeps_time = True: guest time then leaves the VMM's out at every exit.
 from micropython import const
 from hv.vmm.devices.pit import Pit
 
@@ -57,7 +59,7 @@ class Ticks:
         if self.pit.armed_at is not None:
             return True
         for s in self.sources:
-            if s.next_deadline() is not None:
+            if getattr(s, "keeps_time", False) or s.next_deadline() is not None:
                 return True
         return False
 
