@@ -17,7 +17,7 @@ org LOAD
 %define V_PIT   0x30
 %define V_TIMER 0x40
 %define V_IPI   0x41
-%define ONESHOT 20000000            ; bus ticks at 1 GHz, divide by 1: 20 ms
+%define ONESHOT 100000000           ; bus ticks at 1 GHz, divide by 1: 100 ms
 %define PERIOD  10000000            ; 10 ms
 
 ; faults VECTOR, instruction -- runs it; ZF = 1 when it raised VECTOR

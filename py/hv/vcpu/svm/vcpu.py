@@ -332,9 +332,12 @@ class SvmVCpu(VCpu):
             # The common case is one native call; interrupts to deliver, a
             # TLB flush and a guest XCR0 take the slow entry.
             clock = self.clock              # set only while a guest timer counts
-            if clock is not None:
-                clock.entering()
-            code = self._enter_slow() if self._slow_entry else enter(pa, gprs, host)
+            if self._slow_entry:
+                code = self._enter_slow(clock)
+            else:
+                if clock is not None:
+                    clock.entering()
+                code = enter(pa, gprs, host)
             if clock is not None:
                 clock.exited()
             k += 1
@@ -363,7 +366,9 @@ class SvmVCpu(VCpu):
         bits = 64 if cs & 0x200 and efer & defs.EFER_LMA else 32 if cs & 0x400 else 16
         return v.get(V.CR0), v.get(V.CR3), v.get(V.CR4), efer, bits
 
-    def _enter_slow(self):
+    def _enter_slow(self, clock=None):
+        # The slow entry's Python is the VMM's time: the guest's starts at
+        # VMRUN (clock.entering() there, not before).
         v = self.vmcb
         if self._irq_queue:
             self._deliver_interrupts()
@@ -373,6 +378,8 @@ class SvmVCpu(VCpu):
         swap = self.xcr0 != self.host_xcr0
         if swap:
             self.io.xsetbv(0, self.xcr0)
+        if clock is not None:
+            clock.entering()
         code = self.native.run(self._pa, self.gprs, self.percpu.host_area_pa)
         if swap:
             self.io.xsetbv(0, self.host_xcr0)
