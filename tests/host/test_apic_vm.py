@@ -193,3 +193,24 @@ def test_svm_tpr_window_is_the_cr8_write_intercept(svm):
     assert get() == 0 and rig.c.rip == LOAD_ADDR + 10     # past the MOV (4), then the OUT
     assert not rig.c.vmcb.get(V.INTERCEPT_CR) & sdefs.INTERCEPT_CR8_WRITE
     assert rig.injected() == (0x41, None)           # delivered at the entry after the write
+
+
+def rdmsr_step(rig):
+    if rig.arch == "svm":
+        return svm_fakes_exit(sdefs.VMEXIT_MSR, 0)
+
+    def xstep(v, gprs):
+        v[F.VM_EXIT_INSTRUCTION_LEN] = 2
+        return xdefs.EXIT_RDMSR
+    return xstep
+
+
+@pytest.mark.parametrize("msr, value", [(0xFE, 0x508), (0x277, 0x0007040600070406),
+                                        (0x1B, 0xFEE00900)])
+def test_rdmsr_in_a_vm(rig, msr, value):
+    # The architectural MSRs (every VM) and IA32_APIC_BASE (with the APIC)
+    # answered inside the vCPU, EDX:EAX as RDMSR leaves them.
+    rig.load("rdmsr\nhlt", rcx=msr, rflags=0x2)
+    r = rig.vm_run(rdmsr_step(rig), rig.hlt())
+    assert r.reason == "Halt"
+    assert rig.reg("rdx") << 32 | rig.reg("rax") == value
