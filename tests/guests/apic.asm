@@ -1,6 +1,7 @@
 ; Local APIC, I/O APIC and architectural MSR test guest (tests/target/apic_cases.py),
 ; run with vm.vmm.enable_apic(): CPUID and IA32_APIC_BASE, the xAPIC page (ID,
-; version, ESR), self IPIs held by TPR and by CR8, the LAPIC timer one-shot,
+; version, ESR), self IPIs held by TPR and by CR8, NMI IPIs blocked until the
+; handler's IRET, the LAPIC timer one-shot,
 ; periodic and TSC-deadline (TSC cycles reported on port 0x700, with a mark
 ; where each measurement starts, for the test to judge the rate), the PIT's IRQ 0 through I/O APIC pin 2, x2APIC MSRs, then the
 ; MSRs a guest of the CPU's vendor finds. Prints "<check> ok" or "<check> BAD",
@@ -75,6 +76,9 @@ start:
     mov rax, irq_spurious
     mov edi, 0xFF
     call set_gate
+    mov rax, nmi_handler
+    mov edi, 2
+    call set_gate
     lidt [idtr]
 
     mov eax, 1                      ; CPUID.1: EDX.APIC[9], ECX.x2APIC[21], TSC-deadline[24]
@@ -137,6 +141,12 @@ start:
     nop
     cmp dword [n_ipi], 3
     verdict "cr8 lowered"
+    mov dword [rbx + 0x300], 0x40400    ; NMI, SELF shorthand (11.6.1)
+    mov eax, [rbx + 0x30]           ; an exit after the handler's IRET (SVM delivers then)
+    cmp dword [n_nmi], 2            ; the handler sent a second one
+    verdict "nmi self ipi"
+    cmp byte [nmi_nested], 0        ; ... which waited for its IRET (SDM 3A 6.7.1)
+    verdict "nmi blocked until iret"
 
     mov dword [rbx + 0x3E0], 0xB    ; divide by 1
     mov dword [rbx + 0x320], V_TIMER    ; one-shot
@@ -440,12 +450,32 @@ irq_pit:
     iretq
 irq_spurious:                       ; no EOI for the spurious vector (11.9)
     iretq
+nmi_handler:                        ; no EOI for an NMI
+    push rax
+    cmp byte [in_nmi], 0
+    je .first
+    mov byte [nmi_nested], 1
+.first:
+    mov byte [in_nmi], 1
+    inc dword [n_nmi]
+    cmp dword [n_nmi], 1
+    jne .out
+    mov rax, APIC
+    mov dword [rax + 0x300], 0x40400    ; a second NMI while this one runs
+    mov eax, [rax + 0x30]           ; an exit: the VMM could deliver it here, must not
+.out:
+    mov byte [in_nmi], 0
+    pop rax
+    iretq
 
 last_vec: dd 0
 skip: dd 0
 n_ipi: dd 0
 n_timer: dd 0
 n_pit: dd 0
+n_nmi: dd 0
+in_nmi: db 0
+nmi_nested: db 0
 x2: db 0
 mark_first: db 0
 align 8

@@ -27,7 +27,8 @@ def run_apic():
 """
 
 APIC_CHECKS = ["cpuid apic", "apic base", "id", "version", "esr", "self ipi", "tpr holds",
-               "tpr lowered", "cr8 is tpr", "cr8 holds", "cr8 lowered", "one-shot", "periodic",
+               "tpr lowered", "cr8 is tpr", "cr8 holds", "cr8 lowered", "nmi self ipi",
+               "nmi blocked until iret", "one-shot", "periodic",
                "tsc deadline", "ioapic version", "ioapic bad index", "pit via ioapic pin 2",
                "x2apic version", "xapic page gone", "x2apic self ipi", "x2apic icr",
                "x2apic eoi read #gp", "x2apic to xapic #gp"]

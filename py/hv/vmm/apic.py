@@ -102,6 +102,7 @@ class Apics:
         for n in self.msrs.numbers:
             vcpu.register_msr(n, self.msrs.read, self._msr_write)
         self.lapic.cr8 = vcpu.cr8_access()
+        self.lapic.nmi_sink = vcpu.inject_nmi
         vcpu.tpr_hook = self._changed
 
     def close(self):
