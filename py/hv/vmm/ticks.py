@@ -123,12 +123,13 @@ class Ticks:
         next deadline."""
         if self.pit.armed_at is not None:
             self._edges()
-        sources = self.sources
-        if sources:
-            now = self.clock()
-            for s in sources:
-                d = s.next_deadline()
-                if d is not None and d <= now:
+        now = None                      # the clock is read only when a source needs it
+        for s in self.sources:
+            d = s.next_deadline()
+            if d is not None:
+                if now is None:
+                    now = self.clock()
+                if d <= now:
                     s.poll(now)
         self.deliver(vcpu)
         if self.timer is not None:
