@@ -51,13 +51,18 @@ def _linux_cmdline(module_cmdline):
     return module_cmdline.partition(" ")[2].strip()
 
 
-def boot(image, cmdline=None, mem=None, initrd=None, trace=False, echo=True, prefix=None, **options):
+def boot(image, cmdline=None, mem=None, initrd=None, trace=False, echo=True, prefix=None,
+         apic=False, strict=None, **options):
     """Boot a multiboot kernel or a Linux bzImage (bytes, or a name from
     hv.images()) in a new VM with `mem` bytes of RAM (default 32 MiB, 128
     MiB for Linux) and run it to completion; the RunResult (r.result: what
     it wrote to port 0xF4). initrd: a Linux initrd (bytes or a name from
     hv.images()); a named bzImage's command line is its module line less
-    the name. trace=True prints every exit;
+    the name. trace=True prints every exit; strict=True (default: as
+    trace) ends the VM at a port no device handles instead of reading all
+    ones there (vm.vmm.unhandled_io 'stop' instead of the PC's 'pc');
+    apic=True gives the guest a local APIC and the I/O APIC
+    (vm.vmm.enable_apic());
     prefix: the guest's COM1 line prefix ('' for none); options go to
     vm.run (max_exits, time_budget, stop, reraise). When the VMM ended the
     VM (a triple fault, an unhandled port, a budget spent, a handler's
@@ -82,6 +87,10 @@ def boot(image, cmdline=None, mem=None, initrd=None, trace=False, echo=True, pre
         else:
             vm.load_multiboot(image, cmdline or "")
         vm.trace = trace
+        if trace if strict is None else strict:
+            vm.vmm.unhandled_io = "stop"
+        if apic:
+            vm.vmm.enable_apic()
         if prefix is not None:
             vm.vmm.uart.prefix = prefix
         r = vm.run(echo=echo, report=True, **options)

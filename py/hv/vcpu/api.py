@@ -90,6 +90,7 @@ class VCpu(TierOne, Entry, Mmio, StringIo, Emulation):
         self._pending_read = None       # (kind, width) of an IoRead/SysRegRead
         self._irq_queue = []
         self._erip = array("Q", (0, 0))  # exit_rip: the RIP, and 1 once there is one
+        self._nmi_pending = False       # an NMI to deliver once the guest's NMI blocking allows
         self.exits = 0                  # every exit this vCPU took, handled inside run() or not
         self.run_slice = None           # run() returns 'Nothing' after about this many exits (None: never)
         # Tier one: what run() answers itself (register_*); the active tables
@@ -103,6 +104,7 @@ class VCpu(TierOne, Entry, Mmio, StringIo, Emulation):
         self.ring = _ring.Ring()        # the last exits, for reports
         self.ring_buf = self.ring.buf
         self.clock = None               # while a guest timer runs: exited()/entering() around exits
+        self.tpr_hook = None            # fn() after the guest's MOV CR8 or TPR-window exit (a LAPIC)
         self._init_emulation()
         self._init_mmio()
         self._init_strio()
@@ -154,6 +156,16 @@ class VCpu(TierOne, Entry, Mmio, StringIo, Emulation):
         """(cr0, cr3, cr4, efer, code size in bits) as the guest sees them."""
         raise NotImplementedError
 
+    def cr8_access(self):
+        """(get, set) of the guest's CR8 (TPR[7:4], SDM 3A 11.8.6) where the
+        back end keeps it while the guest runs."""
+        raise NotImplementedError
+
+    def tpr_window(self, priority):
+        """Exit (calling tpr_hook) once the guest lowers CR8 below
+        `priority` (4 bits) with interrupts on, where MOV CR8 does not exit
+        by itself; nothing where it does."""
+
     def set_watchdog(self, cycles):
         """Make run() return 'Nothing' after about `cycles` TSC cycles in the
         guest without an exit, whatever the guest's RFLAGS.IF (None: off).
@@ -177,6 +189,13 @@ class VCpu(TierOne, Entry, Mmio, StringIo, Emulation):
         if not 32 <= vector <= 255:
             raise ValueError("external interrupt vector %d outside 32-255" % vector)
         self._irq_queue.append(vector)
+        self._slow_entry = True
+
+    def inject_nmi(self):
+        """Queue an NMI (vector 2). It is delivered when the guest does not
+        block NMIs: not inside the handler of the last one, before its IRET
+        (SDM 3A 6.7.1); two requests meanwhile make one NMI, as on the pin."""
+        self._nmi_pending = True
         self._slow_entry = True
 
     def pending_interrupts(self):

@@ -176,9 +176,9 @@ def hypercall_exit(c, nr, rip):
 
 
 def halt_exit(c):
-    """HLT, RIP past it (both back ends): a queued interrupt wakes a guest
-    that takes interrupts (deliver that), else the Halt record."""
-    if c._irq_queue and c.rflags & _RFLAGS_IF:
+    """HLT, RIP past it (both back ends): a queued NMI, or interrupt for a
+    guest that takes interrupts, wakes it (deliver that), else the Halt record."""
+    if c._nmi_pending or c._irq_queue and c.rflags & _RFLAGS_IF:
         return None
     e = c.exit
     e.reason = "Halt"

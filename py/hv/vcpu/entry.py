@@ -1,8 +1,8 @@
-# What an entry must do besides entering, decided once for both back ends and
-# mixed into hv.vcpu.api.VCpu: queued interrupts, a TLB flush, the guest's
-# XCR0 (neither VMRUN nor VM entry switches it), the slow-entry flag that
-# keeps all of it off the common path, XSETBV, and requeueing an event an
-# exit cut short. Bare metal and CPython (host tests).
+# What an entry must do besides entering, decided once for both back ends
+# and mixed into hv.vcpu.api.VCpu: a pending NMI, queued interrupts, a TLB
+# flush, the guest's XCR0 (neither VMRUN nor VM entry switches it), the
+# slow-entry flag that keeps all of it off the common path, XSETBV, and
+# requeueing an event an exit cut short. Bare metal and CPython (host tests).
 from hv.x86.bits import CR4_OSXSAVE, xsetbv_faults
 from hv.x86.regs import RAX, RCX, RDX
 
@@ -11,8 +11,8 @@ _VEC_GP = 13
 
 class Entry:
     """Back ends provide _enter() (one native entry, its exit code),
-    _deliver_interrupts(), _flush_begin()/_flush_end() (the TLB flush around
-    that entry), requeue_event(), DELIVERY_EXITS and cpl()."""
+    _deliver_nmi(), _deliver_interrupts(), _flush_begin()/_flush_end() (the
+    TLB flush around that entry), requeue_event(), DELIVERY_EXITS and cpl()."""
 
     DELIVERY_EXITS = frozenset()    # exit codes that may cut an event's delivery short
 
@@ -34,11 +34,15 @@ class Entry:
         self.xcr0 = value
         self._slow_entry = True
 
-    def _enter_slow(self):
+    def _enter_slow(self, clock):
         # The entry when _slow_entry is set: interrupts first (they may open
         # a window), the flush, XCR0 for the guest and back for the host
         # whatever the entry raised. The flag stays set while XCR0 differs
-        # or interrupts wait.
+        # or interrupts wait. This Python is the VMM's time: the guest's
+        # clock starts at the entry itself. A pending NMI goes first (it
+        # outranks maskable interrupts, SDM 3A 6.9).
+        if self._nmi_pending:
+            self._deliver_nmi()
         if self._irq_queue:
             self._deliver_interrupts()
         flush = self._tlb_flush
@@ -47,6 +51,8 @@ class Entry:
         swap = self.xcr0 != self.host_xcr0
         if swap:
             self.io.xsetbv(0, self.xcr0)
+        if clock is not None:
+            clock.entering()
         try:
             code = self._enter()
         finally:
@@ -55,7 +61,7 @@ class Entry:
             if flush:
                 self._flush_end()
                 self._tlb_flush = False
-            self._slow_entry = swap or bool(self._irq_queue)
+            self._slow_entry = swap or bool(self._irq_queue) or self._nmi_pending
         return code
 
     def _xsetbv_exit(self):

@@ -15,6 +15,31 @@ class SvmEvents:
     def _protected_mode(self):
         return self.vmcb.get(V.CR0) & CR0_PE
 
+    def _deliver_nmi(self):
+        # EVENTINJ type NMI (APM2 15.20) unless another event goes in or the
+        # last NMI's handler runs: SVM leaves the guest's NMI masking to the
+        # VMM (as KVM: IRET intercepted, APM2 15.9). The mask lifts once the
+        # guest is past that IRET (its RIP moved on from it).
+        v = self.vmcb
+        if self._nmi_masked:
+            if self._iret_rip is None or v.get(V.RIP) == self._iret_rip:
+                return
+            self._nmi_masked, self._iret_rip = False, None
+        if v.get(V.EVENTINJ) & defs.EVENT_VALID:
+            return
+        v.put(V.EVENTINJ, defs.event(2, defs.EVENT_TYPE_NMI))
+        self._nmi_pending, self._nmi_masked = False, True
+        v.put(V.INTERCEPT_MISC1, v.get(V.INTERCEPT_MISC1) | defs.INTERCEPT_IRET)
+
+    def iret_seen(self):
+        # The IRET intercept (hv.vcpu.svm.exits.iret): the NMI handler ends
+        # with this instruction, which runs at the next VMRUN.
+        v = self.vmcb
+        v.put(V.INTERCEPT_MISC1, v.get(V.INTERCEPT_MISC1) & ~defs.INTERCEPT_IRET)
+        self._iret_rip = v.get(V.RIP)
+        if self._nmi_pending:
+            self._slow_entry = True
+
     def _deliver_interrupts(self):
         # EVENTINJ when the guest can take an interrupt now; otherwise a
         # virtual interrupt (V_IRQ) with the VINTR intercept as the window.
@@ -25,13 +50,36 @@ class SvmEvents:
             if not self._irq_queue:
                 return
         v.put(V.VINTR, defs.V_INTR_MASKING | defs.V_IRQ | defs.V_IGN_TPR
-              | 0xF << defs.V_INTR_PRIO_SHIFT)
+              | 0xF << defs.V_INTR_PRIO_SHIFT | v.get(V.VINTR) & defs.V_TPR_MASK)
         v.put(V.INTERCEPT_MISC1, v.get(V.INTERCEPT_MISC1) | defs.INTERCEPT_VINTR)
+        # A MOV CR8 while V_IRQ is set crashes QEMU 7.2 TCG (its CR8 helper
+        # raises the virtual interrupt without the iothread lock): it exits.
+        self.tpr_window(0)
 
     def close_window(self):
         v = self.vmcb
-        v.put(V.VINTR, defs.V_INTR_MASKING)
+        v.put(V.VINTR, defs.V_INTR_MASKING | v.get(V.VINTR) & defs.V_TPR_MASK)
         v.put(V.INTERCEPT_MISC1, v.get(V.INTERCEPT_MISC1) & ~defs.INTERCEPT_VINTR)
+        v.put(V.INTERCEPT_CR, v.get(V.INTERCEPT_CR) & ~defs.INTERCEPT_CR8_WRITE)
+
+    def cr8_access(self):
+        # With V_INTR_MASKING the guest's MOV CR8 reads and writes V_TPR
+        # without an exit (APM2 15.21.1, 15.21.2): the value lives in the VMCB.
+        return (self._get_vtpr, self._set_vtpr)
+
+    def _get_vtpr(self):
+        return self.vmcb.get(V.VINTR) & defs.V_TPR_MASK
+
+    def _set_vtpr(self, value):
+        v = self.vmcb
+        v.put(V.VINTR, v.get(V.VINTR) & ~defs.V_TPR_MASK | value & defs.V_TPR_MASK)
+
+    def tpr_window(self, priority):
+        """MOV to CR8 exits (the CR8-write intercept, APM2 15.9) until the
+        next window closes, as KVM's update_cr8_intercept does while TPR
+        holds a vector back: hv.vcpu.svm.exits.cr8_write calls tpr_hook."""
+        v = self.vmcb
+        v.put(V.INTERCEPT_CR, v.get(V.INTERCEPT_CR) | defs.INTERCEPT_CR8_WRITE)
 
     def requeue_event(self):
         """An exit that cut event delivery short (EXITINTINFO valid) gets the

@@ -67,6 +67,8 @@ class SvmVCpu(SvmState, SvmEvents, VCpu):
         self._entry = 0
         self._mode = None
         self._internal_msrs = {IA32_EFER: True}
+        self._nmi_masked = False              # an injected NMI's handler has not IRETed yet
+        self._iret_rip = None                 # where that IRET was intercepted
         self._ibuf = bytearray(16)
         self.entry_failures = []              # vmrun_failures() before the last entry
         self._init_control()
@@ -172,9 +174,12 @@ class SvmVCpu(SvmState, SvmEvents, VCpu):
             # The common case is one native call; interrupts to deliver, a
             # TLB flush and a guest XCR0 take the slow entry.
             clock = self.clock              # set only while a guest timer counts
-            if clock is not None:
-                clock.entering()
-            code = self._enter_slow() if self._slow_entry else enter(pa, gprs, host)
+            if self._slow_entry:
+                code = self._enter_slow(clock)
+            else:
+                if clock is not None:
+                    clock.entering()
+                code = enter(pa, gprs, host)
             if clock is not None:
                 clock.exited()
             k += 1

@@ -20,6 +20,28 @@ class VmxEvents:
         # The guest-state CR0, which VM entry checks (27.2.1.3), not the shadow.
         return self._vmcs().readn(F.GUEST_CR0) & CR0_PE
 
+    def _deliver_nmi(self):
+        # An NMI in the VM-entry interruption information (25.8.3) when no
+        # other event goes in and the guest blocks none (NMI, STI, MOV SS:
+        # 27.3.1.5); otherwise NMI-window exiting (25.6.2) where the CPU has
+        # virtual NMIs, which also end the blocking at the guest's IRET. Without
+        # them the NMI waits.
+        v = self.vmcs
+        if v.read32(F.VM_ENTRY_INTR_INFO) & defs.INTR_VALID:
+            return
+        if v.read32(F.GUEST_INTERRUPTIBILITY_INFO) & (defs.BLOCKING_BY_NMI | defs.BLOCKING_BY_STI
+                                                      | defs.BLOCKING_BY_MOV_SS):
+            if self.virtual_nmis and not self._nmi_window:
+                v.set_bits32(F.CPU_BASED_VM_EXEC_CONTROL, defs.CPU_NMI_WINDOW_EXITING)
+                self._nmi_window = True
+            return
+        v.write32(F.VM_ENTRY_INTR_INFO, defs.intr_info(2, defs.INTR_TYPE_NMI))
+        self._nmi_pending = False
+
+    def close_nmi_window(self):
+        self.vmcs.clear_bits32(F.CPU_BASED_VM_EXEC_CONTROL, defs.CPU_NMI_WINDOW_EXITING)
+        self._nmi_window = False
+
     def _deliver_interrupts(self):
         # Inject when the guest can take an interrupt now (RFLAGS.IF, no
         # STI/MOV SS blocking, nothing else injected); otherwise open the
@@ -38,6 +60,16 @@ class VmxEvents:
         if not self._window:
             v.set_bits32(F.CPU_BASED_VM_EXEC_CONTROL, defs.CPU_INTERRUPT_WINDOW_EXITING)
             self._window = True
+
+    def cr8_access(self):
+        # CR8 loads and stores exit (hv.vcpu.vmx.controls): the value is self.tpr.
+        return (self._get_tpr, self._set_tpr)
+
+    def _get_tpr(self):
+        return self.tpr
+
+    def _set_tpr(self, value):
+        self.tpr = value & 0xF
 
     def close_window(self):
         self.vmcs.clear_bits32(F.CPU_BASED_VM_EXEC_CONTROL, defs.CPU_INTERRUPT_WINDOW_EXITING)

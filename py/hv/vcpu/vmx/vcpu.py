@@ -61,6 +61,8 @@ class VmxVCpu(VmxState, VmxEvents, VCpu):
         self._internal_msrs = {IA32_EFER: True}
         self.tpr = 0                            # guest CR8 (hv.vcpu.vmx.cr)
         self._window = False                    # interrupt-window exiting is on
+        self._nmi_window = False                # NMI-window exiting is on
+        self.virtual_nmis = False               # controls.write_controls: the CPU has them
         self._ibuf = bytearray(16)
         try:                                    # a control the CPU refuses: frames back
             self.percpu.make_current(self.vmcs)
@@ -228,10 +230,13 @@ class VmxVCpu(VmxState, VmxEvents, VCpu):
             # The common case is one native call; interrupts to deliver, a
             # TLB flush and a guest XCR0 take the slow entry (hv.vcpu.entry).
             clock = self.clock              # set only while a guest timer counts
-            if clock is not None:
-                clock.entering()
             try:
-                reason = self._enter_slow() if self._slow_entry else enter(gprs, v.launched)
+                if self._slow_entry:
+                    reason = self._enter_slow(clock)
+                else:
+                    if clock is not None:
+                        clock.entering()
+                    reason = enter(gprs, v.launched)
             except fail as e:
                 self._count(k, s0)
                 return exits.vm_fail(self, e.error)
