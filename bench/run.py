@@ -10,6 +10,7 @@ and the heap and frames one idle VM takes on each back end. Writes the
 tables to stdout and build/bench.md.
 """
 import argparse
+import contextlib
 import os
 import re
 import statistics
@@ -225,6 +226,17 @@ def idle_vm():
 """
 
 
+@contextlib.contextmanager
+def raw_repl(emu, opts, code):
+    """A booted mpvisor in raw-REPL mode with `code` run in it."""
+    with Machine(emu, **opts) as m:
+        repl = Repl(m)
+        repl.wait_prompt(120)
+        repl.enter_raw()
+        repl.exec(code)
+        yield repl
+
+
 def section_vm():
     setups = [("QEMU TCG, SVM (qemu64,+svm,+npt)", "qemu", dict(kernel=ELF)),
               ("Bochs, VMX (corei7_skylake_x)", "bochs", dict(iso=ISO, model="corei7_skylake_x"))]
@@ -232,11 +244,7 @@ def section_vm():
            "| back end | VM layer import (heap) | first VM: frames, heap | second VM: frames, heap |",
            "|---|---:|---:|---:|"]
     for label, emu, opts in setups:
-        with Machine(emu, **opts) as m:
-            repl = Repl(m)
-            repl.wait_prompt(120)
-            repl.enter_raw()
-            repl.exec(IDLE_VM)
+        with raw_repl(emu, opts, IDLE_VM) as repl:
             imports, (f1, m1), (f2, m2) = repl.eval("idle_vm()", timeout=120)
         out.append(f"| {label} | {imports / 1024:.1f} KiB | {f1} ({f1 * 4} KiB), {m1 / 1024:.1f} KiB "
                    f"| {f2} ({f2 * 4} KiB), {m2 / 1024:.1f} KiB |")
@@ -255,7 +263,7 @@ def gc_pause(garbage, threshold):
     gc.threshold(threshold)
     gc.collect()
     x = None
-    for i in range(garbage // 48):     # a 3-element list: 48 bytes of heap
+    for i in range(garbage // 48):     # a 3-element list: 48-64 bytes of heap
         x = [i, i, i]
     t0 = hw.rdtsc()
     gc.collect()
@@ -272,11 +280,7 @@ def section_gc():
            "| emulator | gc.threshold(1 MiB), as booted | gc.threshold(-1): collect when full |",
            "|---|---:|---:|"]
     for label, emu, opts in setups:
-        with Machine(emu, **opts) as m:
-            repl = Repl(m)
-            repl.wait_prompt(120)
-            repl.enter_raw()
-            repl.exec(GC_PAUSE)
+        with raw_repl(emu, opts, GC_PAUSE) as repl:
             boot = repl.eval("gc.threshold()")
             cells = [statistics.median(repl.eval(f"gc_pause(8 << 20, {t})", timeout=600) for _ in range(3))
                      for t in (boot, -1)]
