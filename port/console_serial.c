@@ -22,14 +22,16 @@ void console_write(const char *s, size_t len) {
     }
 }
 
-void console_rx_push(int c) {
+int console_rx_push(int c) {
+    if (rx_head - rx_tail == RX_SIZE) {
+        return 0;                       // full: the UART holds on to it
+    }
     if (c == mp_interrupt_char) {
         mp_sched_keyboard_interrupt();
-        return;
+        return 1;
     }
-    if (rx_head - rx_tail < RX_SIZE) {   // full: drop, as a real UART would
-        rx_buf[rx_head++ % RX_SIZE] = (uint8_t)c;
-    }
+    rx_buf[rx_head++ % RX_SIZE] = (uint8_t)c;
+    return 1;
 }
 
 int console_read(void) {
@@ -37,6 +39,9 @@ int console_read(void) {
         __asm__ volatile ("cli");
         if (rx_head != rx_tail) {
             int c = rx_buf[rx_tail++ % RX_SIZE];
+            if (rx_head - rx_tail == RX_SIZE / 2) {
+                uart_rx_resume();       // room again: take what the UART held
+            }
             __asm__ volatile ("sti");
             return c;
         }

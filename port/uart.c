@@ -20,6 +20,7 @@
 #define LCR_DLAB        0x80
 #define IER_RX_AVAIL    0x01
 #define MCR_DTR_RTS_OUT2 0x0B  // OUT2 gates the IRQ line to the PIC
+#define MCR_RTS         0x02
 
 void uart_init(void) {
     outb(COM1 + REG_IER, 0);
@@ -38,9 +39,35 @@ void uart_putc(char c) {
     outb(COM1 + REG_DATA, (uint8_t)c);
 }
 
+// A byte is taken from the receiver only once the console has room for it
+// (PC16550D 8.4: RBR keeps it). When the console is full the receive
+// interrupt is disabled and RTS dropped, so the FIFO fills and the sender
+// waits (an emulator stops feeding a full FIFO; a real line needs RTS/CTS
+// flow control, or loses what overruns the FIFO) until uart_rx_resume().
+static uint8_t rx_held;                 // the byte the console refused, if rx_holding
+static int rx_holding;
+
 void uart_irq(void) {
+    if (rx_holding) {
+        return;
+    }
     while (inb(COM1 + REG_LSR) & LSR_DATA_READY) {
-        console_rx_push(inb(COM1 + REG_DATA));
+        uint8_t c = inb(COM1 + REG_DATA);
+        if (!console_rx_push(c)) {
+            rx_held = c;
+            rx_holding = 1;
+            outb(COM1 + REG_IER, 0);
+            outb(COM1 + REG_MCR, MCR_DTR_RTS_OUT2 & ~MCR_RTS);
+            return;
+        }
+    }
+}
+
+void uart_rx_resume(void) {
+    if (rx_holding && console_rx_push(rx_held)) {
+        rx_holding = 0;
+        outb(COM1 + REG_MCR, MCR_DTR_RTS_OUT2);
+        outb(COM1 + REG_IER, IER_RX_AVAIL);  // raises IRQ 4 at once if bytes wait
     }
 }
 

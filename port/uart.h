@@ -4,5 +4,6 @@
 void uart_init(void);
 void uart_putc(char c);
 void uart_irq(void);
+void uart_rx_resume(void);              // interrupts off: read again after a full console
 void uart_flush(void);
 #endif

@@ -143,6 +143,24 @@ def test_echo_prefix_input_and_trace_lines(capsys):
     vm.close()
 
 
+def test_trace_lines_never_cut_a_guest_line(capsys):
+    # An exit between two bytes of a guest line (a host timer interrupt in
+    # CI) printed its trace line inside the guest's: 'guest| o[exit 2] ...'.
+    m = Machine()
+    m.hw.console_getc = lambda: None
+    vm, c = guest(m)
+    vm.trace = True
+    m.svm.steps = [out8(0x3F8, ord("o")), out8(0x80, 0x2E), out8(0x3F8, ord("k")),
+                   out8(0x3F8, 10), out8(0x3F8, ord("!")), out8(0xF4, 0)]
+    r = vm.run(c)
+    out = capsys.readouterr().out.splitlines()
+    assert not r.error, r.report
+    assert out[:3] == ["[exit 2] IoWrite port=0x80 width=1 data=0x2e (POST) at rip 0x10001",
+                       "guest| ok", "[exit 6] IoWrite port=0xf4 width=1 data=0x0 (debug-exit) at rip 0x10005"]
+    assert out[3] == "guest| !"                       # the unended line, when the run ends
+    vm.close()
+
+
 def test_halt_with_nothing_to_wake_the_guest_ends_the_run():
     m = Machine()
     vm, c = guest(m)

@@ -46,3 +46,20 @@ def test_exit_status_reaches_the_emulator(boot):
     repl = boot(kernel=image(ELF))
     repl.send_raw_code("import hw\nhw.exit(5)\n")
     assert repl.machine.wait(timeout=10) == (5 << 1) | 1
+
+
+def test_input_sent_while_python_is_busy_arrives_whole(boot):
+    # 12 KB typed while Python reads nothing overflows the console's 4 KiB
+    # ring: it used to drop the rest (a pasted payload lost its Ctrl-D and
+    # the raw REPL waited forever). The UART now holds input until there is room.
+    repl = boot(kernel=image(ELF))
+    repl.send_raw_code("import hw, sys\n"
+                       "t = hw.rdtsc() + 2 * hw.tsc_hz()\n"
+                       "while hw.rdtsc() < t: pass\n"
+                       "n = 0\n"
+                       "while sys.stdin.read(1) != '!': n += 1\n"
+                       "print('got', n)\n")
+    assert repl.machine.read_until(b"OK", timeout=10) == b"OK"
+    repl.machine.write(b"a" * 12000 + b"!")
+    out = repl.machine.read_until(b"\x04", timeout=60).decode(errors="replace")
+    assert "got 12000" in out, out

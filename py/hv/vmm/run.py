@@ -173,6 +173,8 @@ class Vmm:
             # A trace or a stop() callback sees every exit: none stays inside.
             vcpu.every_exit_out(tr is not None or show is not None or stop is not None)
             uart.write = _console_writer() if echo else None
+            if show is not None and echo:
+                uart.write = show.lines(uart.write)
             uart.getc = self.vm.io.console_getc if echo else None
             # Control comes back at least every WATCHDOG_S of guest time even if
             # the guest spins with interrupts off: the vCPU's own timer (VMX

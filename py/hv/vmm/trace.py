@@ -6,6 +6,7 @@
 from hv.vcpu.api import FIELDS
 
 HYPERCALLS = {1: "HC_ADD", 2: "HC_INJECT"}
+LINE_MAX = 4096                 # a guest line held longer than this goes out in pieces
 WITH_EXIT_RIP = ("IoRead", "IoWrite", "SysRegRead", "SysRegWrite", "Hypercall", "MmioRead",
                  "MmioWrite")
 
@@ -36,10 +37,27 @@ def describe(t, names=None):
 
 
 class Printer:
-    """What vm.run() calls when vm.trace is on."""
+    """What vm.run() calls when vm.trace is on. The guest's console output
+    goes through lines(): a line the guest has begun is held until it ends
+    (or the run does), so exit lines never cut a guest line in two."""
 
     def __init__(self, vm, platform):
         self.vm, self.names = vm, platform.names
+
+    def lines(self, write):
+        """A writer for the UART that passes on what it is given once a
+        newline is among it (the UART forwards a byte at a time), or once
+        a line grows to LINE_MAX bytes."""
+        held = [b""]
+
+        def write_lines(b):
+            data = held[0] + bytes(b)
+            if len(data) < LINE_MAX and data.find(b"\n") < 0:
+                held[0] = data
+            else:
+                held[0] = b""
+                write(data)
+        return write_lines
 
     def exit(self, n, t, vcpu):
         rip = vcpu.exit_rip if t[0] in WITH_EXIT_RIP else vcpu.rip
