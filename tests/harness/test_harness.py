@@ -263,14 +263,28 @@ def test_repl_friendly_raw_round_trip_and_soft_reboot(fake):
     assert fake.eval('x + 1') == 6
 
 
+def _answer(device, trigger, reply):
+    """The device's side: once `trigger` arrives, send `reply` (sent
+    earlier, enter_raw() would rightly discard it as stale output)."""
+    def run():
+        seen = b''
+        while trigger not in seen:
+            seen += device.recv(64)
+        device.sendall(reply)
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
 def test_repl_protocol_errors_are_reported():
     host, device = socket.socketpair()
     link = SerialLink()
     link.attach(host)
     try:
-        device.sendall(b'raw REPL; CTRL-B to exit\r\n>')
-        repl = Repl(link, timeout=0.5)
+        answered = _answer(device, b'\x01', b'raw REPL; CTRL-B to exit\r\n>')
+        repl = Repl(link, timeout=5)
         repl.enter_raw()
+        answered.join()
         device.sendall(b'garbageOK')
         with pytest.raises(ProtocolError, match='garbage'):
             repl.exec('pass')
