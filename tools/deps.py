@@ -39,6 +39,7 @@ DEBIAN = {
     "musl-dev": "/usr/lib/x86_64-linux-musl/libc.a",
     "bsdutils": "/usr/bin/script",
     "ca-certificates": "/etc/ssl/certs/ca-certificates.crt",  # pip's HTTPS to PyPI
+    "acpica-tools": "/usr/bin/iasl",    # iasl -d: the host test's independent check of our ACPI tables
     "cpio": "/usr/bin/cpio",            # reads back the Linux guest's initramfs in the tests
 }
 # Only `make fresh-check` (tools/fresh_check.sh) needs these.

@@ -45,16 +45,16 @@ def vmmcall(nr):
 def test_unhandled_port_stops_the_vm_and_run_again_repeats_it(capsys):
     m = Machine()
     vm, c = guest(m)
-    m.svm.steps = [out8(0x80, 1), io(0x61, defs.IOIO_SZ8, True)]
+    m.svm.steps = [out8(0x80, 1), io(0x260, defs.IOIO_SZ8, True)]
     r = vm.run(c)                                     # echo on: the report is printed
-    assert (r.reason, r.exit.port, c.rip) == ("UnhandledPort", 0x61, 0x10001)
-    assert r.report.startswith("VM stopped: the guest read port 0x61 (1 byte), which no device "
-                               "handles; to allow it, set vm.vmm.ports[0x61] = value")
+    assert (r.reason, r.exit.port, c.rip) == ("UnhandledPort", 0x260, 0x10001)
+    assert r.report.startswith("VM stopped: the guest read port 0x260 (1 byte), which no device "
+                               "handles; to allow it, set vm.vmm.ports[0x260] = value")
     assert r.report + "\n" in capsys.readouterr().out and not r.ok
-    vm.vmm.ports[0x61] = 0x5A                         # allowed: the IN runs again and completes
-    m.svm.steps = [io(0x61, defs.IOIO_SZ8, True), out8(0xF4, 0)]
+    vm.vmm.ports[0x260] = 0x5A                         # allowed: the IN runs again and completes
+    m.svm.steps = [io(0x260, defs.IOIO_SZ8, True), out8(0xF4, 0)]
     r = vm.run(c, echo=False, trace=True)
-    assert r.result == 0 and r.trace[0] == ("IoRead", 0x61, 1, 0x5A) and r.ok
+    assert r.result == 0 and r.trace[0] == ("IoRead", 0x260, 1, 0x5A) and r.ok
     vm.close()
 
 
@@ -62,9 +62,9 @@ def test_absent_ports_when_asked():
     m = Machine()
     vm, c = guest(m)
     vm.vmm.unhandled_io = "absent"
-    m.svm.steps = [io(0x61, defs.IOIO_SZ16, True), out8(0x70, 1), out8(0xF4, 2)]
+    m.svm.steps = [io(0x260, defs.IOIO_SZ16, True), out8(0x261, 1), out8(0xF4, 2)]
     r = vm.run(c, echo=False, trace=True)
-    assert r.result == 2 and r.trace[:2] == [("IoRead", 0x61, 2, 0xFFFF), ("IoWrite", 0x70, 1, 1)]
+    assert r.result == 2 and r.trace[:2] == [("IoRead", 0x260, 2, 0xFFFF), ("IoWrite", 0x261, 1, 1)]
     vm.close()
 
 

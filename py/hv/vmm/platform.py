@@ -1,14 +1,19 @@
-# The PC a guest sees: its I/O ports routed to the emulated 8259A PIC pair,
-# the 8254 PIT channel 0 and the COM1 UART (hv.vmm.devices), the isa-debug-exit
-# port 0xF4 and the POST port 0x80, with timer ticks (hv.vmm.ticks) delivered
-# through the PIC. Arch-neutral, pure Python.
+# The PC a guest sees: its I/O ports routed to the device models under
+# hv.vmm.devices (8259A pair with ELCR, 8254 PIT and port 0x61, MC146818A
+# RTC/CMOS, COM1 16550A, 8042 and port 0x92, PCI mechanism #1 with the 440FX,
+# fw_cfg, ACPI PM), the isa-debug-exit port 0xF4 and POST port 0x80; their
+# ISA IRQ lines wired through hv.vmm.irq, their timers run by hv.vmm.ticks.
+# Arch-neutral, pure Python.
 from micropython import const
 from hv.vmm.devices.pic import Pic
+from hv.vmm.devices.port61 import Port61
 from hv.vmm.devices.uart import Uart
+from hv.vmm.irq import IsaIrqs
 from hv.vmm.ticks import Ticks
 
 DEBUG_EXIT = const(0xF4)        # QEMU's isa-debug-exit: a write ends the VM
 POST = const(0x80)              # BIOS POST codes: writes accepted, ignored
+COM1_IRQ = const(4)
 
 
 class _DebugExit:
@@ -38,42 +43,79 @@ class _Post:
         return (1 << (8 * width)) - 1
 
 
+def _wall_clock():
+    import time                         # CPython (host tests); the target passes its own
+    return time.time()
+
+
 class Platform:
     """tsc() -> host cycles at hz() per second; timer: the host timer
-    (hv.host.timer) that makes a spinning guest exit when its next tick is
-    due. `devices` maps each port to its device, `names` names them;
-    `ticks` (hv.vmm.ticks) turns PIT edges into PIC interrupts for the vCPU."""
+    (hv.host.timer) that makes a spinning guest exit when its next deadline
+    is due; host_time() -> Unix seconds now (the RTC's start); ram_size:
+    the guest's RAM (fw_cfg, CMOS). `devices` maps each port to its device,
+    `names` names them; `irqs` (hv.vmm.irq) are the ISA lines, `ticks`
+    (hv.vmm.ticks) the timers and their delivery to the vCPU."""
 
-    def __init__(self, tsc, hz, timer=None):
+    def __init__(self, tsc, hz, timer=None, host_time=None, ram_size=0):
         self.pic = Pic()
-        self.ticks = Ticks(self.pic, tsc, hz, timer)
-        self.pit = self.ticks.pit
-        self.uart = Uart()
+        self.irqs = irqs = IsaIrqs(self.pic)
+        self.ticks = ticks = Ticks(irqs, tsc, hz, timer)
+        self.pit = ticks.pit
+        self.uart = Uart(irq=irqs.set, line=COM1_IRQ)
         self.debug_exit = _DebugExit()
         self.devices = {}
         self.names = {}
-        for name, dev in (("PIC", self.pic), ("PIT", self.pit), ("COM1", self.uart),
-                          ("debug-exit", self.debug_exit), ("POST", _Post())):
-            for p in dev.ports:
-                self.devices[p] = dev
-                self.names[p] = name
-        self.handlers = self._handlers()
         self._vcpu = None
+        self._timed = []                # devices whose accesses may start or stop a timer
+        for name, dev in (("PIC", self.pic), ("PIT", self.pit), ("port 0x61", Port61(self.pit)),
+                          ("COM1", self.uart), ("debug-exit", self.debug_exit), ("POST", _Post())):
+            self.add(name, dev)
+        irqs.changed = self._irq_changed
+        self.handlers = None
+
+    def add(self, name, dev, timed=False):
+        """Put device `dev` at its `ports` under `name`; timed: it is a time
+        source (next_deadline(), poll(now)) that hv.vmm.ticks runs."""
+        for p in dev.ports:
+            self.devices[p] = dev
+            self.names[p] = name
+        if timed:
+            self.ticks.sources.append(dev)
+            self._timed.append(dev)
+        self.handlers = None
 
     def _handlers(self):
         # port -> (read, write) as the vCPU calls them (hv.vcpu.api.register_io).
-        special = {self.pic: self._pic_write, self.pit: self._pit_write,
-                   self.debug_exit: self._debug_write}
-        return {port: (dev.io_read, special.get(dev, dev.io_write))
-                for port, dev in self.devices.items()}
+        special = {self.pic: (None, self._pic_write), self.pit: (None, self._pit_write),
+                   self.debug_exit: (None, self._debug_write)}
+        for dev in self._timed:
+            special[dev] = (self._timed_read(dev), self._timed_write(dev))
+        out = {}
+        for port, dev in self.devices.items():
+            read, write = special.get(dev, (None, None))
+            out[port] = (read or dev.io_read, write or dev.io_write)
+        return out
 
     def attach(self, vcpu):
         """Register every device port with the vCPU, so run() answers them
-        itself (tier one); the PIC and PIT writes also drive the ticks."""
+        itself (tier one); writes to timers also drive the ticks."""
         self._vcpu = vcpu
+        if self.handlers is None:
+            self.handlers = self._handlers()
         for port, (read, write) in self.handlers.items():
             vcpu.register_io(port, 1, read, write)
-        self._clock_follows_pit()
+        self.ticks.follow(vcpu)
+
+    def detach(self):
+        """The run is over: no vCPU to deliver to."""
+        self._vcpu = None
+
+    def _irq_changed(self):
+        # A line moved (a device's register access, a timer's poll): offer
+        # the vCPU the pending vector before it re-enters.
+        vcpu = self._vcpu
+        if vcpu is not None:
+            self.ticks.deliver(vcpu)
 
     def _pic_write(self, port, width, value):
         self.ticks.pic_write(lambda: self.pic.io_write(port, width, value))
@@ -81,12 +123,23 @@ class Platform:
 
     def _pit_write(self, port, width, value):
         self.pit.io_write(port, width, value)
-        self._clock_follows_pit()
+        self.ticks.follow(self._vcpu)
         self.ticks.poll(self._vcpu)     # a new count changes what is due
 
-    def _clock_follows_pit(self):
-        # The vCPU tells the ticks about each exit only while the PIT counts.
-        self._vcpu.clock = self.ticks if self.pit.armed_at is not None else None
+    def _timed_read(self, dev):
+        def read(port, width):
+            v = dev.io_read(port, width)
+            self.ticks.follow(self._vcpu)   # e.g. reading RTC register C re-arms it
+            return v
+        return read
+
+    def _timed_write(self, dev):
+        def write(port, width, value):
+            why = dev.io_write(port, width, value)
+            self.ticks.follow(self._vcpu)
+            self.ticks.poll(self._vcpu)
+            return why
+        return write
 
     def _debug_write(self, port, width, value):
         self.debug_exit.value = value
@@ -96,5 +149,7 @@ class Platform:
         """The guest's IN (value None; returns what it reads) or OUT, as the
         handlers attach() registers answer it."""
         self._vcpu = vcpu
+        if self.handlers is None:
+            self.handlers = self._handlers()
         read, write = self.handlers[port]
         return read(port, width) if value is None else write(port, width, value)

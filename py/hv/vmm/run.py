@@ -198,6 +198,7 @@ class Vmm:
                 vcpu.set_watchdog(None)
             finally:
                 ticks.stop()
+                plat.detach()
                 uart.end_line()
                 vcpu.unbind()
         e = vcpu.exit

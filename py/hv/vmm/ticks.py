@@ -1,36 +1,48 @@
-# Timer ticks for a guest: guest time for the emulated PIT, its IRQ 0 edges
-# raised on the emulated PIC and the PIC's vector queued on the vCPU when it
-# can take one, the host's own timer set so a spinning guest exits in time,
-# and the wait of a halted guest. Arch-neutral, pure Python (tsc injected).
+# Guest time and the timers that run on it: the emulated PIT (counter 0's
+# edges on ISA IRQ 0, with a lost-tick policy) and any other time source
+# (RTC, ACPI PM timer, later the local APIC timer), the vector they cause
+# queued on the vCPU when it can take one, the host's own timer set for the
+# earliest deadline so a spinning guest exits in time, and the wait of a
+# halted guest. Arch-neutral, pure Python (tsc injected).
+#
+# A time source has next_deadline() -> guest seconds (clock()) at which it
+# next changes an interrupt line, or None, and poll(now) that brings it up to
+# guest time `now`, driving its lines (hv.vmm.irq). Add it to `sources`.
 from micropython import const
 from hv.vmm.devices.pit import Pit
 
 _RFLAGS_IF = const(1 << 9)
+_IRQ_PIT = const(0)
 
 
 class Ticks:
-    """The PIT (`pit`, made here on this guest time) driving IRQ 0 of pic.
+    """The PIT (`pit`, made here on this guest time) driving IRQ 0 of irqs
+    (hv.vmm.irq.IsaIrqs, whose first sink is the PIC `pic`), and `sources`.
     tsc() -> host cycles at hz() per second; timer: hv.host.timer or a fake.
 
     A slow exit path (Python under Bochs, a trace on a 115200-baud console)
     must not bury the guest in ticks so that only its timer handler runs:
-    - the PIT counts guest time: host time minus what the VMM spends between
-      an exit and the next entry (`stolen`, host cycles), frozen meanwhile;
+    - guest time is host time minus what the VMM spends between an exit
+      and the next entry (`stolen`, host cycles), frozen meanwhile;
     - a PIT edge while IRQ 0 is in service is dropped (`lost`), where a real
       8259A would latch it (KVM's PIT lost-tick policy "discard");
     - when a tick took more than a quarter period from injection to the
       guest's EOI, edges in the period after that EOI are dropped as well,
       so the guest's own code gets time: the PIT then runs slow."""
 
-    def __init__(self, pic, tsc, hz, timer=None):
+    def __init__(self, irqs, tsc, hz, timer=None):
         self._tsc, self._hz = tsc, hz
-        self.pit, self.pic = Pit(self.clock), pic
+        self.irqs = irqs
+        self.pic = irqs.route[0]
+        self.pit = Pit(self.clock)
+        self.sources = []
         self.timer = timer
         self.stolen = 0
         self.lost = 0
-        self._mark = None               # tsc() at the last exit while the PIT counts
+        self._mark = None               # tsc() at the last exit while a timer counts
+        self._counting = False
         self._injected_at = None        # clock() when IRQ 0 went to the vCPU
-        self._holdoff = 0.0             # clock() before which edges are dropped
+        self._holdoff = 0.0             # clock() before which PIT edges are dropped
 
     def clock(self):
         """Guest time in seconds; it stands still from an exit to the next
@@ -38,9 +50,26 @@ class Ticks:
         t = self._mark
         return ((self._tsc() if t is None else t) - self.stolen) / self._hz()
 
-    def exited(self):
-        """The guest left: VMM time starts (counted only while the PIT runs)."""
+    def counting(self):
+        """Whether a timer will interrupt the guest: only then does guest
+        time leave the VMM's out (the vCPU calls exited()/entering() around
+        each entry while vcpu.clock is this)."""
         if self.pit.armed_at is not None:
+            return True
+        for s in self.sources:
+            if s.next_deadline() is not None:
+                return True
+        return False
+
+    def follow(self, vcpu):
+        """Let the vCPU tell this about its exits while a timer counts (and
+        not otherwise: no per-exit cost without one)."""
+        self._counting = c = self.counting()
+        vcpu.clock = self if c else None
+
+    def exited(self):
+        """The guest left: VMM time starts (counted only while a timer counts)."""
+        if self._counting:
             self._mark = self._tsc()
 
     def entering(self):
@@ -55,7 +84,7 @@ class Ticks:
             if self.pic.master.isr & 1 or self.clock() < self._holdoff:
                 self.lost += n
             else:
-                self.pic.raise_irq(0)
+                self.irqs.pulse(_IRQ_PIT)
 
     def pic_write(self, write):
         """Apply a guest write to the PIC (write()), judging the edges due
@@ -69,42 +98,63 @@ class Ticks:
                 self._holdoff = now + self.pit.period()
             self._injected_at = None
 
+    def next_deadline(self):
+        """The earliest guest time a timer changes a line, or None."""
+        best = self.pit.next_deadline()
+        if best is not None and best < self._holdoff:
+            best = self._holdoff
+        for s in self.sources:
+            d = s.next_deadline()
+            if d is not None and (best is None or d < best):
+                best = d
+        return best
+
+    def deliver(self, vcpu):
+        """Queue the pending vector, if any, on the vCPU (hv.vmm.irq)."""
+        vector = self.irqs.deliver(vcpu)
+        if vector >= 0 and vector == self.pic.master.vector_base:
+            self._injected_at = self.clock()
+
     def poll(self, vcpu):
-        """Raise IRQ 0 for the PIT edges that are due, queue the PIC's
-        pending vector on the vCPU (one at a time: the next after the
-        guest's EOI) and set the host timer for the next edge."""
-        pit, pic = self.pit, self.pic
-        if pit.armed_at is None:
-            return
-        self._edges()
-        if vcpu.pending_interrupts() == 0 and pic.pending_vector() >= 0:
-            vector = pic.acknowledge()
-            if vector == pic.master.vector_base:
-                self._injected_at = self.clock()
-            vcpu.inject_interrupt(vector)
-        deadline = pit.next_deadline()
-        if deadline is not None and self.timer is not None:
-            # Host time runs at least as fast as guest time: the host timer
-            # fires at or before the edge, and poll() sets it again.
-            self.timer.arm(deadline - self.clock())
+        """Bring every timer up to now (their lines raised for what is due),
+        queue the pending vector on the vCPU and set the host timer for the
+        next deadline."""
+        if self.pit.armed_at is not None:
+            self._edges()
+        sources = self.sources
+        if sources:
+            now = self.clock()
+            for s in sources:
+                d = s.next_deadline()
+                if d is not None and d <= now:
+                    s.poll(now)
+        self.deliver(vcpu)
+        if self.timer is not None:
+            deadline = self.next_deadline()
+            if deadline is not None:
+                # Host time runs at least as fast as guest time: the host timer
+                # fires at or before the deadline, and poll() sets it again.
+                self.timer.arm(deadline - self.clock())
 
     def halted(self, vcpu):
         """The guest ran HLT with interrupts on: wait for the next timer
-        edge and queue it. False when nothing will ever wake the guest."""
+        deadline and deliver what it raises. False when nothing will ever
+        wake the guest."""
         if not vcpu.rflags & _RFLAGS_IF:
             return False
         self.poll(vcpu)
         if vcpu.pending_interrupts():
             return True
-        deadline = self.pit.next_deadline()
+        deadline = self.next_deadline()
         if deadline is None:
             return False
-        deadline = max(deadline, self._holdoff)
+        counting, self._counting = self._counting, True
         self.entering()                 # the wait is the guest's time
         clock = self.clock
         while clock() < deadline:       # Ctrl-C lands here as KeyboardInterrupt
             pass
         self.exited()
+        self._counting = counting
         self.poll(vcpu)
         return True
 

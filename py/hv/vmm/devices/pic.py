@@ -1,12 +1,14 @@
 # The legacy 8259A programmable interrupt controller pair (master at 0x20,
 # slave at 0xA0 on IRQ 2), emulated for a guest (Intel 8259A datasheet:
-# ICW1-ICW4 initialisation, OCW1 mask, OCW2 EOI, OCW3 register reads).
-# Pure Python; the VMM raises IRQs and injects what pending_vector() says.
+# ICW1-ICW4 initialisation, OCW1 mask, OCW2 EOI, OCW3 register reads, edge
+# or level triggering by ICW1 LTIM or the PIIX ELCR at 0x4D0/0x4D1). Pure
+# Python; hv.vmm.irq drives its inputs and injects what pending_vector() says.
 from micropython import const
 
 _ICW1 = const(0x10)
 _ICW1_NEED_ICW4 = const(0x01)
 _ICW1_SINGLE = const(0x02)
+_ICW1_LTIM = const(0x08)        # level-triggered mode for all eight inputs
 _ICW4_AUTO_EOI = const(0x02)
 _OCW3 = const(0x08)
 _OCW2_EOI = const(0x20)
@@ -14,6 +16,10 @@ _OCW2_SPECIFIC = const(0x40)
 _OCW3_READ = const(0x02)
 _OCW3_READ_ISR = const(0x01)
 _CASCADE_IRQ = const(2)
+ELCR1 = const(0x4D0)            # 82371AB (PIIX4) 4.1.19 ELCR1/ELCR2: 1 = level
+ELCR2 = const(0x4D1)
+# IRQ 0, 1, 2 (ELCR1 bits 2:0) and 8, 13 (ELCR2 bits 0, 5) are always edge.
+_ELCR_MASK = (0xF8, 0xDE)
 
 
 class _Chip:
@@ -27,10 +33,30 @@ class _Chip:
         self._init_step = 0    # 0: operational; 2..4: next ICW expected
         self._need_icw4 = False
         self._single = False
+        self.lines = 0         # input levels as last driven
+        self.elcr = 0          # inputs the ELCR makes level-triggered
+        self.ltim = False      # ICW1 LTIM: every input level-triggered
+
+    def level_mask(self):
+        return 0xFF if self.ltim else self.elcr
+
+    def set_input(self, n, level):
+        # Edge mode latches a rising edge in IRR; level mode makes IRR follow
+        # the input ("Edge and Level Triggered Modes": the request is withdrawn
+        # when the input falls before INTA).
+        bit = 1 << n
+        rising = level and not self.lines & bit
+        self.lines = self.lines | bit if level else self.lines & ~bit
+        if self.level_mask() & bit:
+            self.irr = self.irr | bit if level else self.irr & ~bit
+        elif rising:
+            self.irr |= bit
 
     def write_command(self, value):
         if value & _ICW1:                       # ICW1 starts initialisation
-            self.imr = self.isr = self.irr = 0
+            self.imr = self.isr = 0
+            self.ltim = bool(value & _ICW1_LTIM)
+            self.irr = self.lines if self.ltim else 0
             self._need_icw4 = bool(value & _ICW1_NEED_ICW4)
             self._single = bool(value & _ICW1_SINGLE)
             self._init_step = 2
@@ -79,9 +105,13 @@ class Pic:
     def __init__(self):
         self.master = _Chip(0x08)
         self.slave = _Chip(0x70)
-        self.ports = (0x20, 0x21, 0xA0, 0xA1)
+        self.ports = (0x20, 0x21, 0xA0, 0xA1, ELCR1, ELCR2)
 
     def io_write(self, port, width, value):
+        if port >= ELCR1:
+            i = port - ELCR1
+            (self.master, self.slave)[i].elcr = value & _ELCR_MASK[i]
+            return
         chip = self.master if port < 0xA0 else self.slave
         if port & 1:
             chip.write_data(value & 0xFF)
@@ -89,15 +119,24 @@ class Pic:
             chip.write_command(value & 0xFF)
 
     def io_read(self, port, width):
+        if port >= ELCR1:
+            return (self.master, self.slave)[port - ELCR1].elcr
         chip = self.master if port < 0xA0 else self.slave
         return chip.imr if port & 1 else chip.read_command()
 
-    def raise_irq(self, irq):
+    def set_irq(self, irq, level):
+        """ISA IRQ `irq` (0-15) driven high or low (a sink of hv.vmm.irq)."""
         if irq < 8:
-            self.master.irr |= 1 << irq
+            self.master.set_input(irq, level)
         else:
-            self.slave.irr |= 1 << (irq - 8)
-            self.master.irr |= 1 << _CASCADE_IRQ
+            self.slave.set_input(irq - 8, level)
+            if self.slave.irr:
+                self.master.irr |= 1 << _CASCADE_IRQ   # INT of the slave on master IR2
+
+    def raise_irq(self, irq):
+        """An edge on IRQ `irq`: the line pulsed high and low again."""
+        self.set_irq(irq, True)
+        self.set_irq(irq, False)
 
     def _slave_irq(self):
         irq = self.slave.highest()
@@ -124,7 +163,8 @@ class Pic:
                 return -1
             chips.append((self.slave, sirq))
         for chip, n in chips:
-            chip.irr &= ~(1 << n)
+            if not chip.level_mask() & (1 << n):
+                chip.irr &= ~(1 << n)           # a level input keeps requesting while high
             if not chip.auto_eoi:
                 chip.isr |= 1 << n
         chip, n = chips[-1]

@@ -1,17 +1,50 @@
-# The guest's COM1, a 16550 UART at 0x3F8-0x3FF reduced to what a small
-# kernel uses (NS16550A datasheet): THR bytes are kept and forwarded to the
-# real console with a prefix or colour, LSR says "transmitter idle" and, when
-# the host console has input, "data ready"; RBR hands that input over.
-# Pure Python, arch-neutral; `getc` and `write` come from the VMM.
+# A 16550A UART for the guest (National Semiconductor PC16550D datasheet,
+# "Registers" 8.1-8.10): RBR/THR, IER, IIR with its priorities, FCR and the
+# 16-byte receive FIFO, LCR/DLAB and the divisor, MCR with loopback, LSR,
+# MSR, SCR; the interrupt on IRQ 4 (COM1) through the PC's OUT2 gate.
+# Pure Python; host console input (getc) and output (write) come from the VMM.
 from micropython import const
 
 BASE = const(0x3F8)
-_THR = const(0)                 # DLAB = 0: transmit / receive buffer
-_LSR = const(5)
+# Register offsets (Table II) and their bits.
+_RBR = const(0)                 # DLAB = 0: receive / transmit buffer; DLAB = 1: DLL
+_IER = const(1)                 # DLAB = 1: DLM
+_IIR = const(2)                 # read: IIR; write: FCR
 _LCR = const(3)
-_LCR_DLAB = const(0x80)
-_LSR_DR = const(0x01)           # data ready
-_LSR_IDLE = const(0x60)         # THR empty, transmitter empty
+_MCR = const(4)
+_LSR = const(5)
+_MSR = const(6)
+_SCR = const(7)
+IER_RDA = const(0x01)           # received data available (and FIFO timeout)
+IER_THRE = const(0x02)
+IER_RLS = const(0x04)           # receiver line status
+IER_MS = const(0x08)            # modem status
+IIR_NONE = const(0x01)          # bit 0 = 1: no interrupt pending
+IIR_RLS = const(0x06)
+IIR_RDA = const(0x04)
+IIR_TIMEOUT = const(0x0C)
+IIR_THRE = const(0x02)
+IIR_MS = const(0x00)
+IIR_FIFO = const(0xC0)          # bits 7:6 with FCR0 = 1
+FCR_ENABLE = const(0x01)
+FCR_CLEAR_RX = const(0x02)
+LCR_DLAB = const(0x80)
+MCR_DTR = const(0x01)
+MCR_RTS = const(0x02)
+MCR_OUT1 = const(0x04)
+MCR_OUT2 = const(0x08)          # on the PC: enables the IRQ line driver
+MCR_LOOP = const(0x10)
+LSR_DR = const(0x01)
+LSR_OE = const(0x02)
+LSR_THRE = const(0x20)
+LSR_TEMT = const(0x40)
+MSR_CTS = const(0x10)
+MSR_DSR = const(0x20)
+MSR_RI = const(0x40)
+MSR_DCD = const(0x80)
+_MSR_CONNECTED = const(0xB0)    # a console on the line: CTS, DSR, DCD asserted (as QEMU's)
+_FIFO_SIZE = const(16)
+_TRIGGER = (1, 4, 8, 14)        # FCR bits 7:6: receiver FIFO trigger level
 PREFIX = "guest| "              # default decoration of forwarded lines
 
 
@@ -20,26 +53,198 @@ class Uart:
     foreground); write(bytes) -> the host console, or None for no echo.
     Forwarded lines start with `prefix` and are wrapped in the ANSI colour
     `colour` (e.g. 36 for cyan); set prefix = '' and colour = None for the
-    guest's bytes unchanged. `output` keeps them undecorated."""
+    guest's bytes unchanged. `output` keeps them undecorated.
+    irq(line, level) receives the interrupt on `line` (4 for COM1)."""
 
-    def __init__(self, getc=None, write=None, prefix=PREFIX, colour=None):
-        self.ports = tuple(range(BASE, BASE + 8))
-        self.regs = bytearray(8)        # what the guest wrote to the other registers
+    def __init__(self, getc=None, write=None, prefix=PREFIX, colour=None,
+                 base=BASE, irq=None, line=4):
+        self.base, self.irq, self.line = base, irq, line
+        self.ports = tuple(range(base, base + 8))
         self.output = bytearray()
         self.getc, self.write = getc, write
         self.prefix, self.colour = prefix, colour
-        self._rx = -1                   # a byte taken from getc, not yet read
         self._line_start = True
+        self.ier = self.lcr = self.mcr = self.scr = self.fcr = 0
+        self.divisor = 12               # 9600 baud, a BIOS's choice
+        self._rx = bytearray(_FIFO_SIZE)  # receive FIFO ring (one byte deep in 16450 mode)
+        self._rx_head = self.rx_count = 0
+        self.rbr = 0                    # the last byte received: what an empty RBR reads
+        self.lsr_errors = 0             # OE (bits 4:1) until LSR is read
+        self.msr_delta = 0              # MSR bits 3:0 until MSR is read
+        self._thre_pending = False      # the THRE interrupt, until IIR reports it or THR is written
+        self._level = False
 
+    # -- registers --------------------------------------------------------------
     def io_write(self, port, width, value):
-        reg, value = port - BASE, value & 0xFF
-        if reg == _THR and not self.regs[_LCR] & _LCR_DLAB:
-            self.output.append(value)
-            if self.write is not None:
-                self._forward(value)
-        else:
-            self.regs[reg] = value
+        reg, value = port - self.base, value & 0xFF
+        dlab = self.lcr & LCR_DLAB
+        if reg == _RBR:
+            if dlab:
+                self.divisor = (self.divisor & 0xFF00) | value
+            else:
+                self._transmit(value)
+        elif reg == _IER:
+            if dlab:
+                self.divisor = (self.divisor & 0xFF) | value << 8
+            else:
+                # 8.4: bits 7:4 are always 0. Enabling ETBEI with THR empty
+                # raises THRE at once (Linux's UART_BUG_THRE test relies on it).
+                if value & IER_THRE and not self.ier & IER_THRE:
+                    self._thre_pending = True
+                self.ier = value & 0x0F
+        elif reg == _IIR:
+            self._fcr(value)
+        elif reg == _LCR:
+            self.lcr = value
+        elif reg == _MCR:
+            self._set_mcr(value & 0x1F)
+        elif reg == _SCR:
+            self.scr = value
+        self._update()                  # LSR and MSR writes: factory test only, ignored
 
+    def io_read(self, port, width):
+        reg = port - self.base
+        dlab = self.lcr & LCR_DLAB
+        if reg == _RBR:
+            if dlab:
+                return self.divisor & 0xFF
+            self._receive()
+            if self.rx_count:
+                self.rbr = self._rx[self._rx_head]
+                self._rx_head = (self._rx_head + 1) % _FIFO_SIZE
+                self.rx_count -= 1
+                self._receive()
+            self._update()
+            return self.rbr
+        if reg == _IER:
+            return self.divisor >> 8 if dlab else self.ier
+        if reg == _IIR:
+            self._receive()
+            iir = self._iir()
+            if iir == IIR_THRE:
+                self._thre_pending = False   # 8.5: reading IIR clears a THRE interrupt
+                self._update()
+            return iir | (IIR_FIFO if self.fcr & FCR_ENABLE else 0)
+        if reg == _LCR:
+            return self.lcr
+        if reg == _MCR:
+            return self.mcr
+        if reg == _LSR:
+            self._receive()
+            v = LSR_THRE | LSR_TEMT | self.lsr_errors | (LSR_DR if self.rx_count else 0)
+            self.lsr_errors = 0             # "reading the LSR clears OE, PE, FE, BI"
+            self._update()
+            return v
+        if reg == _MSR:
+            v = self._msr() | self.msr_delta
+            self.msr_delta = 0
+            self._update()
+            return v
+        return self.scr
+
+    def _fcr(self, value):
+        enable = value & FCR_ENABLE
+        if enable != self.fcr & FCR_ENABLE:
+            self.rx_count = 0               # switching FIFO mode clears both FIFOs
+        if not enable:
+            self.fcr = 0                    # "FCR0 must be 1 when other FCR bits are written"
+            return
+        if value & FCR_CLEAR_RX:
+            self.rx_count = 0
+        self.fcr = value & 0xC9             # bits 7:6 trigger, 3 DMA mode, 0 enable
+
+    def _msr(self):
+        m = self.mcr
+        if not m & MCR_LOOP:
+            return _MSR_CONNECTED
+        # 8.6 loopback: CTS <- RTS, DSR <- DTR, RI <- OUT1, DCD <- OUT2.
+        return ((MSR_CTS if m & MCR_RTS else 0) | (MSR_DSR if m & MCR_DTR else 0) |
+                (MSR_RI if m & MCR_OUT1 else 0) | (MSR_DCD if m & MCR_OUT2 else 0))
+
+    def _set_mcr(self, value):
+        before = self._msr()
+        self.mcr = value
+        after = self._msr()
+        changed = before ^ after
+        # MSR 8.7: DCTS, DDSR, DDCD on any change; TERI when RI goes off.
+        self.msr_delta |= (changed >> 4) & 0x0B
+        if before & MSR_RI and not after & MSR_RI:
+            self.msr_delta |= 0x04
+
+    # -- data -------------------------------------------------------------------
+    def _depth(self):
+        return _FIFO_SIZE if self.fcr & FCR_ENABLE else 1
+
+    def _transmit(self, byte):
+        self._thre_pending = False          # written; the shift register empties at once
+        if self.mcr & MCR_LOOP:
+            self._put_rx(byte)              # 8.6: the transmitter feeds the receiver
+        else:
+            self.output.append(byte)
+            if self.write is not None:
+                self._forward(byte)
+        if self.ier & IER_THRE:
+            self._thre_pending = True
+
+    def _push(self, byte):
+        self._rx[(self._rx_head + self.rx_count) % _FIFO_SIZE] = byte
+        self.rx_count += 1
+
+    def _put_rx(self, byte):
+        if self.rx_count >= self._depth():
+            if self._depth() == 1:
+                self._rx[self._rx_head] = byte  # 16450 mode: the new byte overwrites RBR
+            self.lsr_errors |= LSR_OE       # FIFO mode: the byte in the shift register is lost
+        else:
+            self._push(byte)
+
+    def _receive(self):
+        # Input from the host console, taken only while there is room: the
+        # host keeps what the guest has no place for, so nothing overruns.
+        if self.getc is None or self.mcr & MCR_LOOP:
+            return
+        while self.rx_count < self._depth():
+            c = self.getc()
+            if c is None:
+                return
+            self._push(c)
+
+    def _iir(self):
+        ier = self.ier
+        if ier & IER_RLS and self.lsr_errors:
+            return IIR_RLS
+        if ier & IER_RDA and self.rx_count:
+            if not self.fcr & FCR_ENABLE or self.rx_count >= _TRIGGER[self.fcr >> 6]:
+                return IIR_RDA
+            # Below the trigger level the FIFO times out after 4 character
+            # times; the host delivered its bytes at once, so that is now.
+            return IIR_TIMEOUT
+        if ier & IER_THRE and self._thre_pending:
+            return IIR_THRE
+        if ier & IER_MS and self.msr_delta:
+            return IIR_MS
+        return IIR_NONE
+
+    def _update(self):
+        self._receive()
+        # The PC wires INTR through a driver enabled by OUT2; loopback forces
+        # OUT2 inactive (8.6), so the line is quiet then.
+        level = self._iir() != IIR_NONE and self.mcr & (MCR_OUT2 | MCR_LOOP) == MCR_OUT2
+        if level != self._level:
+            self._level = level
+            if self.irq is not None:
+                self.irq(self.line, level)
+
+    def poll(self, now=None):
+        """Take host console input into the receiver and raise the interrupt
+        it causes (the VMM calls this when the host console has input)."""
+        self._receive()
+        self._update()
+
+    def next_deadline(self):
+        return None                         # no timer: input arrives through poll()
+
+    # -- the host console ---------------------------------------------------------
     def _forward(self, byte):
         out = bytearray()
         if self._line_start:
@@ -58,21 +263,3 @@ class Uart:
         if not self._line_start and self.write is not None:
             self.write(b"\r\n" if self.colour is None else b"\x1b[0m\r\n")
             self._line_start = True
-
-    def _poll(self):
-        if self._rx < 0 and self.getc is not None:
-            c = self.getc()
-            if c is not None:
-                self._rx = c
-        return self._rx >= 0
-
-    def io_read(self, port, width):
-        reg = port - BASE
-        if reg == _LSR:
-            return _LSR_IDLE | (_LSR_DR if self._poll() else 0)
-        if reg == _THR and not self.regs[_LCR] & _LCR_DLAB:
-            if not self._poll():
-                return 0
-            c, self._rx = self._rx, -1
-            return c
-        return self.regs[reg]
