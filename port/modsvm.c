@@ -35,7 +35,8 @@
 #define EXIT_INTR       0x60
 #define EXIT_IOIO       0x7B
 #define EXIT_NPF        0x400
-#define GPRS_SIZE       (16 * 8)
+
+#include "fpu.h"
 
 uint64_t svm_run(uint64_t vmcb_pa, uint64_t *gprs, uint64_t host_area_pa);   // port/svm.asm
 
@@ -46,8 +47,9 @@ static uint64_t arg_u64(mp_obj_t o) {
 static uint64_t *gprs_of(mp_obj_t buf) {
     mp_buffer_info_t info;
     mp_get_buffer_raise(buf, &info, MP_BUFFER_RW);
-    if (info.len < GPRS_SIZE || ((uintptr_t)info.buf & 7)) {
-        mp_raise_ValueError(MP_ERROR_TEXT("gprs must be 16 aligned u64 slots"));
+    if (info.len < GPRS_FPU_SIZE || ((uintptr_t)info.buf & 15)) {
+        mp_raise_ValueError(MP_ERROR_TEXT("gprs must be a 16-byte aligned register file "
+                                          "with its FPU area (hv.x86.regs.new_gprs)"));
     }
     return info.buf;
 }
@@ -199,7 +201,9 @@ static mp_obj_t svm_run_obj_fn(mp_obj_t vmcb, mp_obj_t gprs_in, mp_obj_t host) {
     __asm__ volatile ("pushfq; pop %0" : "=r" (flags));
     int batch = 0;
     do {
+        fpu_enter(gprs);
         code = svm_run(vmcb_pa, gprs, host_pa);
+        fpu_leave(gprs);
         intr_vector = code == EXIT_INTR ? pic_pending_vector() : -1;
         if (flags & (1u << 9)) {
             __asm__ volatile ("sti");           // the host takes the interrupt now
@@ -251,7 +255,9 @@ static mp_obj_t svm_bench_loop(size_t n_args, const mp_obj_t *args) {
     uint64_t handled = 0, code = 0;
     __asm__ volatile ("pushfq; pop %0" : "=r" (flags));
     while (handled < n && MP_STATE_THREAD(mp_pending_exception) == MP_OBJ_NULL) {
+        fpu_enter(gprs);
         code = svm_run(vmcb_pa, gprs, host_pa);
+        fpu_leave(gprs);
         if (flags & (1u << 9)) {
             __asm__ volatile ("sti");           // the host takes an interrupt now
         }

@@ -30,7 +30,8 @@
 #define INTR_TYPE_EXTERNAL          0
 #define INTR_TYPE_NMI               2
 #define NUM_HOST_VECTORS            48          // boot/vectors.asm stubs
-#define GPRS_SIZE                   (17 * 8)    // 16 GPRs and CR2 (port/vmx.asm)
+
+#include "fpu.h"
 
 int vmx_run(uint64_t *gprs, int launched);      // port/vmx.asm
 extern const uint64_t trap_vectors[];           // boot/vectors.asm
@@ -42,8 +43,9 @@ static uint64_t arg_u64(mp_obj_t o) {
 static uint64_t *gprs_of(mp_obj_t buf) {
     mp_buffer_info_t info;
     mp_get_buffer_raise(buf, &info, MP_BUFFER_RW);
-    if (info.len < GPRS_SIZE || ((uintptr_t)info.buf & 7)) {
-        mp_raise_ValueError(MP_ERROR_TEXT("gprs must be 17 aligned u64 slots (GPRs, CR2)"));
+    if (info.len < GPRS_FPU_SIZE || ((uintptr_t)info.buf & 15)) {
+        mp_raise_ValueError(MP_ERROR_TEXT("gprs must be a 16-byte aligned register file "
+                                          "(GPRs, CR2, FPU area: hv.x86.regs.new_gprs)"));
     }
     return info.buf;
 }
@@ -277,7 +279,9 @@ static mp_obj_t vmx_run_obj_fn(mp_obj_t gprs_in, mp_obj_t launched_in) {
     int launched = mp_obj_is_true(launched_in);
     __asm__ volatile ("pushfq; pop %0; cli" : "=r" (flags) : : "memory");
     for (int batch = 0;; batch++) {
+        fpu_enter(gprs);
         int r = vmx_run(gprs, launched);
+        fpu_leave(gprs);
         if (r != 0) {
             if (flags & (1u << 9)) {
                 __asm__ volatile ("sti");
@@ -342,7 +346,9 @@ static mp_obj_t vmx_bench_loop(size_t n_args, const mp_obj_t *args) {
     uint64_t handled = 0, reason = 0;
     __asm__ volatile ("pushfq; pop %0; cli" : "=r" (flags) : : "memory");
     while (handled < n && MP_STATE_THREAD(mp_pending_exception) == MP_OBJ_NULL) {
+        fpu_enter(gprs);
         int r = vmx_run(gprs, 1);
+        fpu_leave(gprs);
         if (r != 0) {
             if (flags & (1u << 9)) {
                 __asm__ volatile ("sti");
