@@ -11,6 +11,7 @@ org LOAD
 %define MXCSR_RZ 0x7F80             ; all exceptions masked, RC = 11b (toward zero)
 
 start:
+    mov rsp, LOAD                   ; a stack below the code (puts is called)
     mov rax, cr4
     or eax, 1 << 9                  ; CR4.OSFXSR: SSE instructions allowed (SDM 3A 2.5)
     mov cr4, rax
