@@ -29,6 +29,14 @@
 #define MICROPY_READER_VFS                      (0)
 #define MICROPY_VFS                             (0)
 #define MICROPY_PERSISTENT_CODE_LOAD            (1)
+// The embedded .mpy files' bytecode, qstrs and str/bytes constants are used
+// in place in the image (py/persistentcode.c's ROM-reader path: the reader is
+// MP_READER_IS_ROM), not copied into the GC heap. The heap scan is
+// conservative: a copied bytecode's tail (`... ef 63` and zero padding)
+// reads as a pointer to 0x63ef00 and pinned a closed VM's objects there.
+// No romfs to mount, so no rom_ioctl (it needs extmod/).
+#define MICROPY_VFS_ROM                         (1)
+#define MICROPY_VFS_ROM_IOCTL                   (0)
 
 // Modules that need extmod/ or an OS are not in the sdist: off.
 #define MICROPY_PY_OS                           (0)

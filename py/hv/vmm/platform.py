@@ -110,6 +110,24 @@ class Platform:
         """The run is over: no vCPU to deliver to."""
         self._vcpu = None
 
+    def close(self):
+        """The VM is closed: drop the wiring (ports, handlers, IRQ routes,
+        timers). MicroPython's GC is conservative: a stale word that reads as
+        a pointer to one device then keeps that device, not every device of
+        the platform through its tables (7-10 KiB that test_resources saw
+        stay after the last VM). `names` is replaced, not cleared: a
+        RunResult's report still reads it."""
+        self._vcpu = None
+        self.devices.clear()
+        if self.handlers is not None:
+            self.handlers.clear()
+        self.names = {}
+        self.ticks.sources.clear()
+        self._timed.clear()
+        irqs = self.irqs
+        irqs.route.clear()
+        irqs.cpu = irqs.changed = None
+
     def _irq_changed(self):
         # A line moved (a device's register access, a timer's poll): offer
         # the vCPU the pending vector before it re-enters.

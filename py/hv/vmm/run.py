@@ -103,6 +103,10 @@ class Vmm:
         self.platform = Platform(self._tsc, self._hz, timer or HostTimer(io))
         self.uart = self.platform.uart
 
+    def close(self):
+        """The VM is closed: its platform lets go of its devices."""
+        self.platform.close()
+
     def _hc_add(self, vcpu, args):
         return sum(args)
 

@@ -331,6 +331,9 @@ class VM:
             self._owned = set()
             self._split = set()
             self._pages, self._large = {}, {}
+            vmm = getattr(self, "vmm", None)    # absent when the build failed before it
+            if vmm is not None:
+                vmm.close()
             if self.npt is not None:
                 self.npt.close()
                 self.npt = None
