@@ -180,10 +180,11 @@ fuzz: all | $(DEPS)
 		tests/target/test_reference_qemu.py tests/target/test_reference_bochs.py
 
 # BASELINE=path/to/other.elf: also time that kernel to the prompt (before/after).
-bench: all build/mpvisor-py.elf | $(DEPS)
+bench: all build/mpvisor-py.elf $(LINUX_INITRD) | $(DEPS)
 	$(VENV_PY) bench/run.py $(if $(BASELINE),--baseline $(BASELINE))
 	$(VENV_PY) bench/exits.py
 	$(VENV_PY) bench/sieve.py
+	$(VENV_PY) bench/linux.py
 
 # A minimal bookworm root (mmdebstrap), a clone of HEAD inside, the README's
 # commands run there; slow (all packages, the whole suite). See the script.
