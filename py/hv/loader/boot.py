@@ -83,13 +83,15 @@ def pairs(modules, kinds):
     return out
 
 
-def boot(image, cmdline=None, mem=None, initrd=None, trace=False, echo=True, prefix=None, **options):
+def boot(image, cmdline=None, mem=None, initrd=None, trace=False, echo=True, prefix=None,
+         apic=False, **options):
     """Boot a multiboot kernel or a Linux bzImage (bytes, or a name from
     hv.images()) in a new VM with `mem` bytes of RAM (default 32 MiB, 128
     MiB for Linux) and run it to completion; the RunResult (r.result: what
     it wrote to port 0xF4). initrd: a Linux initrd (bytes or a name from
     hv.images()); a named bzImage's command line is its module line less
-    the name. trace=True prints every exit;
+    the name. trace=True prints every exit; apic=True gives the guest a
+    local APIC and the I/O APIC (vm.vmm.enable_apic());
     prefix: the guest's COM1 line prefix ('' for none, the default for
     Linux, whose shell then has the terminal); options go to vm.run
     (max_exits, time_budget, stop, reraise). When the VMM ended the VM (a
@@ -122,6 +124,8 @@ def boot(image, cmdline=None, mem=None, initrd=None, trace=False, echo=True, pre
         vm.trace = trace
         if prefix is None and linux:
             prefix = ""
+        if apic:
+            vm.vmm.enable_apic()
         if prefix is not None:
             vm.vmm.uart.prefix = prefix
         detach = linux and echo

@@ -92,6 +92,7 @@ class VCpu(TierOne, Mmio, StringIo, Emulation):
         self.ring = _ring.Ring()        # the last exits, for reports
         self.ring_buf = self.ring.buf
         self.clock = None               # while a guest timer runs: exited()/entering() around exits
+        self.tpr_hook = None            # fn() after the guest's MOV CR8 or TPR-window exit (a LAPIC)
         self._init_emulation()
         self._init_mmio()
         self._init_strio()
@@ -142,6 +143,16 @@ class VCpu(TierOne, Mmio, StringIo, Emulation):
     def control_regs(self):
         """(cr0, cr3, cr4, efer, code size in bits) as the guest sees them."""
         raise NotImplementedError
+
+    def cr8_access(self):
+        """(get, set) of the guest's CR8 (TPR[7:4], SDM 3A 11.8.6) where the
+        back end keeps it while the guest runs."""
+        raise NotImplementedError
+
+    def tpr_window(self, priority):
+        """Exit (calling tpr_hook) once the guest lowers CR8 below
+        `priority` (4 bits) with interrupts on, where MOV CR8 does not exit
+        by itself; nothing where it does."""
 
     def set_watchdog(self, cycles):
         """Make run() return 'Nothing' after about `cycles` TSC cycles in the

@@ -1,6 +1,7 @@
-# What a guest's CPUID returns: the host's leaves with VMX, SVM, MONITOR
-# and the local APIC (guests get the emulated PIC instead) hidden, the
-# hypervisor-present bit set, and leaf 0x40000000 answering mpvisor's signature. Arch-neutral policy for both back ends.
+# What a guest's CPUID returns: the host's leaves with VMX, SVM, MONITOR and
+# the performance counters hidden, the local APIC (APIC, x2APIC, TSC-deadline)
+# shown only when the VM has one (hv.vmm.apic), the hypervisor-present bit
+# set, and leaf 0x40000000 answering mpvisor's signature. Arch-neutral policy for both back ends.
 # Runs on the bare-metal port and on CPython (host tests, fake cpuid).
 import struct
 from array import array
@@ -11,8 +12,12 @@ HV_LEAF_BASE = const(0x40000000)
 HV_LEAF_MAX = const(0x40000001)
 _LEAF1_ECX_MONITOR = const(1 << 3)              # APM3 / SDM 2A CPUID Fn0000_0001
 _LEAF1_ECX_VMX = const(1 << 5)
-_LEAF1_ECX_X2APIC = const(1 << 21)
+_LEAF1_ECX_TSC_DEADLINE = const(1 << 24)
 _LEAF1_EDX_APIC = const(1 << 9)
+_LEAF1_APIC_ECX = const(0x1200000)              # x2APIC | TSC-deadline
+_PMU_LEAF = const(0xA)                          # SDM 2A CPUID leaf 0AH: version 0, no counters
+_EXT1_ECX_PERFCTR = const(0x11800000)           # APM3 Fn8000_0001 ECX PerfCtrExtCore/NB/LLC (23, 24, 28)
+_AMD_PERFMON_V2 = const(0x80000022)             # APM3 Fn8000_0022: extended PMU, hidden
 _LEAF1_ECX_HYPERVISOR = const(1 << 31)          # reserved for hypervisor use
 _EXT1_ECX_SVM = const(1 << 2)                   # APM3 Fn8000_0001
 _SVM_LEAF = const(0x8000000A)                   # SVM features: hidden entirely
@@ -37,6 +42,14 @@ class CpuidPolicy:
         sig = struct.unpack("<3I", SIGNATURE)
         self._hv = {HV_LEAF_BASE: (HV_LEAF_MAX, sig[0], sig[1], sig[2]),
                     HV_LEAF_MAX: (0, 0, 0, 0)}
+        self.apic = False
+
+    def set_apic(self, on):
+        """Show (on) or hide the local APIC in leaf 1 (EDX.APIC[9],
+        ECX.x2APIC[21], ECX.TSC-Deadline[24]; initial APIC ID 0 in EBX[31:24])."""
+        self.apic = bool(on)
+        self._by_leaf.clear()
+        self._by_sub.clear()
 
     def answer(self, leaf, sub):
         r = self._by_leaf.get(leaf)
@@ -61,14 +74,18 @@ class CpuidPolicy:
     def _compute(self, leaf, sub):
         if leaf & 0xFFFFFF00 == HV_LEAF_BASE:
             return self._hv.get(leaf, (0, 0, 0, 0))
-        if leaf == _SVM_LEAF:
+        if leaf == _SVM_LEAF or leaf == _PMU_LEAF or leaf == _AMD_PERFMON_V2:
             return (0, 0, 0, 0)
         a, b, c, d = self._host(leaf, sub)
         if leaf == 1:
-            c = (c & ~(_LEAF1_ECX_VMX | _LEAF1_ECX_MONITOR | _LEAF1_ECX_X2APIC)) | _LEAF1_ECX_HYPERVISOR
+            c = (c & ~(_LEAF1_ECX_VMX | _LEAF1_ECX_MONITOR | _LEAF1_APIC_ECX)) | _LEAF1_ECX_HYPERVISOR
             d &= ~_LEAF1_EDX_APIC
+            if self.apic:
+                c |= _LEAF1_APIC_ECX
+                d |= _LEAF1_EDX_APIC
+                b &= 0xFFFFFF           # initial APIC ID 0: the one vCPU's
         elif leaf == 0x80000001:
-            c &= ~_EXT1_ECX_SVM
+            c &= ~(_EXT1_ECX_SVM | _EXT1_ECX_PERFCTR)
         return (a, b, c, d)
 
     def table(self, leaves):

@@ -48,6 +48,13 @@ def _wall_clock():
     return time.time()
 
 
+def _maxphyaddr(cpuid):
+    # CPUID 0x80000008 EAX[7:0] (SDM 2A, APM3), where the CPU reports it.
+    if cpuid.answer(0x80000000, 0)[0] >= 0x80000008:
+        return cpuid.answer(0x80000008, 0)[0] & 0xFF or 36
+    return 36
+
+
 class Platform:
     """tsc() -> host cycles at hz() per second; timer: the host timer
     (hv.host.timer) that makes a spinning guest exit when its next deadline
@@ -57,6 +64,10 @@ class Platform:
     (hv.vmm.ticks) the timers and their delivery to the vCPU."""
 
     def __init__(self, tsc, hz, timer=None, host_time=None, ram_size=0):
+        self._tsc, self._hz = tsc, hz
+        self.apic = None                # hv.vmm.apic.Apics once add_apic() gave the guest one
+        self.msr_handlers = {}          # msr -> (read, write): architectural MSRs (add_msrs)
+        self.arch_msrs = None           # hv.vmm.msrs.ArchMsrs behind them
         self.pic = Pic()
         self.irqs = irqs = IsaIrqs(self.pic)
         self.ticks = ticks = Ticks(irqs, tsc, hz, timer)
@@ -96,6 +107,41 @@ class Platform:
             out[port] = (read or dev.io_read, write or dev.io_write)
         return out
 
+    def add_msrs(self, vendor, cpuid, io=None):
+        """The architectural MSRs a guest of `vendor` finds (hv.vmm.msrs),
+        TSC_AUX loaded into the CPU for RDTSCP where it has one."""
+        from hv.vmm.msrs import ArchMsrs
+        aux = None
+        if io is not None and cpuid.answer(0x80000001, 0)[3] & 1 << 27:   # RDTSCP
+            from hv.host.cpu import rdmsr_or_none
+            if rdmsr_or_none(io)(0xC0000103) is not None:
+                aux = lambda v: io.wrmsr(0xC0000103, v)
+        self.arch_msrs = ArchMsrs(vendor, self._tsc, _maxphyaddr(cpuid), aux)
+        self.msr_handlers = self.arch_msrs.handlers()
+
+    def add_apic(self, cpuid):
+        """A local APIC and the I/O APIC (hv.vmm.apic): an ISA line sink,
+        the controller the vCPU takes vectors from, a time source; CPUID
+        shows the APIC."""
+        if self.apic is None:
+            from hv.vmm.apic import Apics
+            a = self.apic = Apics(self.pic, self._tsc, self._hz, self.ticks.clock,
+                                  _maxphyaddr(cpuid))
+            self.irqs.route.append(a)
+            self.irqs.cpu = a
+            self.ticks.sources.append(a)
+            a.changed = self._apic_changed
+            cpuid.set_apic(True)
+        return self.apic
+
+    def _apic_changed(self):
+        # An APIC register the guest wrote may start or stop the LAPIC timer
+        # or make a vector deliverable.
+        vcpu = self._vcpu
+        if vcpu is not None:
+            self.ticks.follow(vcpu)
+            self.ticks.poll(vcpu)
+
     def attach(self, vcpu):
         """Register every device port with the vCPU, so run() answers them
         itself (tier one); writes to timers also drive the ticks."""
@@ -104,6 +150,12 @@ class Platform:
             self.handlers = self._handlers()
         for port, (read, write) in self.handlers.items():
             vcpu.register_io(port, 1, read, write)
+        for msr, (read, write) in self.msr_handlers.items():
+            vcpu.register_msr(msr, read, write)
+        if self.arch_msrs is not None and self.arch_msrs._load_aux is not None:
+            self.arch_msrs._load_aux(self.arch_msrs.values[0xC0000103])   # this guest's, for RDTSCP
+        if self.apic is not None:
+            self.apic.attach(vcpu)
         self.ticks.follow(vcpu)
 
     def detach(self):
@@ -127,6 +179,11 @@ class Platform:
         irqs = self.irqs
         irqs.route.clear()
         irqs.cpu = irqs.changed = None
+        self.msr_handlers = {}
+        self.arch_msrs = None
+        a, self.apic = self.apic, None
+        if a is not None:
+            a.close()
 
     def _irq_changed(self):
         # A line moved (a device's register access, a timer's poll): offer

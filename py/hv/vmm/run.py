@@ -101,7 +101,15 @@ class Vmm:
         self._tsc = tsc or (lambda: io.rdtsc())
         self._hz = hz or (lambda: io.tsc_hz())
         self.platform = Platform(self._tsc, self._hz, timer or HostTimer(io))
+        if vm.arch in ("intel", "amd"):
+            self.platform.add_msrs(vm.arch, vm.cpuid, io)
         self.uart = self.platform.uart
+
+    def enable_apic(self):
+        """Give the guest a local APIC (xAPIC page at 0xFEE00000, x2APIC
+        MSRs, CPUID bits) and the I/O APIC at 0xFEC00000 with the ISA IRQs
+        routed to it (hv.vmm.apic); the PIC stays wired through LINT0."""
+        return self.platform.add_apic(self.vm.cpuid)
 
     def close(self):
         """The VM is closed: its platform lets go of its devices."""
@@ -233,12 +241,12 @@ class Vmm:
         # Tier one for this run: the platform's devices, then the VMM's own
         # ports and MSRs over them, and the hypercall table itself (shared,
         # so a handler registered during the run counts at once).
+        for m in self._msr_keys - set(self.msrs):
+            vcpu.register_msr(m, None, None)
         self.platform.attach(vcpu)
         for p in self._port_keys - set(self.ports):
             if p not in self.platform.handlers:
                 vcpu.register_io(p, 1, None, None)
-        for m in self._msr_keys - set(self.msrs):
-            vcpu.register_msr(m, None, None)
         for p in self.ports:
             vcpu.register_io(p, 1, self._port_in, self._port_out)
         for m in self.msrs:

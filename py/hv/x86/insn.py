@@ -27,6 +27,7 @@ _TWO_BYTE = {                               # 0F xx
     0x32: 2,                                # RDMSR
     0x33: 2,                                # RDPMC
     0xA2: 2,                                # CPUID
+    0x22: 3,                                # MOV CRn, reg (ModRM's mod ignored: always 3)
 }
 _GROUP7 = {                                 # 0F 01 xx (APM3 Table A-6, mod = 11b)
     0xC8: 3, 0xC9: 3,                       # MONITOR, MWAIT
@@ -65,6 +66,28 @@ def length(code, long_mode):
     if i + k > MAX_LENGTH:
         raise DecodeError("instruction longer than 15 bytes")
     return i + k
+
+
+def mov_to_cr(code, long_mode):
+    """(cr, gpr, length) of MOV CRn, reg at the start of code (0F 22 /r,
+    SDM 2B MOV-Move to/from Control Registers): REX.R extends the CR, REX.B
+    the GPR, and on AMD a LOCK prefix selects CR8 from CR0 (APM3 MOV CRn).
+    Raises DecodeError for anything else."""
+    n = length(code, long_mode)
+    i, lock, rex = 0, False, 0
+    while code[i] in _PREFIXES:
+        lock = lock or code[i] == 0xF0
+        i += 1
+    if long_mode and 0x40 <= code[i] <= 0x4F:
+        rex = code[i]
+        i += 1
+    if code[i] != 0x0F or code[i + 1] != 0x22:
+        raise DecodeError("not MOV to CRn: %s" % " ".join("%02x" % b for b in code[i:i + 3]))
+    modrm = code[i + 2]
+    cr = (modrm >> 3 & 7) | (rex & 4) << 1
+    if lock and cr == 0:
+        cr = 8
+    return cr, (modrm & 7) | (rex & 1) << 3, n
 
 
 def _table():

@@ -45,6 +45,9 @@ INTERCEPT_MWAIT = const(1 << 11)
 INTERCEPT_XSETBV = const(1 << 13)
 
 # --- Virtual interrupt control, VMCB offset 0x060 (APM2 Table B-1, 15.21) ---
+INTERCEPT_CR8_WRITE = const(1 << 24)        # VMCB 0x000: CR writes in bits 31:16 (15.9)
+CR_INFO_MOV = const(1 << 63)                # EXITINFO1 of a MOV CR with decode assists (15.33.1)
+V_TPR_MASK = const(0xF)                     # bits 3:0, the guest's CR8 (15.21.1)
 V_IRQ = const(1 << 8)
 V_INTR_PRIO_SHIFT = const(16)
 V_IGN_TPR = const(1 << 20)
@@ -92,6 +95,7 @@ def decode_event(v):
 # --- Exit codes (APM2 Appendix C, Table C-1) ---
 VMEXIT_CR0_READ = const(0x00)               # 0x00-0x0F CRn read
 VMEXIT_CR0_WRITE = const(0x10)              # 0x10-0x1F CRn write
+VMEXIT_CR8_WRITE = const(0x18)
 VMEXIT_DR0_READ = const(0x20)
 VMEXIT_DR0_WRITE = const(0x30)
 VMEXIT_EXCP_BASE = const(0x40)              # 0x40-0x5F exception vector n

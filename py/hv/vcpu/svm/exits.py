@@ -8,7 +8,7 @@ from hv.x86 import efer
 from hv.x86.regs import MASK64, RCX, RDX
 from micropython import const
 from hv.vcpu.svm import defs, vmcb as V
-from hv.x86.insn import TABLE
+from hv.x86.insn import TABLE, DecodeError, mov_to_cr
 from hv.vcpu.svm.checks import vmrun_failures
 from hv.vcpu.svm.nextrip import complete_cpuid
 
@@ -142,6 +142,35 @@ def xsetbv(c):
 def vintr(c):
     c.requeue_event()
     c.close_window()                        # the guest can take one now (15.21.4)
+    if c.tpr_hook is not None:              # or it lowered CR8 below a waiting LAPIC vector
+        c.tpr_hook()
+    return None
+
+
+def cr8_write(c):
+    # MOV to CR8 while the CR8-write intercept is on (a TPR window): the
+    # source GPR from decode assists (15.33.1) or the instruction itself;
+    # bits 63:4 set #GP(0) (SDM 2B MOV CR); V_TPR gets the value, the window
+    # closes and the LAPIC (tpr_hook) sees the new priority.
+    pa = c._pa
+    info = read(pa, _EXITINFO1)
+    if c.decode_assists and info & defs.CR_INFO_MOV:
+        gpr = info & 0xF
+    else:
+        bits = c.code_bits()
+        try:
+            cr, gpr, n = mov_to_cr(c.fetch_code(read(pa, _RIP), bits), bits == 64)
+        except DecodeError as e:
+            raise NotImplementedError("CR8 write exit at rip %#x: %s" % (read(pa, _RIP), e))
+    value = c.get_gpr(gpr)
+    if value >> 4:
+        c.inject_exception(_VEC_GP, 0)
+        return None
+    c.close_window()
+    c._set_vtpr(value)
+    c.skip_instruction()
+    if c.tpr_hook is not None:
+        c.tpr_hook()
     return None
 
 
@@ -213,6 +242,7 @@ HANDLERS = {
     defs.VMEXIT_MSR: msr,
     defs.VMEXIT_XSETBV: xsetbv,
     defs.VMEXIT_VINTR: vintr,
+    defs.VMEXIT_CR8_WRITE: cr8_write,
     defs.VMEXIT_INTR: intr,
     defs.VMEXIT_NMI: nmi,
     defs.VMEXIT_SMI: resume,

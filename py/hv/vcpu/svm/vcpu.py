@@ -252,13 +252,36 @@ class SvmVCpu(VCpu):
             if not self._irq_queue:
                 return
         v.put(V.VINTR, defs.V_INTR_MASKING | defs.V_IRQ | defs.V_IGN_TPR
-              | 0xF << defs.V_INTR_PRIO_SHIFT)
+              | 0xF << defs.V_INTR_PRIO_SHIFT | v.get(V.VINTR) & defs.V_TPR_MASK)
         v.put(V.INTERCEPT_MISC1, v.get(V.INTERCEPT_MISC1) | defs.INTERCEPT_VINTR)
+        # A MOV CR8 while V_IRQ is set crashes QEMU 7.2 TCG (its CR8 helper
+        # raises the virtual interrupt without the iothread lock): it exits.
+        self.tpr_window(0)
 
     def close_window(self):
         v = self.vmcb
-        v.put(V.VINTR, defs.V_INTR_MASKING)
+        v.put(V.VINTR, defs.V_INTR_MASKING | v.get(V.VINTR) & defs.V_TPR_MASK)
         v.put(V.INTERCEPT_MISC1, v.get(V.INTERCEPT_MISC1) & ~defs.INTERCEPT_VINTR)
+        v.put(V.INTERCEPT_CR, v.get(V.INTERCEPT_CR) & ~defs.INTERCEPT_CR8_WRITE)
+
+    def cr8_access(self):
+        # With V_INTR_MASKING the guest's MOV CR8 reads and writes V_TPR
+        # without an exit (APM2 15.21.1, 15.21.2): the value lives in the VMCB.
+        return (self._get_vtpr, self._set_vtpr)
+
+    def _get_vtpr(self):
+        return self.vmcb.get(V.VINTR) & defs.V_TPR_MASK
+
+    def _set_vtpr(self, value):
+        v = self.vmcb
+        v.put(V.VINTR, v.get(V.VINTR) & ~defs.V_TPR_MASK | value & defs.V_TPR_MASK)
+
+    def tpr_window(self, priority):
+        """MOV to CR8 exits (the CR8-write intercept, APM2 15.9) until the
+        next window closes, as KVM's update_cr8_intercept does while TPR
+        holds a vector back: hv.vcpu.svm.exits.cr8_write calls tpr_hook."""
+        v = self.vmcb
+        v.put(V.INTERCEPT_CR, v.get(V.INTERCEPT_CR) | defs.INTERCEPT_CR8_WRITE)
 
     # -- instruction length -------------------------------------------------
     def skip_instruction(self):

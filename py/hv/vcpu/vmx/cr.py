@@ -88,6 +88,8 @@ def write_cr(c, cr, value):
         if value >> 4:
             return False
         c.tpr = value
+        if c.tpr_hook is not None:      # a lower TPR may let a LAPIC interrupt through
+            c.tpr_hook()
         return True
     raise UnexpectedExit("MOV to CR%d exited" % cr)
 

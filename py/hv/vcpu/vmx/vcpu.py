@@ -275,6 +275,16 @@ class VmxVCpu(VCpu):
             v.set_bits32(F.CPU_BASED_VM_EXEC_CONTROL, defs.CPU_INTERRUPT_WINDOW_EXITING)
             self._window = True
 
+    def cr8_access(self):
+        # CR8 loads and stores exit (hv.vcpu.vmx.controls): the value is self.tpr.
+        return (self._get_tpr, self._set_tpr)
+
+    def _get_tpr(self):
+        return self.tpr
+
+    def _set_tpr(self, value):
+        self.tpr = value & 0xF
+
     def close_window(self):
         self.vmcs.clear_bits32(F.CPU_BASED_VM_EXEC_CONTROL, defs.CPU_INTERRUPT_WINDOW_EXITING)
         self._window = False
