@@ -17,6 +17,7 @@ vm.trace = True                   print every exit as it happens
 vm.read(gpa, n), vm.write(gpa, b) guest memory
 vm.vmm.ports[port] = value        answer IN on a port yourself
 vm.vmm.hypercalls[nr] = fn        fn(vcpu, args) -> RAX
+vm.vmm.enable_apic()              a local APIC and the I/O APIC (hv.boot(apic=True))
 vm.vmm.exit_budget, .time_budget  when a run that never ends stops
 r.reason, r.result, r.report      how it ended and why, in words
 vm.vmm.uart.prefix = ''           guest output without 'guest| '

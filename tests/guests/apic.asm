@@ -1,8 +1,9 @@
 ; Local APIC, I/O APIC and architectural MSR test guest (tests/target/apic_cases.py),
 ; run with vm.vmm.enable_apic(): CPUID and IA32_APIC_BASE, the xAPIC page (ID,
-; version, ESR), self IPIs held by TPR and by CR8, the LAPIC timer one-shot,
-; periodic and TSC-deadline (TSC cycles reported on port 0x700 for the test to
-; judge the rate), the PIT's IRQ 0 through I/O APIC pin 2, x2APIC MSRs, then the
+; version, ESR), self IPIs held by TPR and by CR8, NMI IPIs blocked until the
+; handler's IRET, the LAPIC timer one-shot,
+; periodic and TSC-deadline (TSC cycles reported on port 0x700, with a mark
+; where each measurement starts, for the test to judge the rate), the PIT's IRQ 0 through I/O APIC pin 2, x2APIC MSRs, then the
 ; MSRs a guest of the CPU's vendor finds. Prints "<check> ok" or "<check> BAD",
 ; then writes 0 to port 0xF4. Guest code: 64-bit, setup('long')'s identity map
 ; of the first GiB; it maps linear 3-4 GiB itself (uncached 2 MiB pages).
@@ -12,11 +13,12 @@ org LOAD
 %define APIC    0xFEE00000
 %define IOAPIC  0xFEC00000
 %define REPORT  0x700               ; the test's port: 32-bit OUTs of measurements
+%define MARK    0xFFFFFFFF          ; ... and of the moments they start
 %define PD3     0x80000
 %define V_PIT   0x30
 %define V_TIMER 0x40
 %define V_IPI   0x41
-%define ONESHOT 20000000            ; bus ticks at 1 GHz, divide by 1: 20 ms
+%define ONESHOT 100000000           ; bus ticks at 1 GHz, divide by 1: 100 ms
 %define PERIOD  10000000            ; 10 ms
 
 ; faults VECTOR, instruction -- runs it; ZF = 1 when it raised VECTOR
@@ -73,6 +75,9 @@ start:
     call set_gate
     mov rax, irq_spurious
     mov edi, 0xFF
+    call set_gate
+    mov rax, nmi_handler
+    mov edi, 2
     call set_gate
     lidt [idtr]
 
@@ -136,6 +141,12 @@ start:
     nop
     cmp dword [n_ipi], 3
     verdict "cr8 lowered"
+    mov dword [rbx + 0x300], 0x40400    ; NMI, SELF shorthand (11.6.1)
+    mov eax, [rbx + 0x30]           ; an exit after the handler's IRET (SVM delivers then)
+    cmp dword [n_nmi], 2            ; the handler sent a second one
+    verdict "nmi self ipi"
+    cmp byte [nmi_nested], 0        ; ... which waited for its IRET (SDM 3A 6.7.1)
+    verdict "nmi blocked until iret"
 
     mov dword [rbx + 0x3E0], 0xB    ; divide by 1
     mov dword [rbx + 0x320], V_TIMER    ; one-shot
@@ -143,6 +154,9 @@ start:
     rdtsc
     mov [t0], eax
     mov [t0 + 4], edx
+    mov eax, MARK                   ; the VMM's time from here is the test's to subtract
+    mov dx, REPORT
+    out dx, eax
     mov dword [rbx + 0x380], ONESHOT
     wait_for n_timer, 1
     mov rax, [t_last]
@@ -154,14 +168,16 @@ start:
     verdict "one-shot"
 
     mov dword [n_timer], 0
+    mov byte [mark_first], 1        ; the handler marks the first period's start
     mov dword [rbx + 0x320], 0x20000 | V_TIMER  ; periodic
     mov dword [rbx + 0x380], PERIOD
     wait_for n_timer, 11
-    mov dword [rbx + 0x380], 0      ; stopped
     mov rax, [t_last]
     sub rax, [t_first]
     mov dx, REPORT
     out dx, eax                     ; TSC cycles of 10 periods
+    mov byte [mark_first], 0
+    mov dword [rbx + 0x380], 0      ; stopped
     cmp dword [n_timer], 11
     verdict "periodic"
 
@@ -403,9 +419,10 @@ gp_handler:                         ; error code, then RIP of the instruction
     pop rax
     add rsp, 8
     iretq
-irq_timer:
+irq_timer:                          ; the EOI first: its exit is inside the measured time
     push rax
     push rdx
+    call eoi
     rdtsc
     shl rdx, 32
     or rax, rdx
@@ -413,9 +430,13 @@ irq_timer:
     cmp dword [n_timer], 0
     jne .n
     mov [t_first], rax
+    cmp byte [mark_first], 0
+    je .n
+    mov eax, MARK
+    mov dx, REPORT
+    out dx, eax
 .n:
     inc dword [n_timer]
-    call eoi
     pop rdx
     pop rax
     iretq
@@ -429,13 +450,34 @@ irq_pit:
     iretq
 irq_spurious:                       ; no EOI for the spurious vector (11.9)
     iretq
+nmi_handler:                        ; no EOI for an NMI
+    push rax
+    cmp byte [in_nmi], 0
+    je .first
+    mov byte [nmi_nested], 1
+.first:
+    mov byte [in_nmi], 1
+    inc dword [n_nmi]
+    cmp dword [n_nmi], 1
+    jne .out
+    mov rax, APIC
+    mov dword [rax + 0x300], 0x40400    ; a second NMI while this one runs
+    mov eax, [rax + 0x30]           ; an exit: the VMM could deliver it here, must not
+.out:
+    mov byte [in_nmi], 0
+    pop rax
+    iretq
 
 last_vec: dd 0
 skip: dd 0
 n_ipi: dd 0
 n_timer: dd 0
 n_pit: dd 0
+n_nmi: dd 0
+in_nmi: db 0
+nmi_nested: db 0
 x2: db 0
+mark_first: db 0
 align 8
 t0: dq 0
 t_first: dq 0

@@ -178,8 +178,10 @@ hypercall:
     jmp $
 port:
     mov al, 0x0F
-    out 0x70, al                        ; CMOS index: no such device here
-    in al, 0x71
+    mov dx, 0x260
+    out dx, al                          ; no PC device at 0x260-0x261
+    inc dx
+    in al, dx
     out 0xF4, al
     jmp $
 

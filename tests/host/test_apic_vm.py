@@ -193,3 +193,78 @@ def test_svm_tpr_window_is_the_cr8_write_intercept(svm):
     assert get() == 0 and rig.c.rip == LOAD_ADDR + 10     # past the MOV (4), then the OUT
     assert not rig.c.vmcb.get(V.INTERCEPT_CR) & sdefs.INTERCEPT_CR8_WRITE
     assert rig.injected() == (0x41, None)           # delivered at the entry after the write
+
+
+def rdmsr_step(rig):
+    if rig.arch == "svm":
+        return svm_fakes_exit(sdefs.VMEXIT_MSR, 0)
+
+    def xstep(v, gprs):
+        v[F.VM_EXIT_INSTRUCTION_LEN] = 2
+        return xdefs.EXIT_RDMSR
+    return xstep
+
+
+@pytest.mark.parametrize("msr, value", [(0xFE, 0x508), (0x277, 0x0007040600070406),
+                                        (0x1B, 0xFEE00900)])
+def test_rdmsr_in_a_vm(rig, msr, value):
+    # The architectural MSRs (every VM) and IA32_APIC_BASE (with the APIC)
+    # answered inside the vCPU, EDX:EAX as RDMSR leaves them.
+    rig.load("rdmsr\nhlt", rcx=msr, rflags=0x2)
+    r = rig.vm_run(rdmsr_step(rig), rig.hlt())
+    assert r.reason == "Halt"
+    assert rig.reg("rdx") << 32 | rig.reg("rax") == value
+
+
+def test_nmi_waits_for_the_handlers_iret(rig):
+    # An NMI goes in at once; a second one, requested while the first one's
+    # handler runs, waits for that handler's IRET: SVM intercepts the IRET
+    # and injects once the guest's RIP has left it, VMX has virtual-NMI
+    # blocking and the NMI window (the fake CPU sets the blocking itself).
+    rig.load("hlt\nhlt\niretq\nhlt\nhlt", rflags=0x2)
+    c = rig.c
+    c.inject_nmi()
+    if rig.arch == "svm":
+        def first(v, gprs):
+            c.inject_nmi()                          # the handler asks for another
+            v.set(V.RIP, LOAD_ADDR + 2)
+            return sdefs.VMEXIT_IRET                # and reaches its IRET
+        def at_iret(v, gprs):
+            return sdefs.VMEXIT_INTR                # a host interrupt, the guest still at its IRET
+        def after_iret(v, gprs):
+            v.set(V.RIP, LOAD_ADDR + 4)             # the IRET ran
+            return sdefs.VMEXIT_INTR
+        rig.native.vector = 0x20
+        r = rig.vm_run(first, at_iret, after_iret, done(rig))
+        assert r.reason == "DebugExit", r.report
+        nmi = sdefs.event(2, sdefs.EVENT_TYPE_NMI)
+        ev = [e[0] for e in rig.native.entries]
+        assert ev[0] == nmi                         # the first
+        assert rig.native.entries[1][3] & sdefs.INTERCEPT_IRET == 0
+        assert ev[1] == 0 and ev[2] == 0            # at the IRET and after: still masked
+        assert ev[3] == nmi                         # the RIP moved on from the IRET
+    else:
+        def first(v, gprs):
+            c.inject_nmi()
+            v[F.GUEST_INTERRUPTIBILITY_INFO] = xdefs.BLOCKING_BY_NMI
+            v[F.VM_EXIT_INSTRUCTION_LEN] = 1
+            return xdefs.EXIT_HLT
+        def window(v, gprs):
+            v[F.GUEST_INTERRUPTIBILITY_INFO] = 0    # the guest's IRET
+            return xdefs.EXIT_NMI_WINDOW
+        rig.vm_run(first, window, done(rig))
+        nmi = xdefs.intr_info(2, xdefs.INTR_TYPE_NMI)
+        entries = rig.native.entries
+        assert entries[0][0] == nmi
+        assert entries[1][0] & xdefs.INTR_VALID == 0
+        assert entries[1][1] & xdefs.CPU_NMI_WINDOW_EXITING
+        assert entries[2][0] == nmi and not entries[2][1] & xdefs.CPU_NMI_WINDOW_EXITING
+
+
+def test_lint1_and_nmi_ipi_reach_the_vcpu(rig):
+    rig.apics.attach(rig.c)
+    lapic = rig.apics.lapic
+    lapic.write(0xF0, 0x1FF)
+    lapic.write(0x360, 4 << 8)                      # LINT1: NMI
+    lapic.lint1()
+    assert rig.c._nmi_pending and lapic.nmis == 0

@@ -72,7 +72,7 @@ def test_fadt_fields():
     fadt = tables()[0]["FACP"]
     sci, smi = struct.unpack_from("<HI", fadt, 46)
     evt, _, cnt, _, _, tmr = struct.unpack_from("<6I", fadt, 56)
-    assert (sci, smi, evt, cnt, tmr) == (9, 0, 0x600, 0x604, 0x608)
+    assert (sci, smi, evt, cnt, tmr) == (9, 0, 0xB000, 0xB004, 0xB008)
     assert fadt[88:92] == bytes((4, 2, 0, 4)) and fadt[108] == 0x32
     assert struct.unpack_from("<H", fadt, 109)[0] == 0x0007         # legacy devices, 8042, no VGA
     flags = struct.unpack_from("<I", fadt, 112)[0]
@@ -119,7 +119,7 @@ def _iasl(args, cwd):
 
 
 @pytest.mark.parametrize("sig, expect", [
-    ("FACP", ["PM1A Event Block Address : 00000600", "PM Timer Block Address : 00000608",
+    ("FACP", ["PM1A Event Block Address : 0000B000", "PM Timer Block Address : 0000B008",
               "SCI Interrupt : 0009", "8042 Present on ports 60/64 (V2) : 1",
               "VGA Not Present (V4) : 1", "Reset Register Supported (V2) : 1",
               "Address : 0000000000000CF9", "RTC Century Index : 32"]),

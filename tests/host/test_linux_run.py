@@ -215,9 +215,9 @@ def test_hv_boot_linux_gives_ctrl_c_to_the_guest(monkeypatch):
     monkeypatch.setattr(hv, "VM", make_vm)
     del micropython.kbd_chars[:]
     assert hv.boot(bzimage(), initrd=b"070701") == "ran"
-    assert seen[-1] == ([B.DETACH_KEY], "", "absent") and micropython.kbd_chars == [0x1C, 3]
+    assert seen[-1] == ([B.DETACH_KEY], "", "pc") and micropython.kbd_chars == [0x1C, 3]
     del micropython.kbd_chars[:]
     hv.boot(bzimage(), echo=False, prefix="L| ")                   # in the background: Ctrl-C stays
-    assert seen[-1] == ([], "L| ", "absent") and micropython.kbd_chars == []
+    assert seen[-1] == ([], "L| ", "pc") and micropython.kbd_chars == []
     hv.boot(aout())                                                 # multiboot: as before
-    assert seen[-1] == ([], "guest| ", "stop") and micropython.kbd_chars == []
+    assert seen[-1] == ([], "guest| ", "pc") and micropython.kbd_chars == []

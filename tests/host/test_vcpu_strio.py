@@ -114,9 +114,10 @@ def test_unregistered_port_one_element_per_exit(rig):
 def test_vm_run_policies_for_string_io(rig):
     rig.load("rep insb\nhlt", rdi=0x200000, rcx=3)
     step = rig.string(0x1234, 1, True, rep=True)
+    rig.vm.vmm.unhandled_io = "stop"
     r = rig.vm_run(step)
     assert (r.reason, r.exit.port, rig.reg("rcx"), rig.c.rip) == ("UnhandledPort", 0x1234, 3, 0x10000)
-    rig.vm.vmm.unhandled_io = "absent"
+    rig.vm.vmm.unhandled_io = "pc"                  # the PC's default: the open bus reads all ones
     r = rig.vm_run(step, step, step, rig.hlt(), trace=True)
     assert r.reason == "Halt" and rig.vm.read(0x200000, 4) == b"\xff\xff\xff\0"
     assert r.trace == [("IoRead", 0x1234, 1, 0xFF)] * 3 + [("Halt",)]

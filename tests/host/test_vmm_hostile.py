@@ -45,6 +45,7 @@ def vmmcall(nr):
 def test_unhandled_port_stops_the_vm_and_run_again_repeats_it(capsys):
     m = Machine()
     vm, c = guest(m)
+    vm.vmm.unhandled_io = "stop"                      # strict (the PC's default reads all ones)
     m.svm.steps = [out8(0x80, 1), io(0x260, defs.IOIO_SZ8, True)]
     r = vm.run(c)                                     # echo on: the report is printed
     assert (r.reason, r.exit.port, c.rip) == ("UnhandledPort", 0x260, 0x10001)
@@ -58,10 +59,10 @@ def test_unhandled_port_stops_the_vm_and_run_again_repeats_it(capsys):
     vm.close()
 
 
-def test_absent_ports_when_asked():
+def test_ports_no_device_has_float_high_by_default():
     m = Machine()
     vm, c = guest(m)
-    vm.vmm.unhandled_io = "absent"
+    assert vm.vmm.unhandled_io == "pc"
     m.svm.steps = [io(0x260, defs.IOIO_SZ16, True), out8(0x261, 1), out8(0xF4, 2)]
     r = vm.run(c, echo=False, trace=True)
     assert r.result == 2 and r.trace[:2] == [("IoRead", 0x260, 2, 0xFFFF), ("IoWrite", 0x261, 1, 1)]

@@ -14,8 +14,8 @@ def run_apic():
     try:
         c = vm.load_flat(guests.APIC, guests.LOAD, guests.LOAD, 'long')
         vm.vmm.enable_apic()
-        report = []
-        c.register_io(0x700, 1, None, lambda p, w, v: report.append(v))
+        report, ticks = [], vm.vmm.platform.ticks
+        c.register_io(0x700, 1, None, lambda p, w, v: report.append((v, ticks.stolen)))
         r = vm.run(c, echo=False, max_exits=2000000, time_budget=300)
         out = {'reason': r.reason, 'result': r.result, 'output': r.output.decode(),
                'report': report, 'text': r.report, 'hz': hw.tsc_hz(),
@@ -27,18 +27,37 @@ def run_apic():
 """
 
 APIC_CHECKS = ["cpuid apic", "apic base", "id", "version", "esr", "self ipi", "tpr holds",
-               "tpr lowered", "cr8 is tpr", "cr8 holds", "cr8 lowered", "one-shot", "periodic",
+               "tpr lowered", "cr8 is tpr", "cr8 holds", "cr8 lowered", "nmi self ipi",
+               "nmi blocked until iret", "one-shot", "periodic",
                "tsc deadline", "ioapic version", "ioapic bad index", "pit via ioapic pin 2",
                "x2apic version", "xapic page gone", "x2apic self ipi", "x2apic icr",
                "x2apic eoi read #gp", "x2apic to xapic #gp"]
 MSR_CHECKS = ["mtrrcap", "mtrr def type", "pat", "pat #gp", "ucode rev", "tsc msr", "tsc_aux"]
 VENDOR_CHECKS = {"amd": ["perf ctl0", "perf ctr3", "de_cfg", "hwcr"],
                  "intel": ["misc enable", "perfevtsel0", "cpuid pmu"]}
-# The LAPIC timer against RDTSC: never early (the guest reads the TSC before
-# it arms the timer); late by at most the exit path's latency, which under
-# emulation (Python exits, TCG, Bochs) is milliseconds: +50% of the 20 ms
-# one-shot, and 10 periods of 10 ms within -10% / +30% of 100 ms.
-ONESHOT_S, PERIOD_S = 0.020, 0.010
+# The LAPIC timer against RDTSC. Its counts run on guest time, which leaves
+# out the VMM's time from each exit to the next entry (hv.vmm.ticks.stolen;
+# under Bochs an exit through Python costs more emulated time than a 10 ms
+# period), so the guest's RDTSC interval less the VMM's time in it must be
+# the programmed time: the one-shot -1% (never early: the guest reads the TSC
+# before it arms the timer) to +10% (the delivery after the expiry: the world
+# switches' own instructions count as the guest's, 2.3 ms under Bochs ryzen
+# at its 10 MHz TSC); 10 periods -3% to +10% (they run from the first
+# interrupt's delivery to the eleventh's, each as late as the exit that
+# brings it: seen -0.5% under QEMU). The raw RDTSC interval (seen +27% and
+# +41% under QEMU) is never shorter than the programmed time.
+ONESHOT_S, PERIOD_S = 0.100, 0.010
+MARK = 0xFFFFFFFF
+
+
+def rates(report, hz):
+    """(raw, guest-time) ratios of the one-shot and of 10 periods to the
+    programmed times, from the guest's (mark, stolen), (cycles, stolen) pairs."""
+    (m0, s0), (oneshot, s1), (m1, s2), (periodic, s3) = report
+    assert m0 == MARK and m1 == MARK, report
+    one, ten = ONESHOT_S * hz, 10 * PERIOD_S * hz
+    return (oneshot / one, (oneshot - (s1 - s0)) / one,
+            periodic / ten, (periodic - (s3 - s2)) / ten)
 
 
 def expected_output(got, vendor):
@@ -52,7 +71,6 @@ def test_apic_guest(repl, target):
     assert got["output"] == expected_output(got, target["vendor"]), (got["output"], got["text"])
     assert (got["reason"], got["result"]) == ("DebugExit", 0)
     assert got["free_delta"] == 0
-    oneshot, periodic = got["report"]
-    hz = got["hz"]
-    assert 0.99 <= oneshot / (ONESHOT_S * hz) <= 1.5, (oneshot, hz)
-    assert 0.9 <= periodic / (10 * PERIOD_S * hz) <= 1.3, (periodic, hz)
+    raw1, guest1, raw10, guest10 = r = rates(got["report"], got["hz"])
+    assert 0.99 <= guest1 <= 1.1 and raw1 >= 0.99, (r, got["report"], got["hz"])
+    assert 0.97 <= guest10 <= 1.1 and raw10 >= 0.97, (r, got["report"], got["hz"])

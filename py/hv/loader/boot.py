@@ -84,14 +84,17 @@ def pairs(modules, kinds):
 
 
 def boot(image, cmdline=None, mem=None, initrd=None, trace=False, echo=True, prefix=None,
-         apic=False, **options):
+         apic=False, strict=None, **options):
     """Boot a multiboot kernel or a Linux bzImage (bytes, or a name from
     hv.images()) in a new VM with `mem` bytes of RAM (default 32 MiB, 128
     MiB for Linux) and run it to completion; the RunResult (r.result: what
     it wrote to port 0xF4). initrd: a Linux initrd (bytes or a name from
     hv.images()); a named bzImage's command line is its module line less
-    the name. trace=True prints every exit; apic=True gives the guest a
-    local APIC and the I/O APIC (vm.vmm.enable_apic());
+    the name. trace=True prints every exit; strict=True (default: as
+    trace) ends the VM at a port no device handles instead of reading all
+    ones there (vm.vmm.unhandled_io 'stop' instead of the PC's 'pc');
+    apic=True gives the guest a local APIC and the I/O APIC
+    (vm.vmm.enable_apic());
     prefix: the guest's COM1 line prefix ('' for none, the default for
     Linux, whose shell then has the terminal); options go to vm.run
     (max_exits, time_budget, stop, reraise). When the VMM ended the VM (a
@@ -116,14 +119,13 @@ def boot(image, cmdline=None, mem=None, initrd=None, trace=False, echo=True, pre
     try:
         if linux:
             vm.load_linux(image, initrd, cmdline or "")
-            # A PC's answer where nothing is emulated: Linux probes ports
-            # (COM2-4, PCI before pci= is parsed, ...) that a PC leaves open.
-            vm.vmm.unhandled_io = "absent"
         else:
             vm.load_multiboot(image, cmdline or "")
         vm.trace = trace
         if prefix is None and linux:
             prefix = ""
+        if trace if strict is None else strict:
+            vm.vmm.unhandled_io = "stop"
         if apic:
             vm.vmm.enable_apic()
         if prefix is not None:

@@ -78,6 +78,7 @@ class VCpu(TierOne, Mmio, StringIo, Emulation):
         self.exit = Exit()
         self._pending_read = None       # (kind, width) of an IoRead/SysRegRead
         self._irq_queue = []
+        self._nmi_pending = False       # an NMI to deliver once the guest's NMI blocking allows
         self.exit_rip = None            # RIP of the instruction behind the last I/O, MSR or hypercall exit
         self.exits = 0                  # every exit this vCPU took, handled inside run() or not
         self.run_slice = None           # run() returns 'Nothing' after about this many exits (None: never)
@@ -177,6 +178,17 @@ class VCpu(TierOne, Mmio, StringIo, Emulation):
         if not 32 <= vector <= 255:
             raise ValueError("external interrupt vector %d outside 32-255" % vector)
         self._irq_queue.append(vector)
+
+    def inject_nmi(self):
+        """Queue an NMI (vector 2). It is delivered when the guest does not
+        block NMIs: not inside the handler of the last one, before its IRET
+        (SDM 3A 6.7.1); two requests meanwhile make one NMI, as on the pin."""
+        self._nmi_pending = True
+        self._events_changed()
+
+    def _events_changed(self):
+        # The back end's next entry must look at the pending events.
+        pass
 
     def pending_interrupts(self):
         """How many queued interrupts the guest has not been given yet."""

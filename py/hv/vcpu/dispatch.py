@@ -157,9 +157,9 @@ class TierOne:
         return e
 
     def _halt_exit(self):
-        # HLT, RIP past it (both back ends): a queued interrupt wakes a guest
-        # that takes interrupts (deliver that), else the Halt record.
-        if self._irq_queue and self.rflags & _RFLAGS_IF:
+        # HLT, RIP past it (both back ends): a queued NMI, or interrupt for a
+        # guest that takes interrupts, wakes it (deliver that), else the Halt record.
+        if self._nmi_pending or self._irq_queue and self.rflags & _RFLAGS_IF:
             return None
         e = self.exit
         e.reason = "Halt"

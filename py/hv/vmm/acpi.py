@@ -8,7 +8,7 @@ from micropython import const
 BASE = const(0xE0000)            # 5.2.5.1: the RSDP lies on a 16-byte boundary in 0xE0000-0xFFFFF
 LAPIC_BASE = const(0xFEE00000)
 IOAPIC_BASE = const(0xFEC00000)
-PM_BASE = const(0x600)           # PM1a_EVT (4), PM1a_CNT (2) at +4, PM_TMR (4) at +8: QEMU's PIIX4 layout
+PM_BASE = const(0xB000)          # PM1a_EVT (4), PM1a_CNT (2) at +4, PM_TMR (4) at +8: the PIIX4 layout at Bochs's PMBA (0x600, QEMU's, is the test guests' scratch port)
 SCI_IRQ = const(9)
 RESET_PORT = const(0xCF9)        # PIIX4/ICH reset control register
 RESET_VALUE = const(0x06)        # SRST | RCPU: hard reset

@@ -2,8 +2,9 @@
 # xAPIC page and MSRs registered with the vCPU), the I/O APIC at 0xFEC00000
 # on the ISA lines (IRQ 0 on pin 2), the PIC's INTR through LINT0 in ExtINT
 # mode (virtual wire, MP spec 1.4 3.6.2.2), and the LAPIC timer as a time
-# source. Fits hv.vmm.irq's contract as a sink (set_irq) and as the `cpu`
-# controller (pending_vector, acknowledge). Arch-neutral, pure Python.
+# source counting guest time (the TSC deadline: the TSC). Fits hv.vmm.irq's
+# contract as a sink (set_irq) and as the `cpu` controller (pending_vector,
+# acknowledge). Arch-neutral, pure Python.
 from hv.vmm.devices import apic_defs as D
 from hv.vmm.devices.ioapic import IoApic
 from hv.vmm.devices.lapic import Lapic
@@ -18,10 +19,15 @@ class Apics:
     deliverable or move the timer's deadline (the platform then delivers
     and re-arms)."""
 
+    # A count the guest reads (the LAPIC timer's current count) runs on guest
+    # time whether or not the timer is armed now: hv.vmm.ticks leaves the
+    # VMM's time out of it at every exit, not only while a deadline is set.
+    keeps_time = True
+
     def __init__(self, pic, tsc, hz, clock, maxphyaddr=36):
         self.pic = pic
         self._tsc, self._hz, self._clock = tsc, hz, clock
-        self.lapic = lapic = Lapic(tsc, hz)
+        self.lapic = lapic = Lapic(tsc, hz, guest_time=self._guest_cycles)
         self.page = ApicPage(lapic)
         self.msrs = ApicMsrs(lapic, maxphyaddr)
         self.ioapic = IoApic(self._message)
@@ -65,11 +71,18 @@ class Apics:
         return lapic.deliver(mode, vector, level)
 
     # -- a time source (hv.vmm.ticks) --------------------------------------------------
+    def _guest_cycles(self):
+        # Guest time (hv.vmm.ticks.clock: the TSC less the VMM's time) in TSC cycles.
+        return int(self._clock() * self._hz())
+
     def next_deadline(self):
         """Guest seconds of the LAPIC timer's next expiry, or None."""
-        t = self.lapic.timer.next_deadline()
+        timer = self.lapic.timer
+        t = timer.next_deadline()
         if t is None:
             return None
+        if timer.mode != D.TIMER_TSC_DEADLINE:
+            return t / self._hz()       # guest cycles: clock() is the same time in seconds
         left = t - self._tsc()
         if left <= 0:
             return 0.0                  # due: before any `now` hv.vmm.ticks compares it with
@@ -89,6 +102,7 @@ class Apics:
         for n in self.msrs.numbers:
             vcpu.register_msr(n, self.msrs.read, self._msr_write)
         self.lapic.cr8 = vcpu.cr8_access()
+        self.lapic.nmi_sink = vcpu.inject_nmi
         vcpu.tpr_hook = self._changed
 
     def close(self):

@@ -5,8 +5,15 @@
 # ISA IRQ lines wired through hv.vmm.irq, their timers run by hv.vmm.ticks.
 # Arch-neutral, pure Python.
 from micropython import const
+from hv.vmm import acpi
+from hv.vmm.devices.acpi_pm import AcpiPm
+from hv.vmm.devices.cmos_map import fill_pc
+from hv.vmm.devices.fw_cfg import E820_ACPI, FwCfg
+from hv.vmm.devices.i8042 import I8042, Port92
+from hv.vmm.devices.pci import PciHost
 from hv.vmm.devices.pic import Pic
 from hv.vmm.devices.port61 import Port61
+from hv.vmm.devices.rtc import Rtc
 from hv.vmm.devices.uart import Uart
 from hv.vmm.irq import IsaIrqs
 from hv.vmm.ticks import Ticks
@@ -43,8 +50,37 @@ class _Post:
         return (1 << (8 * width)) - 1
 
 
+class _OnFirstUse:
+    """A device built at the guest's first access to its ports (make()):
+    the RTC reads the host's clock then, fw_cfg lays out its items then. A
+    VM that never looks costs neither; the guest cannot tell the difference."""
+
+    def __init__(self, ports, make):
+        self.ports, self._make, self.dev = ports, make, None
+
+    def get(self):
+        d = self.dev
+        if d is None:
+            d = self.dev = self._make()
+        return d
+
+    def io_read(self, port, width):
+        return self.get().io_read(port, width)
+
+    def io_write(self, port, width, value):
+        return self.get().io_write(port, width, value)
+
+    def next_deadline(self):
+        d = self.dev
+        return None if d is None else d.next_deadline()
+
+    def poll(self, now=None):
+        if self.dev is not None:
+            self.dev.poll(now)
+
+
 def _wall_clock():
-    import time                         # CPython (host tests); the target passes its own
+    import time                         # CPython (host tests); the target passes hv.host.rtc's
     return time.time()
 
 
@@ -74,15 +110,52 @@ class Platform:
         self.pit = ticks.pit
         self.uart = Uart(irq=irqs.set, line=COM1_IRQ)
         self.debug_exit = _DebugExit()
+        self.i8042 = I8042(irq=irqs.set)
+        self.pci = PciHost()
+        self.acpi_pm = AcpiPm(ticks.clock, irq=irqs.set)
+        self.ram_size = ram_size
+        self._host_time = host_time or _wall_clock
+        self._rtc = _OnFirstUse((0x70, 0x71), self._make_rtc)
+        self._fw_cfg = _OnFirstUse((0x510, 0x511), self._make_fw_cfg)
         self.devices = {}
         self.names = {}
         self._vcpu = None
         self._timed = []                # devices whose accesses may start or stop a timer
         for name, dev in (("PIC", self.pic), ("PIT", self.pit), ("port 0x61", Port61(self.pit)),
-                          ("COM1", self.uart), ("debug-exit", self.debug_exit), ("POST", _Post())):
+                          ("COM1", self.uart), ("debug-exit", self.debug_exit), ("POST", _Post()),
+                          ("8042", self.i8042), ("port 0x92", Port92(self.i8042)),
+                          ("PCI", self.pci), ("fw_cfg", self._fw_cfg)):
             self.add(name, dev)
+        self.add("RTC", self._rtc, timed=True)
+        self.add("ACPI PM", self.acpi_pm, timed=True)
         irqs.changed = self._irq_changed
         self.handlers = None
+
+    @property
+    def rtc(self):
+        """The MC146818A (hv.vmm.devices.rtc), built on first use."""
+        return self._rtc.get()
+
+    @property
+    def fw_cfg(self):
+        return self._fw_cfg.get()
+
+    def _make_rtc(self):
+        r = Rtc(self.ticks.clock, self._host_time, irq=self.irqs.set)
+        fill_pc(r.nvram, min(self.ram_size, acpi.IOAPIC_BASE))
+        return r
+
+    def e820(self):
+        """The guest's memory map as fw_cfg's etc/e820 gives it: RAM below
+        640 KiB and from 1 MiB, the ACPI tables (acpi_tables())."""
+        out = [(0, 0x9FC00, 1)]
+        if self.ram_size > 0x100000:
+            out.append((0x100000, self.ram_size - 0x100000, 1))
+        out.append((acpi.BASE, len(acpi_tables()), E820_ACPI))
+        return out
+
+    def _make_fw_cfg(self):
+        return FwCfg(self.ram_size, e820=self.e820())
 
     def add(self, name, dev, timed=False):
         """Put device `dev` at its `ports` under `name`; timed: it is a time
@@ -176,6 +249,7 @@ class Platform:
         self.names = {}
         self.ticks.sources.clear()
         self._timed.clear()
+        self._rtc = self._fw_cfg = None
         irqs = self.irqs
         irqs.route.clear()
         irqs.cpu = irqs.changed = None
@@ -228,3 +302,13 @@ class Platform:
             self.handlers = self._handlers()
         read, write = self.handlers[port]
         return read(port, width) if value is None else write(port, width, value)
+
+
+_tables = []                    # acpi.blob() for one CPU: the same bytes for every VM
+
+
+def acpi_tables():
+    """The ACPI tables every VM gets at acpi.BASE (built once, then shared)."""
+    if not _tables:
+        _tables.append(acpi.blob())
+    return _tables[0]

@@ -11,7 +11,7 @@ _CR0_PE, _CR0_PG = 1, 1 << 31
 _EFER_LMA = 1 << 10
 
 # Ends that are the guest's own choice or the caller's: reported, not shouted.
-NORMAL = ("DebugExit", "Halt", "Stopped")
+NORMAL = ("DebugExit", "Halt", "Stopped", "PowerOff", "Reset")
 
 
 def sentence(reason, exit, detail):
@@ -20,6 +20,11 @@ def sentence(reason, exit, detail):
         return "the guest wrote %#x to port 0xF4 (debug-exit) and ended" % detail
     if reason == "Halt":
         return "the guest halted with interrupts off, so nothing can wake it"
+    if reason == "PowerOff":
+        return "the guest powered the machine off (ACPI S5: SLP_TYP/SLP_EN in PM1a_CNT)"
+    if reason == "Reset":
+        return ("the guest reset the machine (8042 command 0xFE, port 0x92 bit 0 or the "
+                "reset register 0xCF9)")
     if reason == "Stopped":
         return "stop(exit) returned True; vm.run() again goes on from here"
     if reason == "SystemDown":
@@ -37,7 +42,8 @@ def sentence(reason, exit, detail):
     if reason == "UnhandledPort":
         return ("the guest %s port %#x (%d byte%s), which no device handles; to allow "
                 "it, set vm.vmm.ports[%#x] = value (IN returns it, OUT stores it) or "
-                "vm.vmm.unhandled_io = 'absent' (reads all ones, writes dropped)"
+                "vm.vmm.unhandled_io = 'pc' (the default outside strict mode: reads all "
+                "ones, writes dropped)"
                 % ("read" if exit.reason == "IoRead" else "wrote", exit.port, exit.width,
                    "" if exit.width == 1 else "s", exit.port))
     if reason == "UnhandledMmio":

@@ -8,8 +8,9 @@ import sys
 from micropython import const
 from hv.vmm import report as _report, trace as _trace
 from hv.vmm.console import MARKERS, Watch
+from hv.host.rtc import read_epoch
 from hv.host.timer import HostTimer
-from hv.vmm.platform import DEBUG_EXIT, Platform
+from hv.vmm.platform import DEBUG_EXIT, Platform, acpi_tables
 from hv.host.frame import OutOfFrames
 from hv.vcpu import ring as _ring
 from hv.vcpu.api import GuestFault, UnexpectedExit
@@ -20,6 +21,8 @@ HC_ADD = const(1)                       # returns the sum of the six arguments
 HC_INJECT = const(2)                    # queue interrupt args[0] for this vCPU
 HC_EINVAL = const(0xFFFFFFFFFFFFFFFF)   # -1: a hypercall's argument is out of range
 _VEC_GP = const(13)
+ACPI_BASE = const(0xE0000)      # hv.vmm.acpi.BASE: the RSDP and the tables after it
+ACPI_MIN_RAM = const(0x100000)  # less RAM: no BIOS area, no tables
 EXIT_BUDGET = const(50000000)   # default vm.vmm.exit_budget: ~10 minutes of exits under TCG
 SLICE = const(4096)             # exits a vCPU handles itself before vm.run() looks at the budgets
 WATCHDOG_S = 0.05               # the longest a guest runs without an exit, where a timer can tell
@@ -27,7 +30,8 @@ WATCHDOG_S = 0.05               # the longest a guest runs without an exit, wher
 
 class RunResult:
     """How vm.run() ended: `reason` ('DebugExit' when the guest wrote port
-    0xF4, then `result` is the value; 'Halt', 'SystemDown', 'FailEntry',
+    0xF4, then `result` is the value; 'Halt', 'PowerOff' (ACPI S5), 'Reset'
+    (8042 pulse, port 0x92, 0xCF9), 'SystemDown', 'FailEntry',
     'NestedPageFault', 'UnknownHypercall', 'UnhandledPort', 'UnhandledMmio', 'ExitBudget',
     'TimeBudget', 'GuestPanic' (the guest's console showed the end of a
     Linux kernel panic), 'HandlerError' with the exception as `error`, likewise
@@ -77,21 +81,23 @@ class Vmm:
     """vm.vmm: `ports` (port -> value IN returns, OUT stores; before the
     platform's devices), `msrs` (likewise for RDMSR/WRMSR), `hypercalls`
     (nr -> fn(vcpu, args) returning RAX), `platform` and its `uart`
-    (prefix, colour). What ends a VM instead of going on: a port no device
-    handles, an access outside RAM no MMIO device (vcpu.register_mmio)
-    handles (unless `unhandled_io` = 'absent': reads all ones, writes
-    dropped, for both), an unknown hypercall, more
+    (prefix, colour). `unhandled_io` says what a port no device handles
+    and an access outside RAM no MMIO device (vcpu.register_mmio) handles
+    do: 'pc' (the default, a PC's open bus for ports: reads all ones,
+    writes dropped; such an MMIO access still ends the VM), 'stop' (strict:
+    both end the VM, as tests and traces want) or 'absent' (both read all
+    ones, writes dropped). What else ends a VM: an unknown hypercall, more
     than `exit_budget` exits or `time_budget` seconds in one run() (None:
     no limit), an exception in a handler, a console line with one of
     `markers` ((bytes, reason): hv.vmm.console; a Linux panic by default).
     `recent`: the last exits (hv.vmm.trace.Ring)."""
 
-    def __init__(self, vm, tsc=None, hz=None, timer=None):
+    def __init__(self, vm, tsc=None, hz=None, timer=None, host_time=None):
         self.vm = vm
         self.ports = {}
         self.msrs = {}
         self.hypercalls = {HC_ADD: self._hc_add, HC_INJECT: self._hc_inject}
-        self.unhandled_io = "stop"
+        self.unhandled_io = "pc"
         self.exit_budget = EXIT_BUDGET
         self.time_budget = None
         self.markers = MARKERS
@@ -100,10 +106,14 @@ class Vmm:
         io = vm.io
         self._tsc = tsc or (lambda: io.rdtsc())
         self._hz = hz or (lambda: io.tsc_hz())
-        self.platform = Platform(self._tsc, self._hz, timer or HostTimer(io))
+        if host_time is None and hasattr(io, "inb"):
+            host_time = lambda: read_epoch(io.inb, io.outb)     # the host's CMOS clock
+        self.platform = Platform(self._tsc, self._hz, timer or HostTimer(io), host_time,
+                                 vm.mem_size)
         if vm.arch in ("intel", "amd"):
             self.platform.add_msrs(vm.arch, vm.cpuid, io)
         self.uart = self.platform.uart
+        self._bios_done = False
 
     def enable_apic(self):
         """Give the guest a local APIC (xAPIC page at 0xFEE00000, x2APIC
@@ -112,8 +122,15 @@ class Vmm:
         return self.platform.add_apic(self.vm.cpuid)
 
     def close(self):
-        """The VM is closed: its platform lets go of its devices."""
-        self.platform.close()
+        """The VM is closed: the platform lets go of its devices and the VMM
+        of the platform (`uart` stays, with the guest's output). MicroPython's
+        GC is conservative: a stale word that reads as a pointer to the
+        closed VM (on the stack, in a bytearray) then keeps a few objects,
+        not the whole machine (8-24 KiB that test_resources saw)."""
+        p = self.platform
+        if p is not None:
+            p.close()
+            self.platform = None
 
     def _hc_add(self, vcpu, args):
         return sum(args)
@@ -156,6 +173,8 @@ class Vmm:
         why = detail = error = None
         inside = False                  # an exception now came from a handler inside vcpu.run()
         try:
+            if not self._bios_done:
+                self._bios_tables()
             self._attach(vcpu)
             # A trace or a stop() callback sees every exit: none stays inside.
             vcpu.every_exit_out(tr is not None or show is not None or stop is not None)
@@ -237,6 +256,19 @@ class Vmm:
             raise error
         return res
 
+    def _bios_tables(self):
+        # At the first run: the PC's ACPI tables where the RSDP scan finds
+        # them (ACPI 6.3 5.2.5.1; the memory maps leave 0xA0000-0xEFFFF out),
+        # unless the caller put something there (a BIOS image, a real-mode
+        # guest) or the VM has no RAM at 1 MiB.
+        self._bios_done = True
+        vm, blob = self.vm, acpi_tables()
+        if vm.mem_size < ACPI_MIN_RAM:
+            return
+        if vm.gpa_to_hpa(ACPI_BASE) >= 0 and vm.read(ACPI_BASE, len(blob)) != bytes(len(blob)):
+            return
+        vm.write(ACPI_BASE, blob)
+
     def _attach(self, vcpu):
         # Tier one for this run: the platform's devices, then the VMM's own
         # ports and MSRs over them, and the hypercall table itself (shared,
@@ -311,10 +343,11 @@ class Vmm:
 
     def _io_exit(self, vcpu, e, n, tr, show, ring):
         # A port no handler took inside the vCPU: one registered there while
-        # every exit goes out (trace, stop()), or none (the unhandled policy).
+        # every exit goes out (trace, stop()), or none (the unhandled policy:
+        # only 'stop' ends the run; 'pc' and 'absent' float the bus high).
         port, r = e.port, e.reason
         fn = (vcpu.io_in if r == "IoRead" else vcpu.io_out).get(port)
-        if fn is None and self.unhandled_io != "absent":
+        if fn is None and self.unhandled_io == "stop":
             ring.add_exit(e, vcpu.exit_rip)
             vcpu.retry()                    # run() again, once allowed, repeats the IN/OUT
             return "UnhandledPort"

@@ -7,7 +7,9 @@
 #
 # A time source has next_deadline() -> guest seconds (clock()) at which it
 # next changes an interrupt line, or None, and poll(now) that brings it up to
-# guest time `now`, driving its lines (hv.vmm.irq). Add it to `sources`.
+# guest time `now`, driving its lines (hv.vmm.irq). Add it to `sources`. One
+# whose guest can read its count at any time (the LAPIC timer) sets
+# keeps_time = True: guest time then leaves the VMM's out at every exit.
 from micropython import const
 from hv.vmm.devices.pit import Pit
 
@@ -57,7 +59,7 @@ class Ticks:
         if self.pit.armed_at is not None:
             return True
         for s in self.sources:
-            if s.next_deadline() is not None:
+            if getattr(s, "keeps_time", False) or s.next_deadline() is not None:
                 return True
         return False
 
@@ -121,12 +123,13 @@ class Ticks:
         next deadline."""
         if self.pit.armed_at is not None:
             self._edges()
-        sources = self.sources
-        if sources:
-            now = self.clock()
-            for s in sources:
-                d = s.next_deadline()
-                if d is not None and d <= now:
+        now = None                      # the clock is read only when a source needs it
+        for s in self.sources:
+            d = s.next_deadline()
+            if d is not None:
+                if now is None:
+                    now = self.clock()
+                if d <= now:
                     s.poll(now)
         self.deliver(vcpu)
         if self.timer is not None:

@@ -322,6 +322,11 @@ class VM:
                 # they pin nothing (the registers stay readable after close).
                 c.ring.wipe()
                 c.close()
+                # Its tables hold the platform's bound handlers: dropped, a
+                # stale word that reads as a pointer to the vCPU keeps the
+                # vCPU, not every device (the GC is conservative).
+                for t in (c.io_in, c.io_out, c.msr_in, c.msr_out):
+                    t.clear()
         finally:
             for k in self._owned:
                 if k < 0:

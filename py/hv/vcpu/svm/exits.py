@@ -174,6 +174,12 @@ def cr8_write(c):
     return None
 
 
+def iret(c):
+    # Intercepted before it runs (APM2 15.9): it ends an injected NMI's handler.
+    c.iret_seen()
+    return None
+
+
 def intr(c):
     c.requeue_event()
     e = _record(c, "ExternalInterrupt")
@@ -243,6 +249,7 @@ HANDLERS = {
     defs.VMEXIT_XSETBV: xsetbv,
     defs.VMEXIT_VINTR: vintr,
     defs.VMEXIT_CR8_WRITE: cr8_write,
+    defs.VMEXIT_IRET: iret,
     defs.VMEXIT_INTR: intr,
     defs.VMEXIT_NMI: nmi,
     defs.VMEXIT_SMI: resume,

@@ -74,6 +74,8 @@ class SvmVCpu(VCpu):
         self.xcr0 = self.host_xcr0
         self._ibuf = bytearray(16)
         self.entry_failures = []              # vmrun_failures() before the last entry
+        self._nmi_masked = False              # an injected NMI's handler has not IRETed yet
+        self._iret_rip = None                 # where that IRET was intercepted
         self._init_control()
 
     # -- VMCB control area ------------------------------------------------
@@ -242,6 +244,34 @@ class SvmVCpu(VCpu):
     def _protected_mode(self):
         return self.vmcb.get(V.CR0) & _CR0_PE
 
+    def _events_changed(self):
+        self._slow_entry = True
+
+    def _deliver_nmi(self):
+        # EVENTINJ type NMI (APM2 15.20) unless another event goes in or the
+        # last NMI's handler runs: SVM leaves the guest's NMI masking to the
+        # VMM (as KVM: IRET intercepted, APM2 15.9). The mask lifts once the
+        # guest is past that IRET (its RIP moved on from it).
+        v = self.vmcb
+        if self._nmi_masked:
+            if self._iret_rip is None or v.get(V.RIP) == self._iret_rip:
+                return
+            self._nmi_masked, self._iret_rip = False, None
+        if v.get(V.EVENTINJ) & defs.EVENT_VALID:
+            return
+        v.put(V.EVENTINJ, defs.event(2, defs.EVENT_TYPE_NMI))
+        self._nmi_pending, self._nmi_masked = False, True
+        v.put(V.INTERCEPT_MISC1, v.get(V.INTERCEPT_MISC1) | defs.INTERCEPT_IRET)
+
+    def iret_seen(self):
+        # The IRET intercept (hv.vcpu.svm.exits.iret): the NMI handler ends
+        # with this instruction, which runs at the next VMRUN.
+        v = self.vmcb
+        v.put(V.INTERCEPT_MISC1, v.get(V.INTERCEPT_MISC1) & ~defs.INTERCEPT_IRET)
+        self._iret_rip = v.get(V.RIP)
+        if self._nmi_pending:
+            self._slow_entry = True
+
     def _deliver_interrupts(self):
         # EVENTINJ when the guest can take an interrupt now; otherwise a
         # virtual interrupt (V_IRQ) with the VINTR intercept as the window.
@@ -332,9 +362,12 @@ class SvmVCpu(VCpu):
             # The common case is one native call; interrupts to deliver, a
             # TLB flush and a guest XCR0 take the slow entry.
             clock = self.clock              # set only while a guest timer counts
-            if clock is not None:
-                clock.entering()
-            code = self._enter_slow() if self._slow_entry else enter(pa, gprs, host)
+            if self._slow_entry:
+                code = self._enter_slow(clock)
+            else:
+                if clock is not None:
+                    clock.entering()
+                code = enter(pa, gprs, host)
             if clock is not None:
                 clock.exited()
             k += 1
@@ -363,8 +396,12 @@ class SvmVCpu(VCpu):
         bits = 64 if cs & 0x200 and efer & defs.EFER_LMA else 32 if cs & 0x400 else 16
         return v.get(V.CR0), v.get(V.CR3), v.get(V.CR4), efer, bits
 
-    def _enter_slow(self):
+    def _enter_slow(self, clock=None):
+        # The slow entry's Python is the VMM's time: the guest's starts at
+        # VMRUN (clock.entering() there, not before).
         v = self.vmcb
+        if self._nmi_pending:
+            self._deliver_nmi()
         if self._irq_queue:
             self._deliver_interrupts()
         flush = self._tlb_flush
@@ -373,13 +410,15 @@ class SvmVCpu(VCpu):
         swap = self.xcr0 != self.host_xcr0
         if swap:
             self.io.xsetbv(0, self.xcr0)
+        if clock is not None:
+            clock.entering()
         code = self.native.run(self._pa, self.gprs, self.percpu.host_area_pa)
         if swap:
             self.io.xsetbv(0, self.host_xcr0)
         if flush:
             v.put(V.TLB_CONTROL, defs.TLB_CONTROL_NOTHING)   # VMRUN does not clear it
             self._tlb_flush = False
-        self._slow_entry = swap or bool(self._irq_queue)
+        self._slow_entry = swap or bool(self._irq_queue) or self._nmi_pending
         return code
 
     def requeue_event(self):

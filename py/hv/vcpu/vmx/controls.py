@@ -9,6 +9,9 @@ _VEC_UD = 6
 _EXCEPTIONS = 1 << _VEC_UD                  # #UD: VMMCALL on Intel (exits.exception_nmi)
 
 PIN = defs.PIN_EXTERNAL_INTERRUPT_EXITING | defs.PIN_NMI_EXITING
+# Virtual NMIs: an injected NMI blocks the next until the guest's IRET, and
+# NMI-window exiting says when (SDM 3C 24.6.1, 25.3, 26.7.6).
+PIN_OPTIONAL = defs.PIN_VIRTUAL_NMIS
 CPU = (defs.CPU_HLT_EXITING | defs.CPU_CR8_LOAD_EXITING | defs.CPU_CR8_STORE_EXITING
        | defs.CPU_USE_IO_BITMAPS | defs.CPU_USE_MSR_BITMAPS | defs.CPU_MWAIT_EXITING
        | defs.CPU_MONITOR_EXITING | defs.CPU_ACTIVATE_SECONDARY)
@@ -28,7 +31,9 @@ def write_controls(c):
     and VPID; sets c.secondary, c.entry_controls and the CR masks."""
     k, v = c.caps, c.vmcs
     adjust = percpu.adjust_controls
-    v.write32(F.PIN_BASED_VM_EXEC_CONTROL, adjust(k.pin, PIN, what="pin-based"))
+    pin = adjust(k.pin, PIN, PIN_OPTIONAL, what="pin-based")
+    v.write32(F.PIN_BASED_VM_EXEC_CONTROL, pin)
+    c.virtual_nmis = bool(pin & defs.PIN_VIRTUAL_NMIS) and k.can(k.cpu, defs.CPU_NMI_WINDOW_EXITING)
     v.write32(F.CPU_BASED_VM_EXEC_CONTROL, adjust(k.cpu, CPU, what="processor-based"))
     c.secondary = adjust(k.secondary, SECONDARY, SECONDARY_OPTIONAL, what="secondary")
     v.write32(F.SECONDARY_VM_EXEC_CONTROL, c.secondary)

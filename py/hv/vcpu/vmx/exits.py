@@ -90,6 +90,11 @@ def interrupt_window(c):
     return None
 
 
+def nmi_window(c):
+    c.close_nmi_window()                    # no NMI blocking now (26.7.6): the loop injects
+    return None
+
+
 def hlt(c):
     c.skip_instruction()
     return c._halt_exit()
@@ -280,6 +285,7 @@ HANDLERS = {
     defs.EXIT_INIT: resume,
     defs.EXIT_SIPI: resume,
     defs.EXIT_INTERRUPT_WINDOW: interrupt_window,
+    defs.EXIT_NMI_WINDOW: nmi_window,
     defs.EXIT_CPUID: cpuid,
     defs.EXIT_GETSEC: undefined,
     defs.EXIT_HLT: hlt,

@@ -68,6 +68,8 @@ class VmxVCpu(VCpu):
         self.xcr0 = self.host_xcr0
         self.tpr = 0                            # guest CR8 (hv.vcpu.vmx.cr)
         self._window = False                    # interrupt-window exiting is on
+        self._nmi_window = False                # NMI-window exiting is on
+        self.virtual_nmis = False               # controls.write_controls: the CPU has them
         self._ibuf = bytearray(16)
         try:                                    # a control the CPU refuses: frames back
             self.percpu.make_current(self.vmcs)
@@ -256,6 +258,28 @@ class VmxVCpu(VCpu):
         # The guest-state CR0, which VM entry checks (27.2.1.3), not the shadow.
         return self._vmcs().readn(F.GUEST_CR0) & _CR0_PE
 
+    def _deliver_nmi(self):
+        # An NMI in the VM-entry interruption information (25.8.3) when no
+        # other event goes in and the guest blocks none (NMI, STI, MOV SS:
+        # 27.3.1.5); otherwise NMI-window exiting (25.6.2) where the CPU has
+        # virtual NMIs, which also end the blocking at the guest's IRET. Without
+        # them the NMI waits.
+        v = self.vmcs
+        if v.read32(F.VM_ENTRY_INTR_INFO) & defs.INTR_VALID:
+            return
+        if v.read32(F.GUEST_INTERRUPTIBILITY_INFO) & (defs.BLOCKING_BY_NMI | defs.BLOCKING_BY_STI
+                                                      | defs.BLOCKING_BY_MOV_SS):
+            if self.virtual_nmis and not self._nmi_window:
+                v.set_bits32(F.CPU_BASED_VM_EXEC_CONTROL, defs.CPU_NMI_WINDOW_EXITING)
+                self._nmi_window = True
+            return
+        v.write32(F.VM_ENTRY_INTR_INFO, defs.intr_info(2, defs.INTR_TYPE_NMI))
+        self._nmi_pending = False
+
+    def close_nmi_window(self):
+        self.vmcs.clear_bits32(F.CPU_BASED_VM_EXEC_CONTROL, defs.CPU_NMI_WINDOW_EXITING)
+        self._nmi_window = False
+
     def _deliver_interrupts(self):
         # Inject when the guest can take an interrupt now (RFLAGS.IF, no
         # STI/MOV SS blocking, nothing else injected); otherwise open the
@@ -369,6 +393,8 @@ class VmxVCpu(VCpu):
                 # (CPUID, ...): let the caller look at its budgets now and then.
                 return self._nothing(k, s0)
             k += 1
+            if self._nmi_pending:
+                self._deliver_nmi()
             if self._irq_queue:
                 self._deliver_interrupts()
             if self._tlb_flush:

@@ -1,9 +1,10 @@
 # The local APIC of one vCPU (Intel SDM Vol. 3A ch. 11): IA32_APIC_BASE and its
 # xAPIC/x2APIC/disabled states, the registers of the xAPIC page (read(),
 # write(): offsets, 32-bit), IRR/ISR/TMR and priorities, EOI (broadcast to the
-# I/O APIC), ESR, LVTs, ICR self IPIs, the timer (hv.vmm.devices.lapic_timer).
-# The x2APIC MSR rules are in hv.vmm.devices.x2apic. Pure Python.
+# I/O APIC), ESR, LVTs, the timer (hv.vmm.devices.lapic_timer); the ICR's
+# IPIs are in lapic_ipi, the x2APIC MSR rules in x2apic. Pure Python.
 from hv.vmm.devices import apic_defs as D
+from hv.vmm.devices.lapic_ipi import LapicIpis
 from hv.vmm.devices.lapic_timer import LapicTimer
 from hv.x86.fault import GuestFault
 
@@ -24,18 +25,19 @@ def _top(words):
     return -1
 
 
-class Lapic:
+class Lapic(LapicIpis):
     """apic_id: the initial APIC ID (the x2APIC ID too). tsc(), tsc_hz():
-    the guest's TSC. Sinks the VMM connects: eoi(vector) for a level EOI
+    the guest's TSC; guest_time(): guest time in TSC cycles (VMM time left
+    out) for the timer's count modes, None: the TSC. Sinks the VMM connects: eoi(vector) for a level EOI
     (the I/O APIC's remote IRR), nmi() for an NMI to this CPU; `ipis`
     records INIT, SIPI, SMI and IPIs to other CPUs (none yet) as
     (delivery mode, vector, destination). cr8: None, or (get, set) of the
     vCPU's CR8 where TPR[7:4] lives while the guest runs."""
 
-    def __init__(self, tsc, tsc_hz, apic_id=0, bsp=True):
+    def __init__(self, tsc, tsc_hz, apic_id=0, bsp=True, guest_time=None):
         self.apic_id = apic_id
         self.bsp = bsp
-        self.timer = LapicTimer(tsc, tsc_hz)
+        self.timer = LapicTimer(tsc, tsc_hz, guest=guest_time)
         self.eoi_sink = None
         self.nmi_sink = None
         self.cr8 = None
@@ -229,51 +231,6 @@ class Lapic:
         (several coalesce in IRR, as on hardware)."""
         if self.timer.due():
             self._lvt_fire(D.LVT_TIMER)
-
-    # -- IPIs (11.6) -------------------------------------------------------------
-    def send_ipi(self, icr):
-        """The ICR written (its low half, in x2APIC the whole MSR): fixed
-        and NMI to this CPU by shorthand or destination, the rest recorded
-        (one vCPU for now). Delivery status is never left busy."""
-        mode, vector = icr >> 8 & 7, icr & 0xFF
-        sh = icr >> D.ICR_SHORTHAND_SHIFT & 3
-        if (mode == D.DM_FIXED or mode == D.DM_LOWEST) and vector < 16:
-            self.error(D.ESR_SEND_ILLEGAL_VECTOR)
-            return
-        dest = icr >> 32 if self.x2apic() else icr >> 56 & 0xFF
-        if sh == D.SH_SELF or sh == D.SH_ALL:
-            to_self = True
-        elif sh == D.SH_ALL_BUT_SELF:
-            to_self = False
-        else:
-            to_self = self._matches(dest, icr & D.ICR_DEST_LOGICAL)
-        if mode == D.DM_INIT or mode == D.DM_STARTUP or mode == D.DM_SMI or not to_self:
-            # For the SMP to come: INIT (not its level de-assert), SIPI, SMI,
-            # and whatever goes to other CPUs (there are none yet).
-            if mode != D.DM_INIT or icr & D.ICR_LEVEL_ASSERT:
-                self.ipis.append((mode, vector, dest if sh == D.SH_NONE else -sh))
-            return
-        if mode == D.DM_NMI:
-            self.nmi()
-        else:                           # fixed, lowest priority: this CPU is the lowest
-            self.accept(vector, bool(icr & 1 << 15))
-
-    def _matches(self, dest, logical):
-        # Destination addressing (11.6.2): physical ID or broadcast; logical
-        # flat (DFR 0xF) or cluster model against LDR.
-        if self.x2apic():
-            if not logical:
-                return dest == 0xFFFFFFFF or dest == self.id
-            ldr = self.ldr
-            return dest >> 16 == ldr >> 16 and bool(dest & ldr & 0xFFFF)
-        if not logical:
-            return dest == 0xFF or dest == self.id >> 24
-        ldr = self.ldr >> 24
-        if dest == 0xFF:
-            return True
-        if self.dfr >> 28 == 0xF:
-            return bool(dest & ldr)
-        return dest >> 4 == ldr >> 4 and bool(dest & ldr & 0xF)
 
     # -- the xAPIC register file (read/write by offset, 11.4.1) -------------------
     def read(self, off):

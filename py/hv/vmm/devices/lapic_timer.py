@@ -1,7 +1,9 @@
 # The local APIC timer (SDM 3A 11.5.4): one-shot and periodic modes counting
 # the initial count down at the bus clock over the divide configuration, and
-# TSC-deadline mode (11.5.4.1) against IA32_TSC_DEADLINE. Time is the
-# guest's TSC (cycles from tsc(), tsc_hz() per second). Pure Python.
+# TSC-deadline mode (11.5.4.1) against IA32_TSC_DEADLINE. The counts run on
+# guest time (cycles from guest(), which leaves out the VMM's time: a slow
+# exit path cannot bury the guest in periods), the deadline on its TSC
+# (tsc()); both tsc_hz() per second. Pure Python.
 from micropython import const
 from hv.vmm.devices.apic_defs import (TIMER_ONESHOT, TIMER_PERIODIC, TIMER_TSC_DEADLINE,
                                       timer_divisor)
@@ -16,11 +18,13 @@ MIN_PERIOD_S = 0.0002
 
 class LapicTimer:
     """mode (TIMER_*), icr, dcr, deadline as the guest wrote them; due() ->
-    expirations since the last call, next_deadline() -> the TSC value of the
-    next one or None."""
+    expirations since the last call, next_deadline() -> when the next one
+    comes or None: guest() cycles in the count modes, tsc() cycles in
+    TSC-deadline mode. guest: None means tsc."""
 
-    def __init__(self, tsc, tsc_hz, bus_hz=BUS_HZ):
+    def __init__(self, tsc, tsc_hz, bus_hz=BUS_HZ, guest=None):
         self._tsc, self._tsc_hz, self.bus_hz = tsc, tsc_hz, bus_hz
+        self._now = guest or tsc
         self.reset()
 
     def reset(self):
@@ -39,7 +43,7 @@ class LapicTimer:
         if self.mode == TIMER_PERIODIC:
             period = max(period, int(MIN_PERIOD_S * hz))
         self._period = max(period, 1)
-        self._start = self._tsc()
+        self._start = self._now()
         self._fired = 0
 
     def set_mode(self, mode):
@@ -78,7 +82,7 @@ class LapicTimer:
         and in TSC-deadline mode."""
         if self._start is None or self.mode == TIMER_TSC_DEADLINE:
             return 0
-        elapsed = self._tsc() - self._start
+        elapsed = self._now() - self._start
         icr, period = self.icr, self._period
         if self.mode == TIMER_ONESHOT:
             if elapsed >= period:
@@ -108,7 +112,7 @@ class LapicTimer:
         start = self._start
         if start is None:
             return 0
-        total = (self._tsc() - start) // self._period
+        total = (self._now() - start) // self._period
         if self.mode == TIMER_ONESHOT:
             if total:
                 self._start = None      # expired: the current count reads 0
