@@ -66,6 +66,8 @@ class Ticks:
         not otherwise: no per-exit cost without one)."""
         self._counting = c = self.counting()
         vcpu.clock = self if c else None
+        if not c:
+            self.entering()             # the vCPU stops reporting: do not leave the clock frozen
 
     def exited(self):
         """The guest left: VMM time starts (counted only while a timer counts)."""
@@ -156,6 +158,8 @@ class Ticks:
             pass
         self.exited()
         self._counting = counting
+        if not counting:
+            self.entering()             # no vCPU report will thaw the clock
         self.poll(vcpu)
         return True
 
