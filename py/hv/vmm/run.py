@@ -199,7 +199,6 @@ class Vmm:
                     why, detail = watch.found
                     break
                 if e.reason == "Nothing":       # the vCPU's slice or watchdog ran out
-                    self._console_in()
                     ticks.poll(vcpu)
                 else:
                     n += 1
@@ -327,19 +326,10 @@ class Vmm:
             if not self._fault_in(vcpu, e.addr, e.access):
                 return r
         elif r == "ExternalInterrupt":
-            self._console_in()
             self.platform.ticks.poll(vcpu)
-        elif r != "Halt" or not (self._console_in() or self.platform.ticks.halted(vcpu)):
+        elif r != "Halt" or not self.platform.ticks.halted(vcpu):
             return r                        # Halt for good, SystemDown, FailEntry, ...
         return None
-
-    def _console_in(self):
-        # In the foreground, what was typed on the host console goes into
-        # the guest's UART (its receive interrupt) whenever the guest is out:
-        # a physical interrupt (the host UART's among them), a slice's end, a
-        # HLT (the guest then waits at most until its next timer deadline).
-        if self.uart.getc is not None:
-            self.uart.poll()
 
     def _io_exit(self, vcpu, e, n, tr, show, ring):
         # A port no handler took inside the vCPU: one registered there while
