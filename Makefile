@@ -4,6 +4,7 @@
 #   make bench   boot time, size, heap, VM exits, efficiency (see README)
 #   make fresh-check  `make test` and `make run` in a fresh minimal Debian root
 #   make linux   fetch Debian's cloud kernel and busybox (apt), build the initramfs
+#   make run-linux  boot that kernel under mpvisor in QEMU, its shell on this terminal
 
 MPY_VERSION := 1.28.0.4
 MPY_SHA256  := 42845bd1f5516c1b1aa0a220e15ffc0f1b8208268a5f9054cbce27e78ada2e89
@@ -16,7 +17,7 @@ VENV_PY     := build/venv/bin/python
 ELF := build/mpvisor.elf
 ISO := build/mpvisor.iso
 
-.PHONY: all run run-uefi run-bochs test test-host bench deps fresh-check clean distclean linux
+.PHONY: all run run-uefi run-bochs run-linux test test-host bench deps fresh-check clean distclean linux
 all: $(ELF) $(ISO) build/fuzz/direct.bin
 
 # --- tools: install what is missing, or say exactly what is ---
@@ -129,21 +130,32 @@ $(LINUX_INITRD): $(LINUX_DIR)/VERSION tools/linux/mkinitramfs.py tools/linux/new
 
 # --- running ---
 # ARGS: the kernel command line; the default boots the demo guest (hv.loader.demo).
-# GUEST=path/to/kernel [GUEST_ARGS='...']: build/guest.iso holds that kernel
-# as a GRUB module with GUEST_ARGS on its line; mpvisor boots it (hv.loader.autoboot)
-# and its REPL follows. The ISO can go on a USB stick (docs/real-hardware.md).
+# GUEST=path/to/kernel [GUEST_ARGS='...'] [GUEST_INITRD=path]: build/guest.iso
+# holds that kernel as a GRUB module with GUEST_ARGS on its line (a Linux
+# bzImage: its command line) and GUEST_INITRD as the module after it (its
+# initrd); mpvisor boots it (hv.loader.autoboot) and its REPL follows. The ISO
+# can go on a USB stick (docs/real-hardware.md). EMU=bochs: under Bochs (VMX).
 ARGS ?= run=hv.loader.demo
 GUEST ?=
 GUEST_ARGS ?=
+GUEST_INITRD ?=
 GUEST_ISO := build/guest.iso
+EMU ?= qemu
 run: all | $(DEPS)
 ifeq ($(GUEST),)
 	$(PYTHON) qemu/launch.py qemu --kernel $(ELF) $(if $(ARGS),--append "$(ARGS)")
 else
 	GRUB_TIMEOUT=0 GRUB_DEFAULT=1 qemu/mkiso.sh $(ELF) $(GUEST_ISO) "" \
-		"guest: $(notdir $(GUEST))|run=hv.loader.autoboot|$(GUEST) $(GUEST_ARGS)"
-	$(PYTHON) qemu/launch.py qemu --iso $(GUEST_ISO)
+		"guest: $(notdir $(GUEST))|run=hv.loader.autoboot|$(GUEST) $(GUEST_ARGS)$(if $(GUEST_INITRD),|$(GUEST_INITRD))"
+	$(PYTHON) qemu/launch.py $(EMU) --iso $(GUEST_ISO)
 endif
+# The stock kernel and initramfs (make linux) under mpvisor; the guest's shell
+# on this terminal, Ctrl-\ back to the mpvisor REPL (the VM kept as
+# hv.last_vm), Ctrl-A X quits QEMU (EMU=bochs: Ctrl-] quits Bochs).
+LINUX_ARGS ?= console=ttyS0 noapic nolapic acpi=off pci=off
+run-linux: $(LINUX_INITRD) | $(DEPS)
+	@$(MAKE) --no-print-directory run GUEST=$(LINUX_KERNEL) GUEST_INITRD=$(LINUX_INITRD) \
+		GUEST_ARGS="$(LINUX_ARGS)" EMU=$(EMU)
 run-uefi: all | $(DEPS)
 	$(PYTHON) qemu/launch.py qemu --iso $(ISO) --uefi
 run-bochs: all | $(DEPS)
@@ -168,10 +180,11 @@ fuzz: all | $(DEPS)
 		tests/target/test_reference_qemu.py tests/target/test_reference_bochs.py
 
 # BASELINE=path/to/other.elf: also time that kernel to the prompt (before/after).
-bench: all build/mpvisor-py.elf | $(DEPS)
+bench: all build/mpvisor-py.elf $(LINUX_INITRD) | $(DEPS)
 	$(VENV_PY) bench/run.py $(if $(BASELINE),--baseline $(BASELINE))
 	$(VENV_PY) bench/exits.py
 	$(VENV_PY) bench/sieve.py
+	$(VENV_PY) bench/linux.py
 
 # A minimal bookworm root (mmdebstrap), a clone of HEAD inside, the README's
 # commands run there; slow (all packages, the whole suite). See the script.

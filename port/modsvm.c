@@ -36,7 +36,8 @@
 #define EXIT_INTR       0x60
 #define EXIT_IOIO       0x7B
 #define EXIT_NPF        0x400
-#define GPRS_SIZE       (16 * 8)   // RAX and RSP unused: the VMCB has them
+
+#include "fpu.h"
 
 uint64_t svm_run(uint64_t vmcb_pa, uint64_t *gprs, uint64_t host_area_pa);   // port/svm.asm
 
@@ -173,11 +174,13 @@ static int fast_cpuid(uint64_t vmcb_pa, uint64_t *gprs) {
 // svm.run(vmcb_pa, gprs, host_area_pa) -> EXITCODE
 static mp_obj_t svm_run_obj_fn(mp_obj_t vmcb, mp_obj_t gprs_in, mp_obj_t host) {
     uint64_t vmcb_pa = arg_u64(vmcb), host_pa = arg_u64(host), code;
-    uint64_t *gprs = gprs_of(gprs_in, GPRS_SIZE), flags;
+    uint64_t *gprs = gprs_of(gprs_in, GPRS_FPU_SIZE), flags;
     __asm__ volatile ("pushfq; pop %0" : "=r" (flags));
     int batch = 0;
     do {
+        fpu_enter(gprs);
         code = svm_run(vmcb_pa, gprs, host_pa);
+        fpu_leave(gprs);
         intr_vector = code == EXIT_INTR ? pic_pending_vector() : -1;
         if (flags & (1u << 9)) {
             __asm__ volatile ("sti");           // the host takes the interrupt now
@@ -210,12 +213,14 @@ static MP_DEFINE_CONST_FUN_OBJ_0(svm_fast_served_obj, svm_fast_served);
 // the code of the exit that ended the loop, or 0 after n).
 static mp_obj_t svm_bench_loop(size_t n_args, const mp_obj_t *args) {
     uint64_t vmcb_pa = arg_u64(args[0]), host_pa = arg_u64(args[2]), flags;
-    uint64_t *gprs = gprs_of(args[1], GPRS_SIZE);
+    uint64_t *gprs = gprs_of(args[1], GPRS_FPU_SIZE);
     uint64_t want = arg_u64(args[3]), n = arg_u64(args[4]), len = arg_u64(args[5]);
     uint64_t handled = 0, code = 0;
     __asm__ volatile ("pushfq; pop %0" : "=r" (flags));
     while (handled < n && MP_STATE_THREAD(mp_pending_exception) == MP_OBJ_NULL) {
+        fpu_enter(gprs);
         code = svm_run(vmcb_pa, gprs, host_pa);
+        fpu_leave(gprs);
         if (flags & (1u << 9)) {
             __asm__ volatile ("sti");           // the host takes an interrupt now
         }

@@ -31,7 +31,8 @@
 #define INTR_TYPE_EXTERNAL          0
 #define INTR_TYPE_NMI               2
 #define NUM_HOST_VECTORS            48          // boot/vectors.asm stubs
-#define GPRS_SIZE                   (17 * 8)    // 16 GPRs and CR2 (port/vmx.asm)
+
+#include "fpu.h"
 
 int vmx_run(uint64_t *gprs, int launched);      // port/vmx.asm
 extern const uint64_t trap_vectors[];           // boot/vectors.asm
@@ -251,11 +252,13 @@ static int fast_cpuid(uint64_t *gprs) {
 // 27.7); raises VMXFail on VMfail. Interrupts stay off from entry until the
 // host's handler has seen the interrupt behind an exit.
 static mp_obj_t vmx_run_obj_fn(mp_obj_t gprs_in, mp_obj_t launched_in) {
-    uint64_t *gprs = gprs_of(gprs_in, GPRS_SIZE), flags, reason;
+    uint64_t *gprs = gprs_of(gprs_in, GPRS_FPU_SIZE), flags, reason;
     int launched = mp_obj_is_true(launched_in);
     __asm__ volatile ("pushfq; pop %0; cli" : "=r" (flags) : : "memory");
     for (int batch = 0;; batch++) {
+        fpu_enter(gprs);
         int r = vmx_run(gprs, launched);
+        fpu_leave(gprs);
         if (r != 0) {
             if (flags & (1u << 9)) {
                 __asm__ volatile ("sti");
@@ -301,12 +304,14 @@ static MP_DEFINE_CONST_FUN_OBJ_0(vmx_fast_served_obj, vmx_fast_served);
 // counted. Returns (exits handled, the reason that ended the loop, or 0
 // after n); raises VMXFail on VMfail.
 static mp_obj_t vmx_bench_loop(size_t n_args, const mp_obj_t *args) {
-    uint64_t *gprs = gprs_of(args[0], GPRS_SIZE), flags;
+    uint64_t *gprs = gprs_of(args[0], GPRS_FPU_SIZE), flags;
     uint64_t want = arg_u64(args[1]), n = arg_u64(args[2]), len = arg_u64(args[3]);
     uint64_t handled = 0, reason = 0;
     __asm__ volatile ("pushfq; pop %0; cli" : "=r" (flags) : : "memory");
     while (handled < n && MP_STATE_THREAD(mp_pending_exception) == MP_OBJ_NULL) {
+        fpu_enter(gprs);
         int r = vmx_run(gprs, 1);
+        fpu_leave(gprs);
         if (r != 0) {
             if (flags & (1u << 9)) {
                 __asm__ volatile ("sti");

@@ -12,14 +12,16 @@ static inline uint64_t arg_u64(mp_obj_t o) {
     return mp_obj_int_get_uint_checked(o);
 }
 
-// The register file (hv.x86.regs.new_gprs): at least `size` bytes, 8-byte
-// aligned, writable; what the trampolines load and store.
+// The register file (hv.x86.regs.new_gprs): at least `size` bytes, 16-byte
+// aligned (its FXSAVE image, port/fpu.h), writable; what the trampolines
+// load and store.
 static inline uint64_t *gprs_of(mp_obj_t buf, size_t size) {
     mp_buffer_info_t info;
     mp_get_buffer_raise(buf, &info, MP_BUFFER_RW);
-    if (info.len < size || ((uintptr_t)info.buf & 7)) {
-        mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("gprs must be %d aligned u64 slots "
-                                                             "(hv.x86.regs.new_gprs)"), (int)(size / 8));
+    if (info.len < size || ((uintptr_t)info.buf & 15)) {
+        mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("gprs must be a 16-byte aligned register "
+                                                             "file of %d bytes (hv.x86.regs.new_gprs)"),
+                          (int)size);
     }
     return info.buf;
 }

@@ -42,9 +42,9 @@ def help(topic=None):
             print(_TOPICS[name])
         print("Exits: Hypercall IoRead IoWrite MmioRead MmioWrite SysRegRead SysRegWrite\n"
               "  NestedPageFault ExternalInterrupt Halt SystemDown FailEntry.\n"
-              "Run ends (r.reason): DebugExit Halt SystemDown FailEntry NestedPageFault\n"
-              "  UnhandledPort UnknownHypercall ExitBudget TimeBudget HandlerError\n"
-              "  UnhandledMmio Unsupported. docs/guests.md says what each means;\n"
+              "Run ends (r.reason): DebugExit Halt PowerOff Reset SystemDown FailEntry\n"
+              "  NestedPageFault UnhandledPort UnknownHypercall ExitBudget TimeBudget\n"
+              "  HandlerError UnhandledMmio Unsupported. docs/guests.md says what each means;\n"
               "  docs/tutorial.md more.")
     elif topic in _TOPICS:
         print(_TOPICS[topic])

@@ -18,13 +18,14 @@ from launch import strip_ansi
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 
 
-def make_run(*args, done, timeout=240):
-    """Run `make run ARGS...` in the repository; once done(text) is true for
-    its output so far (ANSI sequences removed, CRLF as LF), stop it and
-    return that text. AssertionError with the output if it never is.
-    Holds build_lock() while it runs."""
+def make_run(*args, done, timeout=240, target='run'):
+    """Run `make run ARGS...` (or another target, e.g. run-linux) in the
+    repository; once done(text) is true for its output so far (ANSI
+    sequences removed, CRLF as LF), stop it and return that text.
+    AssertionError with the output if it never is. Holds build_lock()
+    while it runs."""
     with build_lock():
-        return _make_run(args, done, timeout)
+        return _make_run(target, args, done, timeout)
 
 
 @contextlib.contextmanager
@@ -38,8 +39,8 @@ def build_lock():
         yield
 
 
-def _make_run(args, done, timeout):
-    p = subprocess.Popen(['make', '--no-print-directory', 'run', *args], cwd=ROOT,
+def _make_run(target, args, done, timeout):
+    p = subprocess.Popen(['make', '--no-print-directory', target, *args], cwd=ROOT,
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, start_new_session=True)
     raw = b''
@@ -50,7 +51,7 @@ def _make_run(args, done, timeout):
             if done(text):
                 return text
             left = deadline - time.monotonic()
-            assert left > 0 and p.poll() is None, f'make run {args} never got there:\n{text[-3000:]}'
+            assert left > 0 and p.poll() is None, f'make {target} {args} never got there:\n{text[-3000:]}'
             if select.select([p.stdout], [], [], min(left, 1))[0]:
                 raw += os.read(p.stdout.fileno(), 65536)
     finally:

@@ -25,6 +25,8 @@ def _install_fake_micropython():
     mp.const = lambda x: x
     mp.native = _identity
     mp.viper = _identity
+    mp.kbd_chars = []               # what micropython.kbd_intr() was given, in order
+    mp.kbd_intr = mp.kbd_chars.append
     sys.modules["micropython"] = mp
 
 

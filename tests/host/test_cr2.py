@@ -23,7 +23,13 @@ def _fresh_percpu():
 
 def test_register_file_has_the_cr2_slot_after_the_gprs():
     g = regs.new_gprs()
-    assert regs.CR2 == 16 and len(g) == regs.SLOTS == 17 and len(bytes(g)) == 17 * 8
+    assert regs.CR2 == 16 and regs.SLOTS == 17 and len(g) == regs.TOTAL
+    # port/fpu.h: the FXSAVE image from slot 18 (byte 144, 16-byte aligned), 512 bytes,
+    # in the reset state: FCW 0x037F, MXCSR 0x1F80 (bytes 24-27 of the image).
+    assert regs.FPU == 18 and regs.TOTAL * 8 == 144 + 512 and len(bytes(g)) == 656
+    image = bytes(g)[144:]
+    assert image[0:2] == b"\x7f\x03" and image[24:28] == b"\x80\x1f\0\0"
+    assert not any(bytes(g)[:144]) and not any(image[2:24]) and not any(image[28:])
 
 
 @pytest.mark.parametrize("fakes", [svm_fakes, vmx_fakes], ids=["svm", "vmx"])

@@ -171,6 +171,6 @@ def test_hv_boot_recognises_a_bzimage(monkeypatch):
 
 
 def test_hv_boot_named_bzimage_module_gets_its_line_less_the_name():
-    from hv.loader.boot import _linux_cmdline
-    assert _linux_cmdline("bzImage console=ttyS0 quiet") == "console=ttyS0 quiet"
-    assert _linux_cmdline("bzImage") == ""
+    from hv.loader.boot import linux_cmdline
+    assert linux_cmdline("bzImage console=ttyS0 quiet") == "console=ttyS0 quiet"
+    assert linux_cmdline("bzImage") == ""

@@ -135,3 +135,24 @@ def test_close_drops_the_wiring_but_the_names_stay_readable():
     p.close()
     assert p.devices == {} and p.irqs.route == [] and p.ticks.sources == []
     assert names[0x70] == "RTC" and p.names == {}
+
+
+def test_console_input_wakes_a_halted_guest_through_the_uart_rx_interrupt():
+    tsc = Tsc(step=5)
+    p, _ = pc(tsc)
+    c = VCpu()
+    keys = []
+    p.uart.getc = lambda: keys.pop(0) if keys and tsc() > 3000 else None   # typed after 3 ms
+    keys.append(ord("k"))
+    init_pics(p, c)
+    p.io(c, 0x21, 1, 0xEF)                                # master: IRQ 4 only
+    assert not p.ticks.halted(c)                          # no timer, no RX interrupt: for good
+    p.io(c, 0x3FC, 1, 0x08)                               # OUT2
+    p.io(c, 0x3F9, 1, 0x01)                               # ERBFI
+    assert p.uart.waiting()
+    assert p.ticks.halted(c) and c.queue == [0x24] and tsc.t > 3000
+    assert p.io(c, 0x3FA, 1, None) & 0x0F == 0x04         # IIR: received data available
+    assert p.io(c, 0x3F8, 1, None) == ord("k") and p.irqs.levels & 0x10 == 0
+    c.queue.clear()
+    p.io(c, 0x3F9, 1, 0x00)
+    assert not p.uart.waiting() and not p.ticks.halted(c)

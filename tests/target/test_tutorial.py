@@ -132,8 +132,9 @@ def test_tutorial_shell_commands():
             continue
         for cmd, expected in console_steps(lines):
             if cmd.startswith("make run"):
-                args = shlex.split(cmd)[2:]
-                make_run(*args, done=lambda text: matches(expected + ["..."], text_lines(text)))
+                target, *args = shlex.split(cmd)[1:]
+                make_run(*args, target=target, timeout=900 if target == "run-linux" else 240,
+                         done=lambda text: matches(expected + ["..."], text_lines(text)))
                 continue
             with build_lock():
                 p = subprocess.run(cmd, shell=True, cwd=ROOT, capture_output=True, text=True,

@@ -8,6 +8,8 @@ import multiboot
 
 MULTIBOOT_MEM = 32 << 20
 LINUX_MEM = 128 << 20       # a stock kernel decompresses at 16 MiB and needs ~52 MiB from there
+DETACH_KEY = 0x1C           # Ctrl-\: while a Linux guest has the console, back to the REPL
+_CTRL_C = 0x03
 
 
 def _demos():
@@ -45,10 +47,40 @@ def _module_bytes(module):
     return hw.mem(module.start, module.end - module.start)   # no copy: mbload reads it in place
 
 
-def _linux_cmdline(module_cmdline):
+def linux_cmdline(module_cmdline):
     # A module's line starts with its name, which Linux would hand to /init
     # as an argument: the kernel gets the rest.
     return module_cmdline.partition(" ")[2].strip()
+
+
+def kind(image):
+    """'linux' (a bzImage), 'multiboot' (a multiboot header in the first 8
+    KiB, valid or not: hv.boot names what is wrong) or None (data)."""
+    from hv.loader.bzimage import is_bzimage
+    from hv.loader.mbload import ImageError, find_header
+    if is_bzimage(image):
+        return "linux"
+    try:
+        find_header(image)
+    except ImageError as e:
+        return None if "no multiboot header" in str(e) else "multiboot"
+    return "multiboot"
+
+
+def pairs(modules, kinds):
+    """[(kernel module, its kind, its initrd module or None)] in module
+    order; kinds[i] is kind() of module i's bytes. A data module that
+    follows no bzImage is left out, with a line saying so."""
+    out = []
+    for m, k in zip(modules, kinds):
+        if k is None and out and out[-1][1] == "linux" and out[-1][2] is None:
+            out[-1] = (out[-1][0], "linux", m)
+        elif k is None:
+            print("autoboot: %s: neither a kernel nor the initrd of a Linux kernel before it; skipped"
+                  % m.name)
+        else:
+            out.append((m, k, None))
+    return out
 
 
 def boot(image, cmdline=None, mem=None, initrd=None, trace=False, echo=True, prefix=None,
@@ -63,16 +95,19 @@ def boot(image, cmdline=None, mem=None, initrd=None, trace=False, echo=True, pre
     ones there (vm.vmm.unhandled_io 'stop' instead of the PC's 'pc');
     apic=True gives the guest a local APIC and the I/O APIC
     (vm.vmm.enable_apic());
-    prefix: the guest's COM1 line prefix ('' for none); options go to
-    vm.run (max_exits, time_budget, stop, reraise). When the VMM ended the
-    VM (a triple fault, an unhandled port, a budget spent, a handler's
-    exception, ...) it prints r.report. Ctrl-C stops the guest and keeps
-    the VM as hv.last_vm for inspection."""
+    prefix: the guest's COM1 line prefix ('' for none, the default for
+    Linux, whose shell then has the terminal); options go to vm.run
+    (max_exits, time_budget, stop, reraise). When the VMM ended the VM (a
+    triple fault, a kernel panic, an unhandled port, a budget spent, a
+    handler's exception, ...) it prints r.report, which ends with the
+    guest's last console lines. Ctrl-C stops the guest and keeps the VM as
+    hv.last_vm for inspection; for Linux with echo on, Ctrl-C goes to the
+    guest (its shell) and Ctrl-\\ (DETACH_KEY) does that instead."""
     from hv.loader.bzimage import is_bzimage     # the loaders: on first use, not at boot
     if isinstance(image, str):
         image, default_cmdline = find(image)
         if cmdline is None:
-            cmdline = _linux_cmdline(default_cmdline) if is_bzimage(image) else default_cmdline
+            cmdline = linux_cmdline(default_cmdline) if is_bzimage(image) else default_cmdline
     if isinstance(initrd, str):
         initrd = find(initrd)[0]
     linux = is_bzimage(image)
@@ -87,21 +122,39 @@ def boot(image, cmdline=None, mem=None, initrd=None, trace=False, echo=True, pre
         else:
             vm.load_multiboot(image, cmdline or "")
         vm.trace = trace
+        if prefix is None and linux:
+            prefix = ""
         if trace if strict is None else strict:
             vm.vmm.unhandled_io = "stop"
         if apic:
             vm.vmm.enable_apic()
         if prefix is not None:
             vm.vmm.uart.prefix = prefix
-        r = vm.run(echo=echo, report=True, **options)
+        detach = linux and echo
+        if detach:
+            print("hv.boot: Linux has the console; Ctrl-\\ returns to the mpvisor REPL")
+        r = _run(vm, detach, echo=echo, report=True, **options)
     except KeyboardInterrupt:
         hv.last_vm = vm
-        print("hv.boot: stopped by Ctrl-C; the VM is hv.last_vm (vcpus[0].regs(), "
-              "read(gpa, n), close())")
+        print("hv.boot: stopped by %s; the VM is hv.last_vm (vcpus[0].regs(), "
+              "read(gpa, n), close())" % ("Ctrl-\\" if detach else "Ctrl-C"))
         raise
     except BaseException:
         vm.close()
         raise
     vm.close()
     return r
+
+
+def _run(vm, detach, **options):
+    # detach: the interrupt key is DETACH_KEY while the guest runs, so the
+    # Ctrl-C byte reaches its console (micropython.kbd_intr, MICROPY_KBD_EXCEPTION).
+    if not detach:
+        return vm.run(**options)
+    import micropython
+    micropython.kbd_intr(DETACH_KEY)
+    try:
+        return vm.run(**options)
+    finally:
+        micropython.kbd_intr(_CTRL_C)
 

@@ -14,6 +14,7 @@ BOOT_PARAMS = const(0x10000)    # the zero page, past the GDT and page tables se
                                 # at TABLES_GPA (at most 0x1000-0x7FFF: hv.x86.guest_tables)
 CMDLINE = const(0x11000)        # up to cmdline_size + 1 bytes, below the EBDA
 _PAGE = const(0x1000)
+_LARGE = const(0x200000)
 
 
 class Plan:
@@ -94,6 +95,15 @@ def plan(image, mem_size, initrd_size=0, cmdline="", mode=None, rsdp=0, reserved
     return p
 
 
+def _premap(vm, gpa, size):
+    # The 2 MiB blocks [gpa, gpa+size) lies in, inside guest RAM: 2 MiB pages
+    # where the allocator has aligned runs (VM.map_ram), so vm.write() that
+    # follows maps no 4 KiB pages of its own.
+    start = gpa & ~(_LARGE - 1)
+    end = min((gpa + size + _LARGE - 1) & ~(_LARGE - 1), vm.mem_size)
+    vm.map_ram(start, end - start)
+
+
 def load_linux(vm, image, initrd=None, cmdline="", mode=None, rsdp=0, reserved=()):
     """Check the kernel (ImageError names what is wrong; the VM is untouched
     then), write it, the initrd, the command line and boot_params into
@@ -104,6 +114,12 @@ def load_linux(vm, image, initrd=None, cmdline="", mode=None, rsdp=0, reserved=(
     initrd_size = len(initrd) if initrd else 0
     p = plan(image, vm.mem_size, initrd_size, cmdline, mode, rsdp, reserved)
     c = vm.vcpus[0] if vm.vcpus else vm.new_vcpu()
+    # The kernel touches most of its RAM: back it in 2 MiB pages (the
+    # kernel and initrd now, the rest on first touch), not 4 KiB ones.
+    vm.large_faults = True
+    _premap(vm, p.kernel.load_address, len(p.kernel.payload))
+    if initrd_size:
+        _premap(vm, p.initrd_gpa, initrd_size)
     c.set_entry(p.entry)
     c.setup(p.mode, TABLES_GPA, LINUX_BOOT_CS)        # also RFLAGS = 0x2: IF = 0
     vm.write(p.kernel.load_address, p.kernel.payload)

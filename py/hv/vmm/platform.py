@@ -128,6 +128,7 @@ class Platform:
             self.add(name, dev)
         self.add("RTC", self._rtc, timed=True)
         self.add("ACPI PM", self.acpi_pm, timed=True)
+        ticks.inputs.append(self.uart)
         irqs.changed = self._irq_changed
         self.handlers = None
 
@@ -248,6 +249,7 @@ class Platform:
             self.handlers.clear()
         self.names = {}
         self.ticks.sources.clear()
+        self.ticks.inputs.clear()
         self._timed.clear()
         self._rtc = self._fw_cfg = None
         irqs = self.irqs

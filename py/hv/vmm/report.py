@@ -1,10 +1,11 @@
 # How a VM ended, as text for a person: one sentence saying what happened,
 # the last exit, the guest's mode, RIP and registers, the last few exits
-# (hv.vmm.trace.Ring) and, for an exception in a Python exit handler, its
-# traceback. Every RunResult's .report comes from here. Arch-neutral; runs
+# (hv.vmm.trace.Ring), the guest's last console lines and, for an exception
+# in a Python exit handler, its traceback. Every RunResult's .report comes from here. Arch-neutral; runs
 # on the bare-metal port and on CPython (host tests).
 from hv.x86.bits import CR0_PE, CR0_PG, EFER_LMA
 import sys
+from hv.vmm.console import last_lines
 from hv.vmm.trace import describe
 
 
@@ -53,6 +54,8 @@ def sentence(reason, exit, detail):
     if reason == "ExitBudget":
         return ("the guest made %d exits without ending (an exit storm?), the limit of "
                 "vm.vmm.exit_budget; raise it, or set it to None for no limit" % detail)
+    if reason == "GuestPanic":
+        return "the guest kernel panicked (its console: %r)" % detail
     if reason == "TimeBudget":
         return ("the guest ran for %.2f s without ending, past vm.vmm.time_budget; "
                 "raise it, or set it to None for no limit" % detail)
@@ -103,10 +106,11 @@ def guest_state(vcpu):
     return lines
 
 
-def build(reason, exit, detail, vcpu, recent, names=None, error=None, last=None):
+def build(reason, exit, detail, vcpu, recent, names=None, error=None, last=None, console=None):
     """The whole report of a run that ended for `reason` (RunResult.reason).
     recent: the vCPU ring's entries(); last: the exit a handler inside the
-    vCPU was answering when it raised (an exit tuple), else None."""
+    vCPU was answering when it raised (an exit tuple), else None; console:
+    the guest's COM1 output (bytes), whose last lines end the report."""
     lines = ["VM stopped: " + sentence(reason, exit, detail if error is None else error) + "."]
     if last is not None:
         lines.append("exit: " + describe(last, names))
@@ -122,6 +126,10 @@ def build(reason, exit, detail, vcpu, recent, names=None, error=None, last=None)
             lines.append("last %d exits of the %d the VMM saw:" % (len(recent), recent[-1][0]))
             for n, t, rip in recent:
                 lines.append("  [exit %d] %s at rip %#x" % (n, describe(t, names), rip))
+    if console:
+        tail = last_lines(console)
+        lines.append("the guest's last %d console line%s:" % (len(tail), "" if len(tail) == 1 else "s"))
+        lines += ["  | " + t for t in tail]
     if error is not None:
         lines.append(traceback_text(error).rstrip())
     return "\n".join(lines)

@@ -7,6 +7,7 @@
 import sys
 from micropython import const
 from hv.vmm import report as _report, trace as _trace
+from hv.vmm.console import MARKERS, Watch
 from hv.host.rtc import read_epoch
 from hv.host.timer import HostTimer
 from hv.vmm.platform import DEBUG_EXIT, Platform, acpi_tables
@@ -32,7 +33,8 @@ class RunResult:
     0xF4, then `result` is the value; 'Halt', 'PowerOff' (ACPI S5), 'Reset'
     (8042 pulse, port 0x92, 0xCF9), 'SystemDown', 'FailEntry',
     'NestedPageFault', 'UnknownHypercall', 'UnhandledPort', 'UnhandledMmio', 'ExitBudget',
-    'TimeBudget', 'HandlerError' with the exception as `error`, likewise
+    'TimeBudget', 'GuestPanic' (the guest's console showed the end of a
+    Linux kernel panic), 'HandlerError' with the exception as `error`, likewise
     'Unsupported' (what the vCPU cannot virtualize) and 'OutOfFrames'; the exit's
     reason when stop(exit) said so), the last exit record, the guest's COM1
     output, the number of exits (those the vCPU handled itself included),
@@ -86,7 +88,9 @@ class Vmm:
     both end the VM, as tests and traces want) or 'absent' (both read all
     ones, writes dropped). What else ends a VM: an unknown hypercall, more
     than `exit_budget` exits or `time_budget` seconds in one run() (None:
-    no limit), an exception in a handler. `recent`: the last exits (hv.vmm.trace.Ring)."""
+    no limit), an exception in a handler, a console line with one of
+    `markers` ((bytes, reason): hv.vmm.console; a Linux panic by default).
+    `recent`: the last exits (hv.vmm.trace.Ring)."""
 
     def __init__(self, vm, tsc=None, hz=None, timer=None, host_time=None):
         self.vm = vm
@@ -96,6 +100,7 @@ class Vmm:
         self.unhandled_io = "pc"
         self.exit_budget = EXIT_BUDGET
         self.time_budget = None
+        self.markers = MARKERS
         self.recent = None
         self._port_keys, self._msr_keys = set(), set()
         io = vm.io
@@ -158,6 +163,7 @@ class Vmm:
         uart, plat, ticks = self.uart, self.platform, self.platform.ticks
         tsc, hz = self._tsc, self._hz
         out0 = len(uart.output)
+        watch = Watch(uart.output, self.markers)
         tr = [] if trace else None
         show = _trace.Printer(self.vm, plat) if self.vm.trace else None
         ring = self.recent = vcpu.ring
@@ -191,6 +197,9 @@ class Vmm:
                 inside = True
                 e = vcpu.run()
                 inside = False
+                if watch.check() is not None:   # e.g. a kernel panic on the console
+                    why, detail = watch.found
+                    break
                 if e.reason == "Nothing":       # the vCPU's slice or watchdog ran out
                     ticks.poll(vcpu)
                 else:
@@ -234,7 +243,8 @@ class Vmm:
         else:
             recent = ring.entries()
             last = recent[-1][1] if inside and recent else None
-            text = _report.build(why, e, detail, vcpu, recent, plat.names, error, last)
+            text = _report.build(why, e, detail, vcpu, recent, plat.names, error, last,
+                                 uart.output)
         res = RunResult(reason, e, bytes(uart.output[out0:]), vcpu.exits - base, tr,
                         detail if why == "DebugExit" else None, text,
                         detail if why == "Unsupported" or why == "OutOfFrames" else error)
@@ -409,5 +419,5 @@ class Vmm:
         if addr >= self.vm.mem_size or "p" in access or self.vm.gpa_to_hpa(addr) >= 0 \
                 or vcpu.mmio_claims(addr):
             return False
-        self.vm.map_ram(addr & ~0xFFF, 0x1000)
+        self.vm.fault_in(addr, lambda a, n: any(vcpu.mmio_claims(g) for g in range(a, a + n, 0x1000)))
         return True

@@ -10,6 +10,8 @@
 # guest time `now`, driving its lines (hv.vmm.irq). Add it to `sources`. One
 # whose guest can read its count at any time (the LAPIC timer) sets
 # keeps_time = True: guest time then leaves the VMM's out at every exit.
+# An input (the 16550 and its host console) has waiting() -> whether input
+# would interrupt the guest now, and poll() taking it in; add it to `inputs`.
 from micropython import const
 from hv.vmm.devices.pit import Pit
 
@@ -38,6 +40,7 @@ class Ticks:
         self.pic = irqs.route[0]
         self.pit = Pit(self.clock)
         self.sources = []
+        self.inputs = []
         self.timer = timer
         self.stolen = 0
         self.lost = 0
@@ -68,6 +71,8 @@ class Ticks:
         not otherwise: no per-exit cost without one)."""
         self._counting = c = self.counting()
         vcpu.clock = self if c else None
+        if not c:
+            self.entering()             # the vCPU stops reporting: do not leave the clock frozen
 
     def exited(self):
         """The guest left: VMM time starts (counted only while a timer counts)."""
@@ -131,6 +136,9 @@ class Ticks:
                     now = self.clock()
                 if d <= now:
                     s.poll(now)
+        for d in self.inputs:
+            if d.waiting():
+                d.poll()
         self.deliver(vcpu)
         if self.timer is not None:
             deadline = self.next_deadline()
@@ -149,15 +157,26 @@ class Ticks:
         if vcpu.pending_interrupts():
             return True
         deadline = self.next_deadline()
-        if deadline is None:
+        listen = None
+        for d in self.inputs:
+            if d.waiting():
+                listen = d
+        if deadline is None and listen is None:
             return False
         counting, self._counting = self._counting, True
         self.entering()                 # the wait is the guest's time
         clock = self.clock
-        while clock() < deadline:       # Ctrl-C lands here as KeyboardInterrupt
-            pass
+        # Until the next deadline, or input raises its line (the vector is
+        # then queued at once, hv.vmm.irq). Ctrl-C lands here as KeyboardInterrupt.
+        while deadline is None or clock() < deadline:
+            if listen is not None:
+                listen.poll()
+                if vcpu.pending_interrupts():
+                    break
         self.exited()
         self._counting = counting
+        if not counting:
+            self.entering()             # no vCPU report will thaw the clock
         self.poll(vcpu)
         return True
 

@@ -17,8 +17,10 @@ _ZERO_PAGE = bytes(PAGE)            # shared by every _zero()
 class VM:
     """VM(mem_size, allocator=hv.frames): RAM is mapped page by page when
     vm.write() or the guest first touches it (vm.run maps on the
-    NestedPageFault); prealloc=True maps it all now, with 2 MiB pages
-    wherever the allocator has 2 MiB-aligned runs."""
+    NestedPageFault; with large_faults = True, the whole 2 MiB around the
+    page where that is all unbacked RAM and the allocator has a 2 MiB-aligned
+    run); prealloc=True maps it all now, with 2 MiB pages wherever the
+    allocator has 2 MiB-aligned runs."""
 
     def __init__(self, mem_size, allocator=None, prealloc=False, io=None, native=None, arch=None):
         if mem_size <= 0 or mem_size & (PAGE - 1):
@@ -36,6 +38,8 @@ class VM:
         self._pages = {}            # gpa >> 12 -> hpa of a 4 KiB mapping
         self._large = {}            # gpa >> 21 -> hpa of a 2 MiB mapping
         self._owned = set()         # keys of _pages/_large (large: negated - 1) we allocated
+        self._split = set()         # gpa >> 21 of 2 MiB blocks holding a 4 KiB mapping (or once did)
+        self.large_faults = False   # fault_in() backs whole 2 MiB blocks where it can
         self._read64 = io.read64
         self.trace = False          # True: vm.run() prints every exit (hv.vmm.trace)
         self.kernel = None          # the plan load_multiboot() or load_linux() followed
@@ -84,6 +88,7 @@ class VM:
                 step = _LARGE
             else:
                 self._pages[gpa >> 12] = hpa
+                self._split.add(gpa >> 21)
                 if owned:
                     self._owned.add(gpa >> 12)
                 step = PAGE
@@ -128,6 +133,24 @@ class VM:
                 self.unmap(g, n)
             raise
 
+    def fault_in(self, gpa, device_in=None):
+        """Back the RAM page at gpa (unmapped, inside guest RAM) with a fresh
+        zeroed frame; with large_faults, the whole 2 MiB block around it as
+        one 2 MiB page when none of the block is mapped yet, it lies inside
+        guest RAM and the allocator has a 2 MiB-aligned run. Fewer, larger
+        mappings keep the page dict (MicroPython heap) small for a guest such
+        as Linux that touches most of its RAM. device_in(gpa, size): True
+        if a device claims a page of that range (it never becomes RAM)."""
+        base = gpa & ~(_LARGE - 1)
+        if self.large_faults and base + _LARGE <= self.mem_size and \
+                (gpa >> 21) not in self._split and (gpa >> 21) not in self._large and \
+                not (device_in is not None and device_in(base, _LARGE)):
+            hpa = self.allocator.alloc_frames(_LARGE_FRAMES, _LARGE_FRAMES)
+            if hpa is not None:
+                self._back(base, hpa, _LARGE)
+                return
+        self.map_ram(gpa & ~(PAGE - 1), PAGE)
+
     def _unbacked(self, gpa, end):
         # Frames [gpa, end) still needs: its pages with no mapping yet.
         n = 0
@@ -168,6 +191,7 @@ class VM:
                 del self._large[g >> 21]
                 owned = -(g >> 21) - 1 in self._owned
                 self._owned.discard(-(g >> 21) - 1)
+                self._split.add(g >> 21)
                 for k in range(_LARGE_FRAMES):
                     self._pages[(g >> 12) + k] = h + k * PAGE
                     if owned:
@@ -312,6 +336,7 @@ class VM:
                 else:
                     self.allocator.dealloc_frame(self._pages[k])
             self._owned = set()
+            self._split = set()
             self._pages, self._large = {}, {}
             vmm = getattr(self, "vmm", None)    # absent when the build failed before it
             if vmm is not None:

@@ -1,7 +1,8 @@
 # The guest general-purpose register file shared by the VMX and SVM
 # trampolines: 16 u64 slots in opcode order, then the guest's CR2 (VMX
-# only: SVM keeps it in the VMCB), one array that Python and the assembly
-# both use. Runs on the bare-metal port and on CPython.
+# only: SVM keeps it in the VMCB), then the guest's x87/SSE state as an
+# FXSAVE image (port/fpu.h swaps it with the host's around every entry):
+# one array that Python, C and the assembly all use. Bare metal and CPython.
 from array import array
 from micropython import const
 
@@ -22,7 +23,15 @@ R13 = const(13)
 R14 = const(14)
 R15 = const(15)
 CR2 = const(16)         # not a GPR: the VMCS has no CR2 (SDM 3C 25.4.1), port/vmx.asm switches it
-SLOTS = const(17)
+SLOTS = const(17)       # the GPRs and CR2
+FPU = const(18)         # first slot of the 512-byte FXSAVE image (16-byte aligned: slot 17 pads)
+FPU_BYTES = const(512)
+TOTAL = const(82)       # FPU + 512 / 8
+# The image starts as FNINIT leaves the x87 unit, FCW 0x037F with every
+# exception masked (SDM Vol. 1 8.1.5), and MXCSR at its reset value 0x1F80
+# (10.2.3): a zeroed FCW would unmask every x87 exception.
+_FCW_SLOT = const(18)       # FCW: bytes 0-1 of the image
+_MXCSR_SLOT = const(21)     # MXCSR: bytes 24-27
 NAMES = ("rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
          "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15")
 MASK64 = const(0xFFFFFFFFFFFFFFFF)
@@ -35,5 +44,9 @@ TYPECODE = "L" if len(bytes(array("L", [0]))) == 8 else "Q"
 
 
 def new_gprs():
-    """A zeroed register file (SLOTS x u64, 8-byte aligned)."""
-    return array(TYPECODE, [0] * SLOTS)
+    """A register file: zeroed GPRs and CR2, the FPU image in its reset
+    state (TOTAL x u64; MicroPython's heap blocks align it to 16 bytes)."""
+    g = array(TYPECODE, [0] * TOTAL)
+    g[_FCW_SLOT] = 0x037F
+    g[_MXCSR_SLOT] = 0x1F80
+    return g

@@ -241,6 +241,14 @@ class Uart:
         self._receive()
         self._update()
 
+    def waiting(self):
+        """Whether host console input would interrupt the guest now: a
+        console in the foreground, the receive interrupt enabled with the
+        line driver on (OUT2, no loopback) and room in the FIFO. The VMM
+        then polls the console (hv.vmm.ticks inputs) and a halted guest waits."""
+        return (self.getc is not None and self.ier & IER_RDA
+                and self.mcr & (MCR_OUT2 | MCR_LOOP) == MCR_OUT2 and self.rx_count < self._depth())
+
     def next_deadline(self):
         return None                         # no timer: input arrives through poll()
 

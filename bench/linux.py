@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""`make bench`: the stock Linux guest (`make linux`) under mpvisor.
+
+Host tool (CPython). Reports, for the legacy PC command line (the one
+`make run-linux` uses): the time from emulator start to the busybox
+shell's first prompt, mpvisor in QEMU TCG (SVM; an ISO whose GRUB entry
+loads the kernel and initramfs as modules, hv.loader.autoboot) against the
+same kernel, initramfs and command line booted directly by QEMU (-M pc),
+runs interleaved; the exits the VMM sees during that boot, by reason and
+device; the least guest RAM (hv.boot mem=) that reaches the shell.
+Appends the tables to build/bench.md and prints them.
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+sys.path[:0] = [os.path.join(ROOT, "qemu"), os.path.join(ROOT, "tests")]
+from launch import Machine  # noqa: E402
+from harness import linux  # noqa: E402
+from harness.repl import Repl  # noqa: E402
+
+ELF = os.path.join(ROOT, "build", "mpvisor.elf")
+CMDLINE = "console=ttyS0 noapic nolapic acpi=off pci=off"
+MiB = 1 << 20
+
+
+def make_iso(path, run):
+    """An ISO booting mpvisor with kernel + initramfs as GRUB modules;
+    run: mpvisor's run= option ('' for the REPL)."""
+    entry = f"linux|{run}|{linux.KERNEL} {CMDLINE}|{linux.INITRD}"
+    subprocess.run([os.path.join(ROOT, "qemu/mkiso.sh"), ELF, path, "", entry], check=True,
+                   env=dict(os.environ, GRUB_DEFAULT="1", GRUB_TIMEOUT="0"))
+
+
+def to_prompt(**options):
+    """Seconds from the emulator's start to the shell's first prompt."""
+    with Machine("qemu", **options) as m:
+        linux.Shell(m).wait_ready(900)
+        return m.matched_at - m.started_at
+
+
+def boot_times(runs, iso):
+    cases = [("QEMU -M pc, the kernel directly", dict(kernel=linux.KERNEL, initrd=linux.INITRD,
+                                                       machine="pc", cpu="qemu64", append=CMDLINE)),
+             ("mpvisor (SVM) in QEMU -M pc, GRUB modules", dict(iso=iso))]
+    times = {name: [] for name, _ in cases}
+    for i in range(runs):
+        for name, opts in cases:
+            t = to_prompt(**opts)
+            times[name].append(t)
+            print(f"  run {i + 1}: {name}: {t:.1f} s", flush=True)
+    return times
+
+
+def on_target(iso, mems):
+    payload = os.path.join(ROOT, "tests", "payloads", "bench_linux.py")
+    with Machine("qemu", iso=iso) as m:
+        repl = Repl(m, timeout=1800)
+        repl.wait_prompt(60)
+        repl.load(payload)
+        repl.exec("import bench_linux")
+        out = repl.exec(f"print(repr(bench_linux.exits_to_shell({CMDLINE!r})))")
+        reason, counts, exits, seconds = eval(out.strip().splitlines()[-1])
+        ram = []
+        for mem in mems:
+            out = repl.exec(f"print(repr(bench_linux.reaches_shell({CMDLINE!r}, {mem})))")
+            ram.append((mem, eval(out.strip().splitlines()[-1])))
+            print(f"  {mem // MiB} MiB: {ram[-1][1]}", flush=True)
+            if ram[-1][1] == "Shell":
+                break
+    return reason, counts, exits, seconds, ram
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--mems", default="64,68,72,80,96",
+                    help="guest RAM sizes in MiB to try, smallest first")
+    ap.add_argument("--only", choices=("times", "target"), help="one half of the measurements")
+    a = ap.parse_args()
+    for path in (linux.KERNEL, linux.INITRD, ELF):
+        if not os.path.exists(path):
+            sys.exit(f"{path} is missing: make all linux")
+    lines = [f"## Linux to the shell ({linux.release()}, `{CMDLINE}`)", ""]
+    with tempfile.TemporaryDirectory() as tmp:
+        auto, repl_iso = os.path.join(tmp, "auto.iso"), os.path.join(tmp, "repl.iso")
+        make_iso(auto, "run=hv.loader.autoboot")
+        make_iso(repl_iso, "")
+        if a.only != "target":
+            print(f"linux: emulator start to the shell prompt, {a.runs} interleaved runs", flush=True)
+            times = boot_times(a.runs, auto)
+            lines += ["| QEMU 7.2 TCG | median s | min | max |", "|---|---|---|---|"]
+            for name, v in times.items():
+                lines.append(f"| {name} | {statistics.median(v):.1f} | {min(v):.1f} | {max(v):.1f} |")
+            names = list(times)
+            ratio = statistics.median(times[names[1]]) / statistics.median(times[names[0]])
+            lines += ["", f"mpvisor / direct: {ratio:.1f}x (medians)", ""]
+        if a.only != "times":
+            print("linux: exits to the shell prompt, least RAM", flush=True)
+            lines += target_tables(*on_target(repl_iso, [int(x) * MiB for x in a.mems.split(",")]))
+    text = "\n".join(lines) + "\n"
+    print(text)
+    os.makedirs(os.path.join(ROOT, "build"), exist_ok=True)
+    with open(os.path.join(ROOT, "build", "bench.md"), "a") as f:
+        f.write("\n" + text)
+
+
+def target_tables(reason, counts, exits, seconds, ram):
+    lines = [f"Exits the VMM saw to the prompt ({reason}; every exit through the VMM's second "
+              f"tier, which slows the boot: {seconds:.1f} s): {exits} in all", "",
+              "| exit | count |", "|---|---|"]
+    for k, v in sorted(counts.items(), key=lambda kv: -kv[1]):
+        lines.append(f"| {k} | {v} |")
+    lines += ["", "| guest RAM | outcome |", "|---|---|"]
+    lines += [f"| {mem // MiB} MiB | {how} |" for mem, how in ram]
+    return lines
+
+
+if __name__ == "__main__":
+    main()

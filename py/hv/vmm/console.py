@@ -1,0 +1,57 @@
+# What the guest wrote to its console, read by the VMM: markers that end a
+# run (a Linux kernel panic's closing line: kernel/panic.c prints "---[ end
+# Kernel panic - not syncing: ... ]---" once the panic is reported) and the
+# last lines for a report. Arch-neutral, pure Python; bare metal and CPython.
+
+# A marker that ends the run -> the RunResult reason it ends it with.
+PANIC = b"---[ end Kernel panic"
+MARKERS = ((PANIC, "GuestPanic"),)
+
+
+class Watch:
+    """Scans the bytes appended to `output` (a UART's bytearray) since the
+    last check for each marker of `markers` ((bytes, reason) pairs).
+    check() is cheap when nothing new arrived: one length compare."""
+
+    def __init__(self, output, markers=MARKERS):
+        self.output = output
+        self.markers = markers
+        self.pos = len(output)
+        self.longest = max([len(m) for m, _ in markers] or [0])
+        self.found = None               # (reason, the line that holds the marker)
+
+    def check(self):
+        """The reason of the first marker in the new output, or None."""
+        out = self.output
+        n = len(out)
+        if n == self.pos or not self.markers:
+            return None
+        start = max(0, self.pos - self.longest + 1)   # a marker split across two checks
+        self.pos = n
+        new = bytes(out[start:n])
+        for marker, reason in self.markers:
+            i = new.find(marker)
+            if i >= 0:
+                self.found = (reason, line_at(out, start + i))
+                return reason
+        return None
+
+
+def line_at(output, i):
+    """The text of the line of output (bytes) that holds offset i."""
+    data = bytes(output)
+    a = data.rfind(b"\n", 0, i) + 1
+    b = data.find(b"\n", i)
+    return data[a:b if b >= 0 else len(data)].decode("utf-8", "replace").strip()
+
+
+def last_lines(output, n=15):
+    """The guest's last n console lines (text, CRs and empty trailing
+    lines dropped), for a report."""
+    tail = bytes(output[-4096:]).decode("utf-8", "replace").replace("\r", "")
+    lines = tail.split("\n")
+    if len(output) > 4096:
+        lines = lines[1:]               # cut off in the middle
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return lines[-n:]
