@@ -36,8 +36,8 @@ class Mem:
         return t
 
 
-def tables(cpus=1, base=0xE0000):
-    mem = Mem(acpi.blob(base, cpus), base)
+def tables(cpus=1, base=0xE0000, apic=True):
+    mem = Mem(acpi.blob(base, cpus, apic), base)
     at = find_rsdp(mem.m)
     r = mem.m[at - 0xE0000:at - 0xE0000 + 36]
     assert r[15] == 2 and struct.unpack_from("<I", r, 20)[0] == 36
@@ -66,6 +66,12 @@ def test_rsdp_is_found_by_the_bios_area_scan_and_leads_to_every_table():
     assert len(found["FACP"]) == 276 and found["FACP"][8] == 6
     found, at = tables(base=0xF0000)
     assert at == 0xF0000
+
+
+def test_a_pc_without_apics_has_no_madt():
+    found, _ = tables(apic=False)
+    assert sorted(found) == ["DSDT", "FACP", "FACS", "RSDT", "XSDT"]
+    assert len(found["RSDT"]) == 36 + 4 and len(found["XSDT"]) == 36 + 8
 
 
 def test_fadt_fields():

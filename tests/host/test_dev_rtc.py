@@ -127,6 +127,25 @@ def test_a_kernel_waiting_for_the_uip_edges_finds_them():
     assert abs(clock.t - 100.7) < 0.001 and rd(rtc, 0) == 0x01
 
 
+def test_a_poll_of_register_a_slower_than_the_uip_window_still_sees_each_update():
+    # Under Bochs the VMM makes each read a few ms of guest time apart: the
+    # 2.2 ms window fell between reads, a kernel's wait for UIP missed one
+    # update after another, and pcdev.asm read seconds 41 after setting 30.
+    clock, rtc, _ = make(wall(2026, 1, 1), frac=0.3013)        # updates at 100.6987 + k
+    seen = []
+    for _ in range(600):                                        # 3 s of polls, 5 ms apart
+        clock.t += 0.005
+        if rd(rtc, 0x0A) & 0x80:
+            seen.append((round(clock.t, 3), rd(rtc, 0x0A) & 0x80, rd(rtc, 0)))
+    # Once per update, the first read after it; the read after that: UIP low, the new second.
+    assert seen == [(100.7, 0, 0x01), (101.7, 0, 0x02), (102.7, 0, 0x03)]
+    clock.t += 5                                                # not polling: no late UIP
+    assert not rd(rtc, 0x0A) & 0x80
+    wr(rtc, 0x0B, 0x82)                                         # nor with SET
+    clock.t += 1
+    assert not rd(rtc, 0x0A) & 0x80
+
+
 def test_divider_reset_holds_time_and_first_update_is_half_a_second_after_release():
     clock, rtc, _ = make(wall(2026, 1, 1), frac=0.9)
     wr(rtc, 0x0A, 0x66)                                         # DV = 110: reset

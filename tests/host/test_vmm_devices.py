@@ -161,6 +161,26 @@ def test_trace_lines_never_cut_a_guest_line(capsys):
     vm.close()
 
 
+def test_the_madt_is_there_only_with_the_apics():
+    from hv.vmm.acpi import BASE
+    for apic in (False, True):
+        m = Machine()
+        vm, c = guest(m)
+        if apic:
+            vm.vmm.enable_apic()
+        m.svm.steps = [out8(0xF4, 0)]
+        vm.run(c, echo=False)
+        rsdt = struct.unpack_from("<I", vm.read(BASE + 16, 4))[0]
+        n = (struct.unpack_from("<I", vm.read(rsdt + 4, 4))[0] - 36) // 4
+        sigs = [vm.read(struct.unpack_from("<I", vm.read(rsdt + 36 + 4 * i, 4))[0], 4)
+                for i in range(n)]
+        assert sigs == ([b"FACP", b"APIC"] if apic else [b"FACP"])
+        if not apic:
+            with pytest.raises(RuntimeError, match="before the VM's first run"):
+                vm.vmm.enable_apic()
+        vm.close()
+
+
 def test_halt_with_nothing_to_wake_the_guest_ends_the_run():
     m = Machine()
     vm, c = guest(m)

@@ -127,10 +127,12 @@ def _align(n, a):
     return (n + a - 1) & -a
 
 
-def blob(base=BASE, cpus=1):
+def blob(base=BASE, cpus=1, apic=True):
     """All tables as one bytes object to copy to guest physical `base`
     (16-byte aligned, inside 0xE0000-0xFFFFF for the RSDP scan), the RSDP
-    first. The layout: RSDP, FACS (64-byte aligned), DSDT, FADT, MADT, RSDT, XSDT."""
+    first. The layout: RSDP, FACS (64-byte aligned), DSDT, FADT, MADT, RSDT, XSDT.
+    apic=False: a PC with the 8259 pair only, no MADT (5.2.12: the table
+    describes the APICs; without one an OS keeps to the PIC)."""
     if base & 15 or not 0xE0000 <= base < 0x100000:
         raise ValueError("ACPI: the RSDP must lie 16-byte aligned in 0xE0000-0xFFFFF, not 0x%x" % base)
     parts, at = [], _align(base + 36, 64)   # after the 36-byte RSDP; the FACS is 64-byte aligned
@@ -139,11 +141,14 @@ def blob(base=BASE, cpus=1):
         tables[name] = at
         parts.append((at, table))
         at = _align(at + len(table), 16)
-    for name, table in (("FACP", fadt(tables["FACS"], tables["DSDT"])), ("APIC", madt(cpus))):
-        tables[name] = at
+    sdts = [("FACP", fadt(tables["FACS"], tables["DSDT"]))]
+    if apic:
+        sdts.append(("APIC", madt(cpus)))
+    entries = []
+    for name, table in sdts:
+        entries.append(at)
         parts.append((at, table))
         at = _align(at + len(table), 16)
-    entries = (tables["FACP"], tables["APIC"])
     rsdt_at = at
     rsdt = _sdt(b"RSDT", 1, b"".join(_le(a, 4) for a in entries))
     xsdt_at = _align(rsdt_at + len(rsdt), 16)

@@ -148,11 +148,11 @@ class Platform:
 
     def e820(self):
         """The guest's memory map as fw_cfg's etc/e820 gives it: RAM below
-        640 KiB and from 1 MiB, the ACPI tables (acpi_tables())."""
+        640 KiB and from 1 MiB, the ACPI tables (acpi_tables(...))."""
         out = [(0, 0x9FC00, 1)]
         if self.ram_size > 0x100000:
             out.append((0x100000, self.ram_size - 0x100000, 1))
-        out.append((acpi.BASE, len(acpi_tables()), E820_ACPI))
+        out.append((acpi.BASE, len(acpi_tables(self.apic is not None)), E820_ACPI))
         return out
 
     def _make_fw_cfg(self):
@@ -306,11 +306,13 @@ class Platform:
         return read(port, width) if value is None else write(port, width, value)
 
 
-_tables = []                    # acpi.blob() for one CPU: the same bytes for every VM
+_tables = [None, None]          # acpi.blob() for one CPU, without and with the APICs
 
 
-def acpi_tables():
-    """The ACPI tables every VM gets at acpi.BASE (built once, then shared)."""
-    if not _tables:
-        _tables.append(acpi.blob())
-    return _tables[0]
+def acpi_tables(apic):
+    """The ACPI tables a VM gets at acpi.BASE, with the MADT if it has the
+    APICs (built once each, then shared by every VM)."""
+    i = 1 if apic else 0
+    if _tables[i] is None:
+        _tables[i] = acpi.blob(apic=apic)
+    return _tables[i]

@@ -118,7 +118,11 @@ class Vmm:
     def enable_apic(self):
         """Give the guest a local APIC (xAPIC page at 0xFEE00000, x2APIC
         MSRs, CPUID bits) and the I/O APIC at 0xFEC00000 with the ISA IRQs
-        routed to it (hv.vmm.apic); the PIC stays wired through LINT0."""
+        routed to it (hv.vmm.apic); the PIC stays wired through LINT0.
+        Before the first run: the guest has seen a PC without them then."""
+        if self._bios_done and self.platform.apic is None:
+            raise RuntimeError("enable_apic() must come before the VM's first run: its "
+                               "guest already found a PC without APICs (no MADT, CPUID)")
         return self.platform.add_apic(self.vm.cpuid)
 
     def close(self):
@@ -263,7 +267,7 @@ class Vmm:
         # unless the caller put something there (a BIOS image, a real-mode
         # guest) or the VM has no RAM at 1 MiB.
         self._bios_done = True
-        vm, blob = self.vm, acpi_tables()
+        vm, blob = self.vm, acpi_tables(self.platform.apic is not None)
         if vm.mem_size < ACPI_MIN_RAM:
             return
         if vm.gpa_to_hpa(ACPI_BASE) >= 0 and vm.read(ACPI_BASE, len(blob)) != bytes(len(blob)):
