@@ -207,7 +207,7 @@ free0 = hv.frames.free_count()
     got = repl.eval("[try_boot(guests.MBMODS, modules=[(bytes(1 << 20), 'big')], mem=1 << 20), "
                     "try_boot(fills_low_ram, mem=1 << 20), "
                     "try_boot(guests.MBMODS, modules=[(b'x', 'ok'), (42, 'n')]), "
-                    "try_boot(guests.MBMODS, 'a\\0b'), "
+                    "try_boot(guests.MBMODS, cmdline='a\\0b'), "
                     "try_boot(guests.MBMODS, modules=[(b'x', 'nul\\0')]), "
                     "hv.frames.free_count() - free0]", timeout=300)
     assert got[0] == ("module 0 (1048576 bytes) does not fit in guest RAM (0x100000 bytes) beside "

@@ -1,8 +1,9 @@
 # hv.boot(): one call from a kernel image to its result. Finds the image
 # among the multiboot modules GRUB loaded (`module` lines, named by the first
 # word of their command line) or the demo guests built into mpvisor (module
-# `demos`), loads it into a fresh VM as a multiboot loader would (or, for a
-# Linux bzImage, as its boot protocol says) and runs it. Bare-metal port.
+# `demos`), loads it into a fresh VM as a multiboot loader would, with its
+# boot modules (or, for a Linux bzImage, as its boot protocol says) and runs
+# it. Bare-metal port.
 import hv
 import multiboot
 
@@ -68,18 +69,20 @@ def kind(image):
 
 
 def pairs(modules, kinds):
-    """[(kernel module, its kind, its initrd module or None)] in module
-    order; kinds[i] is kind() of module i's bytes. A data module that
-    follows no bzImage is left out, with a line saying so."""
+    """[(kernel module, its kind, [its data modules])] in module order;
+    kinds[i] is kind() of module i's bytes. A bzImage takes the one data
+    module after it as its initrd (GRUB's `linux` + `initrd`), a multiboot
+    kernel every data module after it as its boot modules (`multiboot` +
+    `module`). A data module that follows no kernel, or a bzImage that
+    has its initrd, is left out, with a line saying so."""
     out = []
     for m, k in zip(modules, kinds):
-        if k is None and out and out[-1][1] == "linux" and out[-1][2] is None:
-            out[-1] = (out[-1][0], "linux", m)
+        if k is None and out and (out[-1][1] == "multiboot" or not out[-1][2]):
+            out[-1][2].append(m)
         elif k is None:
-            print("autoboot: %s: neither a kernel nor the initrd of a Linux kernel before it; skipped"
-                  % m.name)
+            print("autoboot: %s: neither a kernel nor a module of the kernel before it; skipped" % m.name)
         else:
-            out.append((m, k, None))
+            out.append((m, k, []))
     return out
 
 
