@@ -199,6 +199,11 @@ def try_boot(image, **kw):
     except hv.ImageError as e:
         return str(e)
     return 'booted'
+def bad_load(vm, modules):
+    try:
+        vm.load_multiboot(guests.MBMODS, modules=modules)
+    except hv.ImageError as e:
+        return str(e), vm.vcpus, vm.owned_frames(), vm.kernel
 import struct
 fills_low_ram = struct.pack('<8I', 0x1BADB002, 0x10000, (-(0x1BADB002 + 0x10000)) & 0xFFFFFFFF,
                             0x2000, 0x2000, 0x2020, 0x9FC00, 0x2000)
@@ -208,6 +213,8 @@ free0 = hv.frames.free_count()
                     "try_boot(fills_low_ram, mem=1 << 20), "
                     "try_boot(guests.MBMODS, modules=[(b'x', 'ok'), (42, 'n')]), "
                     "try_boot(guests.MBMODS, cmdline='a\\0b'), "
+                    "(lambda vm: (bad_load(vm, [(b'ok', 'a'), ('text', 'b')]), vm.close())[0])("
+                    "hv.VM(8 << 20)), "
                     "try_boot(guests.MBMODS, modules=[(b'x', 'nul\\0')]), "
                     "hv.frames.free_count() - free0]", timeout=300)
     assert got[0] == ("module 0 (1048576 bytes) does not fit in guest RAM (0x100000 bytes) beside "
@@ -215,5 +222,6 @@ free0 = hv.frames.free_count()
     assert got[1].startswith("no room for the multiboot information (")
     assert got[2] == "module 1 is a int, not bytes-like"
     assert got[3] == "the command line contains a NUL byte"
-    assert got[4] == "module 0's command line contains a NUL byte"
-    assert got[5] == 0
+    assert got[4] == ("module 1 is a str, not bytes-like", [], 0, None)   # the VM untouched
+    assert got[5] == "module 0's command line contains a NUL byte"
+    assert got[6] == 0

@@ -34,6 +34,8 @@ def check_modules(modules):
         if not isinstance(m, (tuple, list)) or len(m) != 2:
             raise ImageError("module %d is not a (bytes, cmdline) pair" % i)
         try:
+            if isinstance(m[0], str):       # MicroPython's str has the buffer protocol
+                raise TypeError
             size = len(memoryview(m[0]))
         except TypeError:
             raise ImageError("module %d is a %s, not bytes-like" % (i, type(m[0]).__name__))
