@@ -4,14 +4,16 @@
 
 _TOPICS = {
     "boot": """\
-hv.boot(image, cmdline=None, mem=32<<20, trace=False, echo=True, prefix=None)
+hv.boot(image, cmdline=None, mem=32<<20, modules=None, trace=False,
+        echo=True, prefix=None)
   image: bytes of a multiboot kernel, or a name from hv.images()
-  (GRUB `module` lines and the demos built in: 'demo', 'mbinfo32', ...).
+  (GRUB `module` lines and the demos built in: 'demo', 'mbinfo32', ...);
+  modules: its boot modules, [(bytes or a name, cmdline), ...].
   Runs it to the end; r.result is what it wrote to port 0xF4.
   Ctrl-C stops it; the VM stays in hv.last_vm.""",
     "vm": """\
 vm = hv.VM(16 << 20)              guest RAM 0..16 MiB
-c = vm.load_multiboot(img, 'args') or vm.load_flat(code, gpa, entry, mode)
+c = vm.load_multiboot(img, 'args', modules=[(b, 'm')]) or vm.load_flat(code, gpa, entry, mode)
 r = vm.run()                      the small VMM (devices, COM1) to the end
 vm.trace = True                   print every exit as it happens
 vm.read(gpa, n), vm.write(gpa, b) guest memory

@@ -1,5 +1,5 @@
 # Host tests of what running Linux under the small VMM needs beyond the
-# loader: GRUB modules paired into kernel + initrd (hv.loader.boot.pairs),
+# loader: GRUB modules paired into kernel + initrd or modules (hv.loader.boot.pairs),
 # a kernel panic on the console ending the run (hv.vmm.console, GuestPanic),
 # reports that end with the guest's last console lines, guest RAM faulted in
 # as 2 MiB pages (VM.large_faults) and hv.boot's console key, over fake SVM natives.
@@ -33,17 +33,19 @@ def test_kind_tells_linux_multiboot_and_data():
     assert B.kind(b"") is None
 
 
-def test_pairs_gives_each_bzimage_the_data_module_after_it(capsys):
-    mods = [Module(0, 1, n) for n in ("bzImage console=ttyS0", "initramfs.cpio", "demo.bin",
-                                      "stray.cpio", "bzImage2", "other.elf", "vmlinuz", "a.img", "b.img")]
-    kinds = ["linux", None, "multiboot", None, "linux", "multiboot", "linux", None, None]
-    got = [(k.cmdline, kind, i.name if i else None) for k, kind, i in B.pairs(mods, kinds)]
-    assert got == [("bzImage console=ttyS0", "linux", "initramfs.cpio"), ("demo.bin", "multiboot", None),
-                   ("bzImage2", "linux", None), ("other.elf", "multiboot", None),
-                   ("vmlinuz", "linux", "a.img")]
+def test_pairs_gives_each_kernel_the_data_modules_after_it(capsys):
+    # A bzImage the one after it (its initrd), a multiboot kernel all of them (its modules).
+    mods = [Module(0, 1, n) for n in ("stray0.cpio", "bzImage console=ttyS0", "initramfs.cpio",
+                                      "b.img", "demo.bin", "m0.dat x", "m1.dat", "bzImage2",
+                                      "other.elf", "vmlinuz", "a.img")]
+    kinds = [None, "linux", None, None, "multiboot", None, None, "linux", "multiboot", "linux", None]
+    got = [(k.cmdline, kind, [d.cmdline for d in data]) for k, kind, data in B.pairs(mods, kinds)]
+    assert got == [("bzImage console=ttyS0", "linux", ["initramfs.cpio"]),
+                   ("demo.bin", "multiboot", ["m0.dat x", "m1.dat"]), ("bzImage2", "linux", []),
+                   ("other.elf", "multiboot", []), ("vmlinuz", "linux", ["a.img"])]
     out = capsys.readouterr().out
-    assert "autoboot: stray.cpio: neither a kernel nor the initrd" in out
-    assert "autoboot: b.img: neither a kernel nor the initrd" in out
+    assert "autoboot: stray0.cpio: neither a kernel nor a module of the kernel before it" in out
+    assert "autoboot: b.img: neither a kernel nor a module of the kernel before it" in out
 
 
 # -- the console watch and the report's console lines -------------------------

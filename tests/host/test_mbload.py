@@ -92,7 +92,6 @@ def test_elf32_and_elf64_segments():
     (aout(entry_off=0x100000), "entry point"),
     (aout(load=MEM - 64), "outside guest RAM"),
     (aout(load=0x9F000), "reserved area"),
-    (aout(load=0x8800, bss=0), "multiboot information area"),
     (elf32([(0x100000, b"\x90" * 64, 64)], entry=0x100000)[:150], "truncated"),
     (elf32([(0x100000, b"\x90" * 64, 64)], entry=0x100000, machine=40), "not x86"),
     (elf32([(0x100000, b"\x90" * 64, 64)], entry=0x500000), "entry point"),
@@ -118,8 +117,3 @@ def test_info_structure_parses_back_with_the_kernels_own_parser():
                                (0x100000, MEM - 0x100000, 1)]
     (mod,) = info.modules
     assert (mod.start, mod.end, mod.cmdline) == (0x400000, 0x401000, "/initrd args")
-
-
-def test_info_that_does_not_fit_is_an_error():
-    with pytest.raises(ImageError, match="do not fit"):
-        mbinfo.build(MEM, cmdline="x" * 700000)

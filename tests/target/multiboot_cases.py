@@ -131,3 +131,97 @@ def test_images_are_named(repl):
     assert repl.eval("hv.images()") == ["bootsect", "demo", "echo", "hello64", "mbinfo32", "sieve"]
     err = repl.exec_raw("hv.boot('nosuch')")[1]
     assert "ValueError: no image named 'nosuch'; hv.images() lists them" in err
+
+
+# -- boot modules and a kernel linked low (tests/guests/mbmods.asm) -----------
+def fnv(data):
+    """FNV-1a (32-bit) of data, as the guest hashes each module."""
+    h = 0x811C9DC5
+    for b in data:
+        h = ((h ^ b) * 0x01000193) & 0xFFFFFFFF
+    return h
+
+
+def mbmods_lines(cmdline, modules):
+    out = ["started by a multiboot loader ok", "info outside the kernel ok", "flags has mods ok",
+           f"cmdline: {cmdline}", f"mods_count {len(modules):08x}"]
+    for data, text in modules:
+        out += ["module outside the kernel ok", "module page-aligned ok",
+                f"module {len(data):08x} fnv {fnv(data):08x} string {text}"]
+    return out + ["the kernel's own bytes intact ok"]
+
+
+def test_kernel_linked_low_gets_two_modules_from_hv_boot(repl):
+    repl.exec("free0 = hv.frames.free_count()")
+    got = repl.eval("(lambda r: (r.reason, r.result, r.output.decode(), hv.frames.free_count() - free0))("
+                    "hv.boot(guests.MBMODS, 'low kernel x=1', echo=False, modules=["
+                    "(bytes(range(256)) * 17 + b'tail', 'first.mod a=1'), (b'\\x5a' * 4097, 'second')]))",
+                    timeout=300)
+    modules = [(bytes(range(256)) * 17 + b"tail", "first.mod a=1"), (b"\x5a" * 4097, "second")]
+    assert lines(got[2]) == mbmods_lines("low kernel x=1", modules)
+    assert got[:2] == ("DebugExit", 0) and got[3] == 0
+
+
+BIG = """
+import gc
+def big_boot(mem, n):
+    gc.collect()
+    free0 = hv.frames.free_count()
+    mods = [(bytes(range(256)) * (n // 256), 'big'), (b'small', 'small')]
+    gc.collect()
+    a0 = gc.mem_alloc()
+    vm = hv.VM(mem)
+    vm.load_multiboot(guests.MBMODS, 'big', modules=mods)
+    gc.collect()
+    held = gc.mem_alloc() - a0
+    r = vm.run(echo=False)
+    vm.close()
+    out = (r.reason, r.result, r.output.decode(), held, hv.frames.free_count() - free0)
+    del vm, r, mods
+    return out
+"""
+
+
+def test_128_mib_guest_with_a_3_mib_module(repl):
+    repl.exec(BIG)
+    reason, result, output, held, free_delta = repl.eval("big_boot(128 << 20, 3 << 20)", timeout=600)
+    modules = [(bytes(range(256)) * (3 << 12), "big"), (b"small", "small")]
+    assert lines(output) == mbmods_lines("big", modules)
+    assert (reason, result, free_delta) == ("DebugExit", 0, 0)
+    print(f"heap held by the loaded 128 MiB VM with a 3 MiB module: {held} bytes")
+
+
+def test_malformed_modules_raise_and_leave_no_frame(repl):
+    repl.exec("""
+def try_boot(image, **kw):
+    try:
+        hv.boot(image, echo=False, **kw)
+    except hv.ImageError as e:
+        return str(e)
+    return 'booted'
+def bad_load(vm, modules):
+    try:
+        vm.load_multiboot(guests.MBMODS, modules=modules)
+    except hv.ImageError as e:
+        return str(e), vm.vcpus, vm.owned_frames(), vm.kernel
+import struct
+fills_low_ram = struct.pack('<8I', 0x1BADB002, 0x10000, (-(0x1BADB002 + 0x10000)) & 0xFFFFFFFF,
+                            0x2000, 0x2000, 0x2020, 0x9FC00, 0x2000)
+free0 = hv.frames.free_count()
+""")
+    got = repl.eval("[try_boot(guests.MBMODS, modules=[(bytes(1 << 20), 'big')], mem=1 << 20), "
+                    "try_boot(fills_low_ram, mem=1 << 20), "
+                    "try_boot(guests.MBMODS, modules=[(b'x', 'ok'), (42, 'n')]), "
+                    "try_boot(guests.MBMODS, cmdline='a\\0b'), "
+                    "(lambda vm: (bad_load(vm, [(b'ok', 'a'), ('text', 'b')]), vm.close())[0])("
+                    "hv.VM(8 << 20)), "
+                    "try_boot(guests.MBMODS, modules=[(b'x', 'nul\\0')]), "
+                    "hv.frames.free_count() - free0]", timeout=300)
+    assert got[0] == ("module 0 (1048576 bytes) does not fit in guest RAM (0x100000 bytes) beside "
+                      "the kernel, the multiboot information and the modules before it")
+    assert got[1].startswith("no room for the multiboot information (")
+    assert got[2] == "module 1 is a int, not bytes-like"
+    assert got[3] == "the command line contains a NUL byte"
+    assert got[4] == ("module 1 is a str, not bytes-like", [], 0, None)   # the VM untouched
+    assert got[5] == "module 0's command line contains a NUL byte"
+    assert got[6] == 0

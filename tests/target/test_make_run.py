@@ -1,7 +1,8 @@
 # The ways a kernel gets to mpvisor besides the REPL: the default `make run`
 # (the demo guest), `make run GUEST=... GUEST_ARGS=...` (a GRUB module in
 # build/guest.iso) and a GRUB menu entry with `module` lines (mkiso.sh
-# ENTRY, hv.loader.autoboot), under QEMU TCG. Host test code driving the build.
+# ENTRY, hv.loader.autoboot; data modules after a multiboot kernel are its
+# boot modules), under QEMU TCG. Host test code driving the build.
 import os
 import subprocess
 
@@ -9,6 +10,7 @@ from conftest import ELF, ISO, ROOT, booted, image
 
 from harness.makerun import make_run
 from launch import strip_ansi
+from multiboot_cases import mbmods_lines
 
 
 def until(marker):
@@ -33,9 +35,15 @@ def test_make_run_guest_puts_a_kernel_in_the_image():
 
 
 def test_grub_menu_entry_boots_its_modules(tmp_path):
+    # Three kernels; the two data modules after the last are its boot modules.
     iso = tmp_path / "menu.iso"
-    entry = ("boot two guests|run=hv.loader.autoboot|" + os.path.join(ROOT, "build/demos/demo.bin") + "|"
-             + os.path.join(ROOT, "build/demos/hello64.elf") + " hello from grub")
+    data = [bytes(range(256)) * 3 + b"one", b"two" * 1000]
+    for name, blob in zip(("one.dat", "two.dat"), data):
+        (tmp_path / name).write_bytes(blob)
+    entry = ("boot three guests|run=hv.loader.autoboot|" + os.path.join(ROOT, "build/demos/demo.bin") + "|"
+             + os.path.join(ROOT, "build/demos/hello64.elf") + " hello from grub|"
+             + os.path.join(ROOT, "build/guests/mbmods.bin") + " low|"
+             + str(tmp_path / "one.dat") + " first x=1|" + str(tmp_path / "two.dat"))
     subprocess.run([os.path.join(ROOT, "qemu/mkiso.sh"), image(ELF), iso, "", entry], check=True,
                    env=dict(os.environ, GRUB_DEFAULT="1", GRUB_TIMEOUT="0"))
     with booted("qemu", iso=str(iso)) as repl:
@@ -44,6 +52,10 @@ def test_grub_menu_entry_boots_its_modules(tmp_path):
         assert "autoboot: demo.bin: <RunResult DebugExit(0)" in out
         assert "autoboot: hello64.elf hello from grub\n" in out
         assert "autoboot: hello64.elf: <RunResult DebugExit(0)" in out
+        assert "autoboot: mbmods.bin low + module one.dat + module two.dat\n" in out
+        assert "".join(f"guest| {line}\n" for line in mbmods_lines(
+            "mbmods.bin low", [(data[0], "one.dat first x=1"), (data[1], "two.dat")])) in out
+        assert "autoboot: mbmods.bin: <RunResult DebugExit(0)" in out
         assert repl.eval("__import__('hv').images()")[:2] == ["demo.bin", "hello64.elf"]
         r = repl.exec("r = __import__('hv').boot('hello64.elf', echo=False)\nprint(r.result)")
         assert r == "0\n"

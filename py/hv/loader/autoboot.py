@@ -3,7 +3,9 @@
 # with hv.boot, each with its module line (less the name, for Linux) as its
 # command line, then go on to the REPL. A module right after a Linux bzImage
 # that is no kernel itself is that kernel's initrd, as GRUB's own `linux` +
-# `initrd` pair would be. Runs on the bare-metal port, once, after the banner.
+# `initrd` pair would be; the data modules after a multiboot kernel are its
+# boot modules (`multiboot` + `module`), each with its whole module line.
+# Runs on the bare-metal port, once, after the banner.
 import hw
 import hv
 import multiboot
@@ -18,11 +20,16 @@ def main():
     if not modules:
         print("autoboot: no boot modules (add `module` lines to grub.cfg)")
     from hv.loader.boot import kind, linux_cmdline, pairs
-    for m, k, initrd in pairs(modules, [kind(_bytes(m)) for m in modules]):
-        print("autoboot: %s%s" % (m.cmdline, " + initrd %s" % initrd.name if initrd else ""))
+    for m, k, data in pairs(modules, [kind(_bytes(m)) for m in modules]):
+        linux = k == "linux"
+        print("autoboot: %s%s" % (m.cmdline, "".join(" + %s %s" % ("initrd" if linux else "module", d.name)
+                                                      for d in data)))
         try:
-            r = hv.boot(_bytes(m), cmdline=linux_cmdline(m.cmdline) if k == "linux" else m.cmdline,
-                        initrd=_bytes(initrd) if initrd is not None else None)
+            if linux:
+                r = hv.boot(_bytes(m), cmdline=linux_cmdline(m.cmdline),
+                            initrd=_bytes(data[0]) if data else None)
+            else:
+                r = hv.boot(_bytes(m), cmdline=m.cmdline, modules=[(_bytes(d), d.cmdline) for d in data])
         except hv.ImageError as e:
             print("autoboot: %s: %s" % (m.name, e))
             continue

@@ -1,8 +1,9 @@
 # hv.boot(): one call from a kernel image to its result. Finds the image
 # among the multiboot modules GRUB loaded (`module` lines, named by the first
 # word of their command line) or the demo guests built into mpvisor (module
-# `demos`), loads it into a fresh VM as a multiboot loader would (or, for a
-# Linux bzImage, as its boot protocol says) and runs it. Bare-metal port.
+# `demos`), loads it into a fresh VM as a multiboot loader would, with its
+# boot modules (or, for a Linux bzImage, as its boot protocol says) and runs
+# it. Bare-metal port.
 import hv
 import multiboot
 
@@ -68,31 +69,36 @@ def kind(image):
 
 
 def pairs(modules, kinds):
-    """[(kernel module, its kind, its initrd module or None)] in module
-    order; kinds[i] is kind() of module i's bytes. A data module that
-    follows no bzImage is left out, with a line saying so."""
+    """[(kernel module, its kind, [its data modules])] in module order;
+    kinds[i] is kind() of module i's bytes. A bzImage takes the one data
+    module after it as its initrd (GRUB's `linux` + `initrd`), a multiboot
+    kernel every data module after it as its boot modules (`multiboot` +
+    `module`). A data module that follows no kernel, or a bzImage that
+    has its initrd, is left out, with a line saying so."""
     out = []
     for m, k in zip(modules, kinds):
-        if k is None and out and out[-1][1] == "linux" and out[-1][2] is None:
-            out[-1] = (out[-1][0], "linux", m)
+        if k is None and out and (out[-1][1] == "multiboot" or not out[-1][2]):
+            out[-1][2].append(m)
         elif k is None:
-            print("autoboot: %s: neither a kernel nor the initrd of a Linux kernel before it; skipped"
-                  % m.name)
+            print("autoboot: %s: neither a kernel nor a module of the kernel before it; skipped" % m.name)
         else:
-            out.append((m, k, None))
+            out.append((m, k, []))
     return out
 
 
-def boot(image, cmdline=None, mem=None, initrd=None, trace=False, echo=True, prefix=None,
-         apic=False, strict=None, **options):
+def boot(image, cmdline=None, mem=None, initrd=None, modules=None, trace=False, echo=True,
+         prefix=None, apic=False, strict=None, **options):
     """Boot a multiboot kernel or a Linux bzImage (bytes, or a name from
     hv.images()) in a new VM with `mem` bytes of RAM (default 32 MiB, 128
     MiB for Linux) and run it to completion; the RunResult (r.result: what
     it wrote to port 0xF4). initrd: a Linux initrd (bytes or a name from
     hv.images()); a named bzImage's command line is its module line less
-    the name. trace=True prints every exit; strict=True (default: as
-    trace) ends the VM at a port no device handles instead of reading all
-    ones there (vm.vmm.unhandled_io 'stop' instead of the PC's 'pc');
+    the name. modules: a multiboot kernel's boot modules, [(bytes or a
+    name from hv.images(), cmdline)], placed page-aligned in guest RAM
+    as GRUB's `module` lines would be (vm.load_multiboot; ImageError
+    names a malformed one). trace=True prints every exit; strict=True
+    (default: as trace) ends the VM at a port no device handles instead
+    of reading all ones there (vm.vmm.unhandled_io 'stop', not 'pc');
     apic=True gives the guest a local APIC and the I/O APIC
     (vm.vmm.enable_apic());
     prefix: the guest's COM1 line prefix ('' for none, the default for
@@ -113,6 +119,9 @@ def boot(image, cmdline=None, mem=None, initrd=None, trace=False, echo=True, pre
     linux = is_bzimage(image)
     if initrd is not None and not linux:
         raise ValueError("initrd= is for a Linux bzImage; this kernel is not one")
+    if modules and linux:
+        raise ValueError("modules= is for a multiboot kernel; a bzImage takes initrd=")
+    modules = [_named(m) for m in modules or ()]
     if mem is None:
         mem = LINUX_MEM if linux else MULTIBOOT_MEM
     vm = hv.VM(mem)
@@ -120,7 +129,7 @@ def boot(image, cmdline=None, mem=None, initrd=None, trace=False, echo=True, pre
         if linux:
             vm.load_linux(image, initrd, cmdline or "")
         else:
-            vm.load_multiboot(image, cmdline or "")
+            vm.load_multiboot(image, cmdline or "", modules)
         vm.trace = trace
         if prefix is None and linux:
             prefix = ""
@@ -144,6 +153,14 @@ def boot(image, cmdline=None, mem=None, initrd=None, trace=False, echo=True, pre
         raise
     vm.close()
     return r
+
+
+def _named(module):
+    # (name, cmdline) -> (the image named so, cmdline); anything else as it
+    # is, for vm.load_multiboot to check.
+    if isinstance(module, (tuple, list)) and len(module) == 2 and isinstance(module[0], str):
+        return find(module[0])[0], module[1]
+    return module
 
 
 def _run(vm, detach, **options):

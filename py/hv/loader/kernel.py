@@ -1,25 +1,31 @@
 # Putting a kernel into a VM: a multiboot (v1) kernel as a multiboot loader
-# would (its segments, the information structure, 32-bit protected mode with
+# would (its segments, boot modules, the information structure, 32-bit protected mode with
 # EAX = 0x2BADB002 and EBX = the info address: Multiboot 0.6.96, 3.2), or a
 # raw binary at an address in a given mode. Arch-neutral; behind vm.load_*.
 from micropython import const
-from hv.loader import mbinfo, mbload
+from hv.host.frame import OutOfFrames
+from hv.loader import mbload, mbplace
 from hv.x86.guest_tables import TABLES_GPA, tables_end
 from hv.x86.regs import RAX, RBX
 
 _ZEROS = const(0x10000)
+_LARGE = const(0x200000)
+PAGE = const(0x1000)
 
 
 def _vcpu(vm):
     return vm.vcpus[0] if vm.vcpus else vm.new_vcpu()
 
 
-def load_multiboot(vm, image, cmdline="", loader_name="mpvisor"):
-    """Check the image (mbload.ImageError names what is wrong; the VM is
-    untouched then), copy its segments, zero their bss, write the info
-    structure at mbload.INFO_BASE and set up the first vCPU. Returns it."""
+def load_multiboot(vm, image, cmdline="", loader_name="mpvisor", modules=()):
+    """Check the image and modules [(bytes-like, cmdline)] and place the
+    information structure and the modules beside the kernel (ImageError
+    names what is wrong, OutOfFrames that the host has too few frames; the
+    VM is untouched then), copy the segments, zero their bss, write the
+    modules and the info and set up the first vCPU. Returns it."""
     plan = mbload.plan(image, vm.mem_size)
-    info = mbinfo.build(vm.mem_size, cmdline, loader_name)
+    mbplace.place(plan, vm.mem_size, cmdline, loader_name, modules)
+    _enough_frames(vm, plan)
     c = _vcpu(vm)
     # Flat 4 GiB code and data segments, paging off, IF = 0 (3.2); the GDT
     # setup() writes at TABLES_GPA may be overwritten by the kernel: the spec
@@ -34,13 +40,40 @@ def load_multiboot(vm, image, cmdline="", loader_name="mpvisor"):
             n = min(end - gpa, _ZEROS)
             vm.write(gpa, bytes(n))
             gpa += n
-    vm.write(mbload.INFO_BASE, info)
-    plan.info_gpa = mbload.INFO_BASE
-    plan.info = [(mbload.INFO_BASE, info)]
+    for (start, end, _), (data, _) in zip(plan.modules, modules):
+        _map_large(vm, start, end)
+        vm.write(start, data)
+    for gpa, blob in plan.info:
+        vm.write(gpa, blob)
     c.set_gpr(RAX, mbload.BOOTLOADER_MAGIC)
-    c.set_gpr(RBX, mbload.INFO_BASE)
+    c.set_gpr(RBX, plan.info_gpa)
     vm.kernel = plan
     return c
+
+
+def _ranges(plan):
+    return ([(g, g + m) for g, _, m in plan.segments] + [(s, e) for s, e, _ in plan.modules]
+            + [(g, g + len(b)) for g, b in plan.info])
+
+
+def _enough_frames(vm, plan):
+    # Fail before the first write, not halfway with frames mapped.
+    a = vm.allocator
+    if not hasattr(a, "free_count"):
+        return
+    need = sum(vm.unbacked(s & ~(PAGE - 1), e) for s, e in _ranges(plan) if e > s)
+    if need > a.free_count():
+        raise OutOfFrames("the kernel, its modules and the multiboot information", need, a.free_count())
+
+
+def _map_large(vm, start, end):
+    # The whole 2 MiB blocks of a module as 2 MiB pages where the allocator
+    # has aligned runs: a module of megabytes maps a few pages, not
+    # hundreds of 4 KiB ones in the VM's page dict (MicroPython heap).
+    lo = (start + _LARGE - 1) & ~(_LARGE - 1)
+    hi = end & ~(_LARGE - 1)
+    if hi > lo:
+        vm.map_ram(lo, hi - lo)
 
 
 def load_flat(vm, data, gpa, entry, mode):

@@ -1,10 +1,11 @@
 # The multiboot (v1) information structure a guest finds at EBX (Multiboot
 # Specification 0.6.96, section 3.3): memory sizes and a memory map of the
 # guest's RAM with the reserved areas a PC has, the command line, the boot
-# loader's name and the module list. Pure: builds bytes at a guest address.
+# loader's name and the module list. Pure: builds bytes at a guest address
+# (hv.loader.mbplace picks it).
 import struct
 from micropython import const
-from hv.loader.mbload import HIGH_RAM_START, INFO_BASE, INFO_LIMIT, ImageError, LOW_RAM_END
+from hv.loader.mbload import HIGH_RAM_START, INFO_BASE, LOW_RAM_END
 
 _F_MEM = const(1 << 0)
 _F_CMDLINE = const(1 << 2)
@@ -12,24 +13,25 @@ _F_MODS = const(1 << 3)
 _F_MMAP = const(1 << 6)
 _F_LOADER_NAME = const(1 << 9)
 _INFO_SIZE = const(88)
-_AVAILABLE = const(1)
-_RESERVED = const(2)
+AVAILABLE = const(1)             # memory map types (3.3)
+RESERVED = const(2)
 
 
 def memory_map(mem_size):
     """(base, length, type) entries of a PC with mem_size bytes of RAM: the
     EBDA at 639 KiB and the BIOS area 0xF0000-0xFFFFF are reserved."""
-    entries = [(0, LOW_RAM_END, _AVAILABLE), (LOW_RAM_END, 0xA0000 - LOW_RAM_END, _RESERVED),
-               (0xF0000, 0x10000, _RESERVED)]
+    entries = [(0, LOW_RAM_END, AVAILABLE), (LOW_RAM_END, 0xA0000 - LOW_RAM_END, RESERVED),
+               (0xF0000, 0x10000, RESERVED)]
     if mem_size > HIGH_RAM_START:
-        entries.append((HIGH_RAM_START, mem_size - HIGH_RAM_START, _AVAILABLE))
+        entries.append((HIGH_RAM_START, mem_size - HIGH_RAM_START, AVAILABLE))
     return entries
 
 
 def build(mem_size, cmdline="", loader_name="mpvisor", modules=(), base=INFO_BASE):
     """bytes to write at guest-physical `base`: the info structure, then the
     memory map, the module list and the strings. modules are (start, end,
-    string) already placed in guest RAM."""
+    string) already placed in guest RAM. Its length does not depend on
+    base or the modules' addresses."""
     mmap = b"".join(struct.pack("<IQQI", 20, b, l, t) for b, l, t in memory_map(mem_size))
     mods_at = base + _INFO_SIZE + len(mmap)
     strings_at = mods_at + 16 * len(modules)
@@ -50,8 +52,4 @@ def build(mem_size, cmdline="", loader_name="mpvisor", modules=(), base=INFO_BAS
                      len(modules), mods_at)
     struct.pack_into("<2I", info, 44, len(mmap), base + _INFO_SIZE)
     struct.pack_into("<I", info, 64, loader_at)
-    blob = bytes(info) + mmap + mods + bytes(strings)
-    if base + len(blob) > INFO_LIMIT:
-        raise ImageError("command line and module list do not fit the multiboot information area "
-                         "(%d bytes, %d available)" % (len(blob), INFO_LIMIT - base))
-    return blob
+    return bytes(info) + mmap + mods + bytes(strings)

@@ -21,8 +21,7 @@ _PT_LOAD = const(1)
 # Guest-physical layout a PC has (3.3 memory map) and where the info goes.
 LOW_RAM_END = const(0x9FC00)           # 639 KiB of conventional memory
 HIGH_RAM_START = const(0x100000)
-INFO_BASE = const(0x8000)              # info structure, memory map, strings
-INFO_LIMIT = const(0x9F000)
+INFO_BASE = const(0x8000)              # the info structure's first choice (hv.loader.mbplace)
 
 
 class ImageError(ValueError):
@@ -33,7 +32,9 @@ class Plan:
     """What to put in guest RAM and how to start: `segments` are
     (gpa, bytes, memsz) with memsz - len(bytes) zero bytes after the data;
     start in 32-bit protected mode at `entry` with EAX = BOOTLOADER_MAGIC
-    and EBX = `info_gpa`; `info` is (gpa, bytes) blobs to write."""
+    and EBX = `info_gpa`; `info` is (gpa, bytes) blobs to write and
+    `modules` (mod_start, mod_end, cmdline) where each module goes (both
+    filled in by hv.loader.mbplace.place)."""
 
     def __init__(self, kind, segments, entry):
         self.kind = kind
@@ -41,6 +42,7 @@ class Plan:
         self.entry = entry
         self.info_gpa = None
         self.info = []
+        self.modules = []
 
     def __repr__(self):
         return "<multiboot %s kernel, %d segments, entry 0x%x>" % (self.kind, len(self.segments), self.entry)
@@ -140,9 +142,6 @@ def plan(image, mem_size):
         if gpa + memsz > mem_size:
             raise ImageError("segment at 0x%x-0x%x lies outside guest RAM (0x%x bytes)"
                              % (gpa, gpa + memsz, mem_size))
-        if gpa < INFO_LIMIT and gpa + memsz > INFO_BASE:
-            raise ImageError("segment at 0x%x-0x%x overlaps the multiboot information area 0x%x-0x%x"
-                             % (gpa, gpa + memsz, INFO_BASE, INFO_LIMIT))
     if p.entry >= 1 << 32 or not any(g <= p.entry < g + m for g, _, m in p.segments):
         raise ImageError("entry point 0x%x is not inside a loaded segment" % p.entry)
     return p

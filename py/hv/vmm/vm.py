@@ -103,7 +103,7 @@ class VM:
         if gpa < 0 or gpa & (PAGE - 1) or size <= 0 or end > self.mem_size:
             raise ValueError("RAM %#x+%#x is not pages inside guest RAM (%#x bytes)"
                              % (gpa, size, self.mem_size))
-        need = self._unbacked(gpa, end)
+        need = self.unbacked(gpa, end)
         a = self.allocator
         free = a.free_count() if hasattr(a, "free_count") else need
         if need > free:
@@ -151,8 +151,9 @@ class VM:
                 return
         self.map_ram(gpa & ~(PAGE - 1), PAGE)
 
-    def _unbacked(self, gpa, end):
-        # Frames [gpa, end) still needs: its pages with no mapping yet.
+    def unbacked(self, gpa, end):
+        """Frames [gpa, end) (gpa page-aligned) still needs: its pages with
+        no mapping yet."""
         n = 0
         while gpa < end:
             if gpa & (_LARGE - 1) == 0 and (gpa >> 21) in self._large:
@@ -259,12 +260,14 @@ class VM:
         return True
 
     # -- loading a guest (hv.loader.kernel) -------------------------------------------
-    def load_multiboot(self, image, cmdline=""):
+    def load_multiboot(self, image, cmdline="", modules=()):
         """Load a multiboot (v1) kernel (ELF32, ELF64 or a.out-kludge) as a
-        multiboot loader would; the first vCPU, ready to run. ImageError
-        names what is wrong with a malformed image."""
+        multiboot loader would, with boot modules [(bytes-like, cmdline)]
+        page-aligned beside it (mods_addr/mods_count); the first vCPU,
+        ready to run. ImageError names what is wrong with a malformed image
+        or module list; the VM is untouched then."""
         from hv.loader.kernel import load_multiboot
-        return load_multiboot(self, image, cmdline)
+        return load_multiboot(self, image, cmdline, modules=modules)
 
     def load_linux(self, kernel, initrd=None, cmdline="", mode=None, rsdp=0, reserved=()):
         """Load a Linux bzImage (and an initrd, bytes) as the 32/64-bit boot
