@@ -6,70 +6,23 @@
 # Arch-neutral; bare metal and CPython.
 import sys
 from micropython import const
-from hv.vmm import report as _report, trace as _trace
+from hv.vmm import exits as _exits, report as _report, trace as _trace
+from hv.vmm.result import RunResult
 from hv.vmm.console import MARKERS, Watch
 from hv.host.rtc import read_epoch
 from hv.host.timer import HostTimer
-from hv.vmm.platform import DEBUG_EXIT, Platform, acpi_tables
+from hv.vmm.platform import Platform, acpi_tables
 from hv.host.frame import OutOfFrames
-from hv.vcpu import ring as _ring
-from hv.vcpu.api import GuestFault, UnexpectedExit
+from hv.vcpu.api import UnexpectedExit
 
-COM1 = const(0x3F8)
-COM1_PORTS = const(8)
 HC_ADD = const(1)                       # returns the sum of the six arguments
 HC_INJECT = const(2)                    # queue interrupt args[0] for this vCPU
 HC_EINVAL = const(0xFFFFFFFFFFFFFFFF)   # -1: a hypercall's argument is out of range
-_VEC_GP = const(13)
 ACPI_BASE = const(0xE0000)      # hv.vmm.acpi.BASE: the RSDP and the tables after it
 ACPI_MIN_RAM = const(0x100000)  # less RAM: no BIOS area, no tables
 EXIT_BUDGET = const(50000000)   # default vm.vmm.exit_budget: ~10 minutes of exits under TCG
 SLICE = const(4096)             # exits a vCPU handles itself before vm.run() looks at the budgets
 WATCHDOG_S = 0.05               # the longest a guest runs without an exit, where a timer can tell
-
-
-class RunResult:
-    """How vm.run() ended: `reason` ('DebugExit' when the guest wrote port
-    0xF4, then `result` is the value; 'Halt', 'PowerOff' (ACPI S5), 'Reset'
-    (8042 pulse, port 0x92, 0xCF9), 'SystemDown', 'FailEntry',
-    'NestedPageFault', 'UnknownHypercall', 'UnhandledPort', 'UnhandledMmio', 'ExitBudget',
-    'TimeBudget', 'GuestPanic' (the guest's console showed the end of a
-    Linux kernel panic), 'HandlerError' with the exception as `error`, likewise
-    'Unsupported' (what the vCPU cannot virtualize) and 'OutOfFrames'; the exit's
-    reason when stop(exit) said so), the last exit record, the guest's COM1
-    output, the number of exits (those the vCPU handled itself included),
-    with trace=True every exit the VMM saw as a tuple (COM1 traffic left
-    out), and `report`: hv.vmm.report's text."""
-
-    def __init__(self, reason, exit, output, exits, trace, result=None, report="", error=None):
-        self.reason = reason
-        self.result = result
-        self.exit = exit
-        self.output = output
-        self.exits = exits
-        self.trace = trace
-        self._report = report           # the text, or hv.vmm.report.build's arguments
-        self.error = error
-
-    @property
-    def report(self):
-        r = self._report
-        if type(r) is tuple:
-            r = self._report = _report.build(*r)
-        return r
-
-    @property
-    def ok(self):
-        """True when the guest or the caller ended the run (port 0xF4, a
-        halt with interrupts off, stop()), not the VMM."""
-        return self.reason in _report.NORMAL or self.stopped
-
-    stopped = False
-
-    def __repr__(self):
-        what = self.reason if self.result is None else "DebugExit(%d)" % self.result
-        return "<RunResult %s after %d exits, %d bytes of output>" % (
-            what, self.exits, len(self.output))
 
 
 def _console_writer():
@@ -208,7 +161,7 @@ class Vmm:
                     ticks.poll(vcpu)
                 else:
                     n += 1
-                    why = self._exit(vcpu, e, n, tr, show, ring)
+                    why = _exits.handle(self, vcpu, e, n, tr, show, ring)
                     if why is None and stop is not None and stop(e):
                         why = "Stopped"
                     if why is not None:
@@ -302,126 +255,3 @@ class Vmm:
 
     def _msr_out(self, msr, value):
         self.msrs[msr] = value
-
-    def _exit(self, vcpu, e, n, tr, show, ring):
-        # One exit the vCPU returned (tier two): handled (None) or why the run ends.
-        r = e.reason
-        if e.stop is not None:                  # a registered handler ended the run
-            why, e.stop = e.stop, None
-            ring.add_exit(e, vcpu.exit_rip)
-            return why
-        if r == "IoWrite" or r == "IoRead":
-            return self._io_exit(vcpu, e, n, tr, show, ring)
-        if r == "MmioRead" or r == "MmioWrite":
-            return self._mmio_exit(vcpu, e, n, tr, show, ring)
-        ring.add_exit(e, vcpu.exit_rip if r in _trace.WITH_EXIT_RIP else vcpu.rip)
-        t = e.as_tuple() if tr is not None or show is not None else None
-        if tr is not None:
-            tr.append(t)
-        if show is not None:
-            show.exit(n, t, vcpu)
-        if r == "Hypercall":
-            fn = self.hypercalls.get(e.nr)
-            if fn is None:
-                vcpu.retry()                # run() again, once registered, repeats it
-                return "UnknownHypercall"
-            vcpu.set_return_value(fn(vcpu, e.args))
-        elif r == "SysRegRead" or r == "SysRegWrite":
-            self._msr(vcpu, e)
-        elif r == "NestedPageFault":
-            if not self._fault_in(vcpu, e.addr, e.access):
-                return r
-        elif r == "ExternalInterrupt":
-            self.platform.ticks.poll(vcpu)
-        elif r != "Halt" or not self.platform.ticks.halted(vcpu):
-            return r                        # Halt for good, SystemDown, FailEntry, ...
-        return None
-
-    def _io_exit(self, vcpu, e, n, tr, show, ring):
-        # A port no handler took inside the vCPU: one registered there while
-        # every exit goes out (trace, stop()), or none (the unhandled policy:
-        # only 'stop' ends the run; 'pc' and 'absent' float the bus high).
-        port, r = e.port, e.reason
-        fn = (vcpu.io_in if r == "IoRead" else vcpu.io_out).get(port)
-        if fn is None and self.unhandled_io == "stop":
-            ring.add_exit(e, vcpu.exit_rip)
-            vcpu.retry()                    # run() again, once allowed, repeats the IN/OUT
-            return "UnhandledPort"
-        mask = (1 << (8 * e.width)) - 1
-        why = None
-        if r == "IoWrite":
-            value = e.data
-            if fn is not None:
-                why = fn(port, e.width, value)
-        else:
-            value = fn(port, e.width) & mask if fn is not None else mask   # absent: floats high
-            vcpu.complete(value)
-        ring.add(_ring.IN if r == "IoRead" else _ring.OUT, port, e.width, value, vcpu.exit_rip)
-        if not COM1 <= port < COM1 + COM1_PORTS and (tr is not None or show is not None):
-            t = (r, port, e.width, value)
-            if tr is not None:
-                tr.append(t)
-            if show is not None:
-                show.exit(n, t, vcpu)
-        return why
-
-    def _mmio_exit(self, vcpu, e, n, tr, show, ring):
-        # An access no device answered inside the vCPU: a registered one
-        # while every exit goes out, or none (the unhandled policy, as for ports).
-        addr, width, r = e.addr, e.width, e.reason
-        write = r == "MmioWrite"
-        fn = vcpu.mmio_handler(addr, write)
-        if fn is None and self.unhandled_io != "absent":
-            ring.add_exit(e, vcpu.exit_rip)
-            if tr is not None or show is not None:
-                t = e.as_tuple()
-                if tr is not None:
-                    tr.append(t)
-                if show is not None:
-                    show.exit(n, t, vcpu)
-            vcpu.retry()                    # run() again, once a device is there, repeats it
-            return "UnhandledMmio"
-        try:
-            if write:
-                value = e.data
-                if fn is not None:
-                    fn(addr, width, value)
-            else:
-                mask = (1 << (8 * width)) - 1
-                value = fn(addr, width) & mask if fn is not None else mask   # absent: all ones
-                vcpu.complete(value)
-        except GuestFault as f:
-            vcpu.fault(f.vector, f.error_code)
-            return None
-        ring.add(_ring.MMIO_WRITE if write else _ring.MMIO_READ, addr, width, value, vcpu.exit_rip)
-        if tr is not None or show is not None:
-            t = (r, addr, width, value)
-            if tr is not None:
-                tr.append(t)
-            if show is not None:
-                show.exit(n, t, vcpu)
-        return None
-
-    def _msr(self, vcpu, e):
-        # Registered MSRs (self.msrs among them) answer; any other intercepted
-        # MSR faults as on hardware without it: #GP(0) at the instruction (SDM 2B RDMSR).
-        fn = (vcpu.msr_in if e.reason == "SysRegRead" else vcpu.msr_out).get(e.msr)
-        if fn is None:
-            vcpu.fault(_VEC_GP, 0)
-            return
-        try:
-            if e.reason == "SysRegRead":
-                vcpu.complete(fn(e.msr))
-            else:
-                fn(e.msr, e.value)
-        except GuestFault as f:
-            vcpu.fault(f.vector, f.error_code)
-
-    def _fault_in(self, vcpu, addr, access):
-        # A fault on an absent page inside guest RAM: back it and re-run. A
-        # device's page never becomes RAM (a fetch or table walk there stops).
-        if addr >= self.vm.mem_size or "p" in access or self.vm.gpa_to_hpa(addr) >= 0 \
-                or vcpu.mmio_claims(addr):
-            return False
-        self.vm.fault_in(addr, lambda a, n: any(vcpu.mmio_claims(g) for g in range(a, a + n, 0x1000)))
-        return True
