@@ -55,7 +55,9 @@ def test_watch_finds_a_marker_split_across_checks():
     assert w.check() is None                        # nothing new
     out += b"Kernel panic - not syncing: VFS\n---[ end Ker"
     assert w.check() is None
-    out += b"nel panic - not syncing: VFS ]---\n"
+    out += b"nel panic - not syncing: VF"
+    assert w.check() is None                        # the line goes on: the report wants all of it
+    out += b"S ]---\n"
     assert w.check() == "GuestPanic"
     assert w.found == ("GuestPanic", "---[ end Kernel panic - not syncing: VFS ]---")
 

@@ -10,8 +10,10 @@ MARKERS = ((PANIC, "GuestPanic"),)
 
 class Watch:
     """Scans the bytes appended to `output` (a UART's bytearray) since the
-    last check for each marker of `markers` ((bytes, reason) pairs).
-    check() is cheap when nothing new arrived: one length compare."""
+    last check for each marker of `markers` ((bytes, reason) pairs); a
+    marker counts once the line holding it has ended, so the report shows
+    the whole line. check() is cheap when nothing new arrived: one length
+    compare."""
 
     def __init__(self, output, markers=MARKERS):
         self.output = output
@@ -19,6 +21,7 @@ class Watch:
         self.pos = len(output)
         self.longest = max([len(m) for m, _ in markers] or [0])
         self.found = None               # (reason, the line that holds the marker)
+        self._held = None               # (offset, reason) of a marker whose line goes on
 
     def check(self):
         """The reason of the first marker in the new output, or None."""
@@ -28,13 +31,21 @@ class Watch:
             return None
         start = max(0, self.pos - self.longest + 1)   # a marker split across two checks
         self.pos = n
-        new = bytes(out[start:n])
-        for marker, reason in self.markers:
-            i = new.find(marker)
-            if i >= 0:
-                self.found = (reason, line_at(out, start + i))
-                return reason
-        return None
+        if self._held is None:
+            new = bytes(out[start:n])
+            for marker, reason in self.markers:
+                i = new.find(marker)
+                if i >= 0:
+                    self._held = (start + i, reason)
+                    break
+        if self._held is None:
+            return None
+        at, reason = self._held
+        if bytes(out[at:n]).find(b"\n") < 0:
+            return None                 # the rest of its line is still to come
+        self._held = None
+        self.found = (reason, line_at(out, at))
+        return reason
 
 
 def line_at(output, i):
