@@ -204,3 +204,29 @@ def test_an_io_exit_ends_the_interrupt_shadow_and_keeps_its_rip(rig):
               else rig.c.vmcs.read32(F.GUEST_INTERRUPTIBILITY_INFO))
     assert shadow == 0 and rig.c.rip == LOAD + 2 and rig.c.exit_rip == LOAD
     assert rig.c.ring.entries()[-1][1:] == (("IoWrite", 0x61, 1, 0x34), LOAD)
+
+
+def test_fresh_ram_is_backed_inside_run_and_the_rest_leaves(rig):
+    rig.load("hlt")                                 # the faults come before it, as steps
+    backed = []
+    rig.c.register_ram_fault(lambda gpa: backed.append(gpa) or gpa < 0x400000)
+    e = rig.run(rig.npf(0x300000, write=True), rig.npf(0x301000, table=True), rig.hlt())
+    assert e.reason == "Halt" and backed == [0x300000, 0x301000]    # no exit went up
+    e = rig.run(rig.npf(0x500000))                  # the VMM declined: a record
+    assert (e.reason, e.addr, backed[-1]) == ("NestedPageFault", 0x500000, 0x500000)
+    rig.c.every_exit_out(True)                      # a trace sees every fault
+    e = rig.run(rig.npf(0x302000))
+    assert (e.reason, backed[-1]) == ("NestedPageFault", 0x500000)
+    rig.c.every_exit_out(False)
+    rig.c.register_ram_fault(None)
+    assert rig.run(rig.npf(0x303000)).reason == "NestedPageFault"
+
+
+def test_vm_run_backs_fresh_ram_without_a_record(rig):
+    rig.load("hlt")                                 # the faults come before it, as steps
+    r = rig.vm_run(rig.npf(0x300000, write=True), rig.hlt(), trace=True)
+    assert ("NestedPageFault", 0x300000, "w") in r.trace     # traced: it came out
+    rig.vm.unmap(0x300000, 0x1000)
+    r = rig.vm_run(rig.npf(0x300000, write=True), rig.hlt())
+    assert r.reason == "Halt" and rig.vm.gpa_to_hpa(0x300000) >= 0
+    assert rig.c.ram_fault is not None

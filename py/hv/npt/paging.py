@@ -139,6 +139,13 @@ class NestedPageTable:
             gpa += step
             hpa += step
 
+    def map_page(self, gpa, hpa, perms):
+        """One 4 KiB leaf (perms an int) where the caller knows nothing is
+        mapped yet, e.g. a fresh RAM page (hv.vmm.ram): map()'s argument
+        checks and its walk over the range left out of a hot path."""
+        pt = self._table_for(gpa, 3, True)
+        self._set(pt, (gpa >> 12) & 511, self.fmt.leaf(hpa, perms, False))
+
     def _leaf(self, gpa):
         """(table, index, entry, page size) of the leaf for gpa, or None."""
         fmt = self.fmt

@@ -100,6 +100,7 @@ class VCpu(TierOne, Entry, Mmio, StringIo, Emulation):
         self._io_in, self._io_out, self._msr_in, self._msr_out = (
             self.io_in, self.io_out, self.msr_in, self.msr_out)
         self._hypercalls = self.hypercalls
+        self.ram_fault = self._ram_fault = None   # register_ram_fault()
         self._hc_args = [0] * 6         # reused: a hypercall handler must not keep it
         self.ring = _ring.Ring()        # the last exits, for reports
         self.ring_buf = self.ring.buf

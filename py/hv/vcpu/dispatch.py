@@ -52,6 +52,15 @@ class TierOne:
         else:
             self.hypercalls[nr] = fn
 
+    def register_ram_fault(self, fn):
+        """fn(gpa) -> True once it backed guest RAM at gpa: a nested page
+        fault on a not-present page that is not MMIO is answered inside
+        run() (the VMM's fresh zeroed RAM) and the guest goes on; False or
+        no fn: the fault leaves run() as NestedPageFault."""
+        self.ram_fault = fn
+        if self._mmio_active:
+            self._ram_fault = fn
+
     def every_exit_out(self, on):
         """on: every I/O, MSR and hypercall exit leaves run() as an Exit,
         registered or not (a trace shows them all; the caller then calls the
@@ -60,10 +69,12 @@ class TierOne:
         if on:
             self._io_in, self._io_out, self._msr_in, self._msr_out = {}, {}, {}, {}
             self._hypercalls = {}
+            self._ram_fault = None
         else:
             self._io_in, self._io_out = self.io_in, self.io_out
             self._msr_in, self._msr_out = self.msr_in, self.msr_out
             self._hypercalls = self.hypercalls
+            self._ram_fault = self.ram_fault
 
 
 # -- the hot paths, as module functions of the vCPU (exits.py calls them) --

@@ -38,7 +38,8 @@ def handle(vmm, vcpu, e, n, tr, show, ring):
     elif r == "SysRegRead" or r == "SysRegWrite":
         _msr(vcpu, e)
     elif r == "NestedPageFault":
-        if not _fault_in(vmm.vm, vcpu, e.addr, e.access):
+        fresh = vcpu.ram_fault              # vm.run() registered ram_fault() below
+        if "p" in e.access or fresh is None or not fresh(e.addr):
             return r
     elif r == "ExternalInterrupt":
         vmm.platform.ticks.poll(vcpu)
@@ -118,15 +119,20 @@ def _msr(vcpu, e):
         vcpu.fault(f.vector, f.error_code)
 
 
-def _fault_in(vm, vcpu, addr, access):
-    # A fault on an absent page inside guest RAM: back it and re-run. A
-    # device's page never becomes RAM (a fetch or table walk there stops).
-    if addr >= vm.mem_size or "p" in access or vm.gpa_to_hpa(addr) >= 0 \
-            or vcpu.mmio_claims(addr):
-        return False
-    vm.fault_in(addr, lambda a, n: any(vcpu.mmio_claims(g) for g in range(a, a + n, 0x1000)))
-    return True
+def ram_fault(vm, vcpu):
+    """The fn for vcpu.register_ram_fault(): fn(gpa) backs a not-present
+    page inside guest RAM with a fresh zeroed frame and says True, inside
+    vcpu.run() (tier one) or for a NestedPageFault that came out. A
+    device's page never becomes RAM (a fetch or table walk there stops)."""
+    def device_in(a, n):
+        return any(vcpu.mmio_claims(g) for g in range(a, a + n, 0x1000))
 
+    def fault(gpa):
+        if gpa >= vm.mem_size or vm.gpa_to_hpa(gpa) >= 0 or vcpu.mmio_claims(gpa):
+            return False
+        vm.fault_in(gpa, device_in)
+        return True
+    return fault
 
 
 def _record(tr, show, n, t, vcpu):

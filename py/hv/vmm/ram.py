@@ -107,7 +107,13 @@ class GuestRam:
             if hpa is not None:
                 self._back(base, hpa, _LARGE)
                 return
-        self.map_ram(gpa & ~(PAGE - 1), PAGE)
+        page = gpa & ~(PAGE - 1)
+        if page >= self.mem_size or self.gpa_to_hpa(page) >= 0:
+            raise ValueError("%#x is not an unmapped page of guest RAM (%#x bytes)" % (gpa, self.mem_size))
+        hpa = self.allocator.alloc_frame()
+        if hpa is None:
+            raise out_of_frames(self.allocator, "guest RAM page %#x" % page, 1)
+        self._back(page, hpa, PAGE)
 
     def unbacked(self, gpa, end):
         """Frames [gpa, end) (gpa page-aligned) still needs: its pages with
@@ -127,7 +133,10 @@ class GuestRam:
         # data), then map them; frames go back if the tables cannot grow.
         try:
             self._zero(hpa, size)
-            self.npt.map(gpa, hpa, size, paging.RWX)
+            if size == PAGE:
+                self.npt.map_page(gpa, hpa, paging.RWX)
+            else:
+                self.npt.map(gpa, hpa, size, paging.RWX)
         except BaseException:
             self.allocator.dealloc_frames(hpa, size // PAGE)
             raise

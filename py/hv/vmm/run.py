@@ -243,6 +243,8 @@ class Vmm:
             vcpu.register_msr(m, self._msr_in, self._msr_out)
         self._port_keys, self._msr_keys = set(self.ports), set(self.msrs)
         vcpu.hypercalls = self.hypercalls
+        if vcpu.ram_fault is None:
+            vcpu.register_ram_fault(_exits.ram_fault(self.vm, vcpu))
 
     def _port_in(self, port, width):
         return self.ports[port]

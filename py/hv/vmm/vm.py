@@ -130,6 +130,7 @@ class VM(GuestRam):
                 # vCPU, not every device (the GC is conservative).
                 for t in (c.io_in, c.io_out, c.msr_in, c.msr_out):
                     t.clear()
+                c.register_ram_fault(None)
         finally:
             for k in self._owned:
                 if k < 0:

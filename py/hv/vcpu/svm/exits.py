@@ -23,6 +23,7 @@ _INTERRUPT_STATE = const(0x80068)
 _EXITINTINFO = const(0x80088)
 _EVENT_VALID = const(0x80000000)            # defs.EVENT_VALID
 _NPF_RW = const(2)                          # defs.NPF_RW
+_NPF_P = const(1)                           # defs.NPF_P
 _NPF_NOT_DATA = const(0x200000019)          # defs.NPF_P | NPF_RSV | NPF_ID | NPF_TABLE
 _IOIO_IN = const(1)                         # defs.IOIO_TYPE_IN
 _IOIO_STR_REP = const(0xC)                  # defs.IOIO_STR | defs.IOIO_REP
@@ -201,12 +202,17 @@ def shutdown(c):
 def npf(c):
     # A data access (not a fetch, not the guest's table walk, not during
     # event delivery) to a not-present page that is a device or outside RAM
-    # is MMIO: emulated (hv.vcpu.mmio). The rest is a NestedPageFault.
+    # is MMIO: emulated (hv.vcpu.mmio). A not-present page of RAM the VMM
+    # backs inside run() (register_ram_fault; the guest retries the access,
+    # an event it was delivering requeued). The rest is a NestedPageFault.
     pa = c._pa
     info, gpa = read(pa, _EXITINFO1), read(pa, _EXITINFO2)
     if not info & _NPF_NOT_DATA and not read(pa, _EXITINTINFO) & _EVENT_VALID \
             and c.mmio_claims(gpa):
         return c.mmio_fault(gpa, info & _NPF_RW)
+    ram = c._ram_fault
+    if ram is not None and not info & _NPF_P and ram(gpa):
+        return None
     e = _record(c, "NestedPageFault")
     e.addr = gpa
     e.access = defs.decode_npf(info)

@@ -19,6 +19,7 @@ _IO_STR_REP = const(3 << 4)                         # string and REP bits
 # present (bits 5:3 clear), linear address valid and translated (bits 7, 8).
 _EPT_DATA_MASK = const(0x1BC)
 _EPT_DATA = const(0x180)
+_EPT_PERMS = const(0x38)                            # bits 5:3: what the entry allowed (0: not present)
 
 
 def _record(c, reason):
@@ -189,13 +190,18 @@ def ept_violation(c):
     # A data access by an instruction (the final translation of a valid
     # linear address, not a fetch, not during event delivery) to a
     # not-present page that is a device or outside RAM is MMIO: emulated
-    # (hv.vcpu.mmio). The rest is a NestedPageFault.
+    # (hv.vcpu.mmio). A not-present page of RAM the VMM backs inside run()
+    # (register_ram_fault; the guest retries the access, an event it was
+    # delivering requeued). The rest is a NestedPageFault.
     v = c.vmcs
     q = v.readn(F.EXIT_QUALIFICATION)
     gpa = v.read64(F.GUEST_PHYSICAL_ADDRESS)
     if q & _EPT_DATA_MASK == _EPT_DATA and not v.read32(F.IDT_VECTORING_INFO) & defs.INTR_VALID \
             and c.mmio_claims(gpa):
         return c.mmio_fault(gpa, q & defs.EPT_VIOL_WRITE)
+    ram = c._ram_fault
+    if ram is not None and not q & _EPT_PERMS and ram(gpa):
+        return None
     e = _record(c, "NestedPageFault")
     e.addr = gpa
     e.access = defs.decode_ept_violation(q)
