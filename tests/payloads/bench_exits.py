@@ -12,7 +12,7 @@ from hv.x86.regs import RBX, R12
 
 BENCH_PORT = 0x610              # exit_loop.asm
 TEST_MSR = 0x4D500001           # common.inc
-MEM = 64 << 20                  # NPF pages from 16 MiB: up to 12288 of them
+MEM = 128 << 20                 # NPF pages from 16 MiB: up to 28672 of them
 MAX_N = (MEM - (16 << 20)) >> 12
 # kind -> (guest selector, SVM exit code, VMX basic exit reason, length of
 # the guest's instruction; APM2 Appendix C, SDM 3C Appendix C)

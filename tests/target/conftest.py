@@ -36,6 +36,22 @@ def booted(emulator="qemu", **options):
         yield repl
 
 
+# Bochs models for modules that run their cases on both back ends.
+BOCHS_MODELS = {"bochs-vmx": ("corei7_skylake_x", "intel"), "bochs-ryzen": ("ryzen", "amd")}
+
+
+@contextlib.contextmanager
+def bochs_model(name, setup, timeout):
+    """The ISO booted under Bochs as BOCHS_MODELS[name], its back end
+    checked, REPL calls allowed `timeout` s, `setup` run; yields (repl, vendor)."""
+    model, arch = BOCHS_MODELS[name]
+    with booted("bochs", iso=image(ISO), model=model) as r:
+        assert r.eval("__import__('hv').vendor()") == arch
+        r.timeout = timeout
+        r.exec(setup)
+        yield r, arch
+
+
 @contextlib.contextmanager
 def back_end(arch, imports=None):
     """A booted mpvisor whose back end is `arch`, checked: 'amd' (SVM under

@@ -3,20 +3,14 @@
 # the AMD SVM one (ryzen: V_TPR, NRIPS). One boot per model.
 import pytest
 
-from conftest import ISO, booted, image
+from conftest import BOCHS_MODELS, bochs_model
 from apic_cases import *  # noqa: F401,F403 (the test functions)
 from apic_cases import SETUP
 
-MODELS = {"bochs-vmx": ("corei7_skylake_x", "intel"), "bochs-ryzen": ("ryzen", "amd")}
 
-
-@pytest.fixture(scope="module", params=sorted(MODELS))
+@pytest.fixture(scope="module", params=sorted(BOCHS_MODELS))
 def bochs(request):
-    model, arch = MODELS[request.param]
-    with booted("bochs", iso=image(ISO), model=model) as r:
-        assert r.eval("__import__('hv').vendor()") == arch
-        r.timeout = 600
-        r.exec(SETUP)
+    with bochs_model(request.param, SETUP, timeout=600) as (r, arch):
         yield r, dict(name=request.param, vendor=arch, timeout=600)
 
 
