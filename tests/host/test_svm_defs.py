@@ -5,7 +5,7 @@
 import pytest
 
 from hv.x86 import guest_tables
-from hv.vcpu.svm import defs, structs, vmcb as V
+from hv.vcpu.svm import defs, names, structs, vmcb as V
 from hv.vcpu.svm.checks import vmrun_failures
 from svm_fakes import Machine
 
@@ -103,7 +103,7 @@ def test_segment_attribute_fields():
     ((1 << 64) - 2, "BUSY"), (0x3FF, "UNKNOWN_0x3ff"),
 ])
 def test_exit_names(code, name):
-    assert defs.exit_name(code) == name
+    assert names.exit_name(code) == name
 
 
 def test_normalize_exit_code():

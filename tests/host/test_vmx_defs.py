@@ -4,7 +4,7 @@
 # segment access rights and the EPTP.
 import pytest
 
-from hv.vcpu.vmx import defs
+from hv.vcpu.vmx import defs, names
 
 # (qualification, (cr, access type, gpr, lmsw from memory, lmsw source)), recorded.
 CR_ACCESS = [
@@ -65,22 +65,22 @@ def test_intr_info_round_trip():
 
 
 def test_exit_names():
-    assert defs.exit_name(defs.EXIT_CPUID) == "CPUID"
-    assert defs.exit_name(48) == "EPT_VIOLATION"
-    assert defs.exit_name(0x80000021) == "FAILED_ENTRY:INVALID_GUEST_STATE"
-    assert defs.exit_name(200) == "UNKNOWN_200"
+    assert names.exit_name(defs.EXIT_CPUID) == "CPUID"
+    assert names.exit_name(48) == "EPT_VIOLATION"
+    assert names.exit_name(0x80000021) == "FAILED_ENTRY:INVALID_GUEST_STATE"
+    assert names.exit_name(200) == "UNKNOWN_200"
     for name in ("EXIT_CPUID", "EXIT_HLT", "EXIT_VMCALL", "EXIT_CR_ACCESS", "EXIT_IO_INSTRUCTION",
                  "EXIT_RDMSR", "EXIT_WRMSR", "EXIT_EPT_VIOLATION", "EXIT_EPT_MISCONFIG",
                  "EXIT_PREEMPTION_TIMER", "EXIT_XSETBV", "EXIT_TRIPLE_FAULT"):
-        assert defs.exit_name(getattr(defs, name)) == name[len("EXIT_"):]
+        assert names.exit_name(getattr(defs, name)) == name[len("EXIT_"):]
 
 
 def test_vm_instruction_errors_are_named():
-    assert defs.vm_error_name(7) == "VM entry with invalid control field(s)"
-    assert defs.vm_error_name(8) == "VM entry with invalid host-state field(s)"
-    assert defs.vm_error_name(4) == "VMLAUNCH with non-clear VMCS"
-    assert defs.vm_error_name(defs.VMFAIL_INVALID).startswith("VMfailInvalid")
-    assert defs.vm_error_name(99) == "unknown VM-instruction error"
+    assert names.vm_error_name(7) == "VM entry with invalid control field(s)"
+    assert names.vm_error_name(8) == "VM entry with invalid host-state field(s)"
+    assert names.vm_error_name(4) == "VMLAUNCH with non-clear VMCS"
+    assert names.vm_error_name(defs.VMFAIL_INVALID).startswith("VMfailInvalid")
+    assert names.vm_error_name(99) == "unknown VM-instruction error"
 
 
 def test_access_rights_of_descriptors():

@@ -11,7 +11,7 @@ from hv.host.cpu import rdmsr_or_none
 from hv.host.frame import PhysFrame
 from hv.x86.guest_tables import SEL_CODE, TABLES_GPA
 from hv.x86.msr import IA32_EFER
-from hv.vcpu.svm import defs, modes, percpu, vmcb as V
+from hv.vcpu.svm import defs, modes, names, percpu, vmcb as V
 from hv.vcpu.svm.checks import vmrun_failures
 from hv.vcpu.svm.exits import HANDLERS
 from hv.vcpu.svm.structs import Iopm, Msrpm
@@ -196,7 +196,7 @@ class SvmVCpu(SvmState, SvmEvents, VCpu):
             handler = get(code)
             if handler is None:
                 raise UnexpectedExit("unexpected #VMEXIT %#x (%s)\n%s"
-                                     % (code, defs.exit_name(code), self.vmcb.dump()))
+                                     % (code, names.exit_name(code), self.vmcb.dump()))
             e = handler(self)
             if e is not None:
                 self._count(k, s0)

@@ -8,7 +8,7 @@ from micropython import const
 from hv.x86.regs import MASK64, RAX, RCX, RDX, RBX
 from hv.vcpu.dispatch import halt_exit, hypercall_exit, io_exit, msr_exit, port_in, port_out
 from hv.vcpu.api import UnexpectedExit
-from hv.vcpu.vmx import checks, cr, defs, fields as F
+from hv.vcpu.vmx import checks, cr, defs, fields as F, names
 
 _VEC_UD, _VEC_GP = 6, 13
 _WIDTH_MASK = (0, 0xFF, 0xFFFF, 0, 0xFFFFFFFF)
@@ -232,7 +232,7 @@ def vm_fail(c, error):
     found = (checks.control_failures(c) if error == 7 else
              checks.host_failures(c) if error == 8 else [])
     e.message = "VM entry failed: VM-instruction error %d (%s)%s" % (
-        error, defs.vm_error_name(error), ": " + "; ".join(found) if found else "")
+        error, names.vm_error_name(error), ": " + "; ".join(found) if found else "")
     return e
 
 
@@ -244,7 +244,7 @@ def failed_entry(c, reason):
     q = v.readn(F.EXIT_QUALIFICATION)
     if basic == defs.EXIT_INVALID_GUEST_STATE:
         found = checks.guest_failures(c)
-        detail = defs.INVALID_GUEST_STATE_DETAIL.get(q)
+        detail = names.INVALID_GUEST_STATE_DETAIL.get(q)
         if detail:
             found.insert(0, detail)
         what = "invalid guest state (SDM 3C 27.3.1): " + (
@@ -252,11 +252,11 @@ def failed_entry(c, reason):
     elif basic == defs.EXIT_MSR_LOADING:
         what = "loading MSR entry %d of the VM-entry MSR-load area failed" % q
     else:
-        what = defs.exit_name(reason)
+        what = names.exit_name(reason)
     c.relaunch()
     e = _record(c, "FailEntry")
     e.code = reason
-    e.message = "VM entry failed (exit reason %#x, %s): %s" % (reason, defs.exit_name(reason), what)
+    e.message = "VM entry failed (exit reason %#x, %s): %s" % (reason, names.exit_name(reason), what)
     return e
 
 

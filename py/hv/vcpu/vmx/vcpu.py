@@ -14,7 +14,7 @@ from hv.vcpu.api import VCpu, UnexpectedExit
 from hv.vcpu.vmx.events import VmxEvents
 from hv.vcpu.vmx.state import VmxState
 from hv.npt import ept
-from hv.vcpu.vmx import controls, cr, defs, exits, fields as F, host, modes, percpu
+from hv.vcpu.vmx import controls, cr, defs, exits, fields as F, host, modes, names, percpu
 from hv.vcpu.vmx.structs import IoBitmaps, MsrAreas, MsrBitmap
 from hv.vcpu.vmx.vmcs import Vmcs
 
@@ -253,7 +253,7 @@ class VmxVCpu(VmxState, VmxEvents, VCpu):
             handler = exits.HANDLERS.get(basic)
             if handler is None:
                 raise UnexpectedExit("unexpected VM exit %d (%s)\n%s"
-                                     % (reason, defs.exit_name(reason), v.dump()))
+                                     % (reason, names.exit_name(reason), v.dump()))
             e = handler(self)
             if e is not None:
                 self._count(k, s0)
