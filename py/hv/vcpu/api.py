@@ -109,6 +109,13 @@ class VCpu(TierOne, Entry, Mmio, StringIo, Emulation):
         self._init_emulation()
         self._init_mmio()
         self._init_strio()
+        # The back end's two calls on every handled exit, as plain functions
+        # in the instance dict, called c._skip(c) and c._put_rax(c, value):
+        # a method load misses the full instance dict and walks the MRO
+        # (docs/performance.md), a dict hit does not.
+        cls = type(self)
+        self._skip = cls.skip_instruction
+        self._put_rax = cls.put_rax
 
     # -- to be implemented by the back end --------------------------------
     def setup(self, mode):

@@ -134,7 +134,7 @@ def msr_exit(c, number, write, value, rip):
     if msr_inside(c, number, write, value, rip):
         return None
     c.exit_rip = rip
-    c.skip_instruction()                # SVM: nRIP or decoded; VMX: the exit's length
+    c._skip(c)                # SVM: nRIP or decoded; VMX: the exit's length
     e = c.exit
     e.msr = number
     if write:
@@ -164,12 +164,12 @@ def msr_inside(c, number, write, value, rip):
             if value < 0 or value >> 64:
                 value &= MASK64
             _ring.settle(buf, value)
-            c.put_rax(value & 0xFFFFFFFF)   # EDX:EAX, upper halves cleared
+            c._put_rax(c, value & 0xFFFFFFFF)   # EDX:EAX, upper halves cleared
             c.gprs[RDX] = value >> 32 & 0xFFFFFFFF
     except GuestFault as f:
         c.inject_exception(f.vector, f.error_code)
         return True
-    c.skip_instruction()
+    c._skip(c)
     return True
 
 
@@ -217,5 +217,5 @@ def _hypercall_inside(c, nr, g, rip):
     if rax < 0 or rax >> 64:            # no big-int mask on the common path
         rax &= MASK64
     _ring.settle(buf, rax)
-    c.put_rax(rax)
+    c._put_rax(c, rax)
     return True

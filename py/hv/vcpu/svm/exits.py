@@ -54,12 +54,12 @@ def cpuid(c):
 def vmmcall(c):
     pa = c._pa
     rip = read(pa, _RIP)
-    c.skip_instruction()
+    c._skip(c)
     return hypercall_exit(c, read(pa, _RAX), rip)
 
 
 def hlt(c):
-    c.skip_instruction()
+    c._skip(c)
     return halt_exit(c)
 
 
@@ -121,7 +121,7 @@ def _efer(c, write, value):
         guest = cur & ~EFER_SVME
         v.put(V.RAX, guest & 0xFFFFFFFF)
         c.gprs[RDX] = guest >> 32
-    c.skip_instruction()
+    c._skip(c)
     return None
 
 
@@ -157,7 +157,7 @@ def cr8_write(c):
         return None
     c.close_window()
     c._set_vtpr(value)
-    c.skip_instruction()
+    c._skip(c)
     if c.tpr_hook is not None:
         c.tpr_hook()
     return None
@@ -186,7 +186,7 @@ def resume(c):
 
 
 def invd(c):
-    c.skip_instruction()                    # keep the host's caches (INVD drops writes)
+    c._skip(c)                    # keep the host's caches (INVD drops writes)
     return None
 
 

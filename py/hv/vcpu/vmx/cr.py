@@ -53,7 +53,7 @@ def cr_access(c):
     if not ok:
         c.inject_exception(_VEC_GP, 0)
         return None
-    c.skip_instruction()
+    c._skip(c)
     return None
 
 

@@ -35,12 +35,12 @@ def cpuid(c):
     g[RBX] = b
     g[RCX] = cx
     g[RDX] = d
-    c.skip_instruction()
+    c._skip(c)
 
 
 def _hypercall(c, length=None):
     rip = c.vmcs.readn(F.GUEST_RIP)
-    c.skip_instruction(length)
+    c._skip(c, length)
     return hypercall_exit(c, c.gprs[RAX], rip)
 
 
@@ -96,12 +96,12 @@ def nmi_window(c):
 
 
 def hlt(c):
-    c.skip_instruction()
+    c._skip(c)
     return halt_exit(c)
 
 
 def invd(c):
-    c.skip_instruction()                    # keep the host's caches (INVD drops writes)
+    c._skip(c)                    # keep the host's caches (INVD drops writes)
     return None
 
 
@@ -120,7 +120,7 @@ def io(c):
     rip = v.readn(F.GUEST_RIP)
     if q & _IO_STR_REP:
         return _string_io(c, q, port, width)
-    c.skip_instruction()
+    c._skip(c)
     if q & _IO_IN:
         value = port_in(c, port, width, rip)
         if value < 0:
@@ -177,7 +177,7 @@ def _efer(c, write, value):
     else:
         c.gprs[RAX] = cur & 0xFFFFFFFF
         c.gprs[RDX] = cur >> 32
-    c.skip_instruction()
+    c._skip(c)
     return None
 
 
