@@ -84,14 +84,19 @@ def test_boot_sector_and_flat_long_mode(repl):
     assert got[2] == "Halt" and got[3] >= 10
 
 
-def test_malformed_images_raise_and_the_hypervisor_runs_on(repl):
-    repl.exec("""
+# hv.boot() of an image: 'booted', or the ImageError's text.
+TRY_BOOT = """
 def try_boot(image, **kw):
     try:
         hv.boot(image, echo=False, **kw)
     except hv.ImageError as e:
         return str(e)
     return 'booted'
+"""
+
+
+def test_malformed_images_raise_and_the_hypervisor_runs_on(repl):
+    repl.exec(TRY_BOOT + """
 bad_sum = bytearray(demos.DEMO)
 bad_sum[8] ^= 0xFF
 free0 = hv.frames.free_count()
@@ -192,13 +197,7 @@ def test_128_mib_guest_with_a_3_mib_module(repl):
 
 
 def test_malformed_modules_raise_and_leave_no_frame(repl):
-    repl.exec("""
-def try_boot(image, **kw):
-    try:
-        hv.boot(image, echo=False, **kw)
-    except hv.ImageError as e:
-        return str(e)
-    return 'booted'
+    repl.exec(TRY_BOOT + """
 def bad_load(vm, modules):
     try:
         vm.load_multiboot(guests.MBMODS, modules=modules)
