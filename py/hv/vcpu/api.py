@@ -1,5 +1,5 @@
-# The arch-neutral vCPU interface (x86_vcpu's AxArchVCpu) and its exit record
-# (AxVCpuExitReason); the first tier of exit dispatch (hv.vcpu.dispatch), the
+# The arch-neutral vCPU interface (x86_vcpu's AxArchVCpu; its exit record is
+# hv.vcpu.record's); the first tier of exit dispatch (hv.vcpu.dispatch), the
 # entry's extra work (hv.vcpu.entry) and MMIO and string I/O emulation
 # (hv.vcpu.mmio, strio, emul) are mixed in. Implemented by hv.vcpu.svm.vcpu
 # and hv.vcpu.vmx.vcpu; bare metal and CPython (host tests).
@@ -15,59 +15,10 @@ from hv.vcpu.strio import StringIo
 # instruction emulator), e.g. GuestFault(13, 0) for #GP(0) on an MSR write the
 # hardware refuses; the one class is hv.x86.fault's.
 from hv.vcpu.dispatch import GuestFault, TierOne  # noqa: F401
+# The exit record, here for the names everyone imports from hv.vcpu.api.
+from hv.vcpu.record import FIELDS, Exit, UnexpectedExit  # noqa: F401
 
-# Exit reasons, and the fields each one sets (AxVCpuExitReason).
-FIELDS = {
-    "Hypercall": ("nr", "args"),
-    "IoRead": ("port", "width"),
-    "IoWrite": ("port", "width", "data"),
-    "MmioRead": ("addr", "width"),
-    "MmioWrite": ("addr", "width", "data"),
-    "SysRegRead": ("msr",),
-    "SysRegWrite": ("msr", "value"),
-    "NestedPageFault": ("addr", "access"),
-    "ExternalInterrupt": ("vector",),
-    "Halt": (),
-    "SystemDown": (),
-    "FailEntry": ("code", "message"),
-    "Nothing": (),
-}
 _WIDTH_MASK = (0, 0xFF, 0xFFFF, 0, 0xFFFFFFFF, 0, 0, 0, MASK64)
-_ATTRS = ("reason", "nr", "args", "port", "width", "data", "addr", "access", "msr",
-          "value", "vector", "code", "message", "stop")
-
-
-class Exit:
-    """One exit record. A vCPU reuses its record (no allocation per exit):
-    it is valid until the next run(); keep copy() or as_tuple()."""
-
-    def __init__(self):
-        self.reason = "Nothing"
-        self.nr = self.args = self.port = self.width = self.data = None
-        self.addr = self.access = self.msr = self.value = self.vector = None
-        self.code = self.message = None
-        self.stop = None            # a registered handler's reason to end the run
-
-    def as_tuple(self):
-        return (self.reason,) + tuple(getattr(self, f) for f in FIELDS[self.reason])
-
-    def copy(self):
-        e = Exit()
-        for a in _ATTRS:
-            setattr(e, a, getattr(self, a))
-        return e
-
-    def __repr__(self):
-        parts = []
-        for f in FIELDS[self.reason]:
-            v = getattr(self, f)
-            parts.append("%s=%s" % (f, hex(v) if isinstance(v, int) and f != "width" else repr(v)))
-        return "<Exit %s%s>" % (self.reason, " " + " ".join(parts) if parts else "")
-
-
-class UnexpectedExit(Exception):
-    """An exit the back end has no handler for: the code and a state dump."""
-
 
 class VCpu(TierOne, Entry, Mmio, StringIo, Emulation):
     """Arch-neutral API. Back ends provide the register and state accessors

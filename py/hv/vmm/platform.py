@@ -8,6 +8,7 @@ from micropython import const
 from hv.vmm import acpi
 from hv.vmm.devices.acpi_pm import AcpiPm
 from hv.vmm.devices.cmos_map import fill_pc
+from hv.vmm.devices.debug_ports import DebugExit, Post
 from hv.vmm.devices.fw_cfg import E820_ACPI, FwCfg
 from hv.vmm.devices.i8042 import I8042, Port92
 from hv.vmm.devices.pci import PciHost
@@ -18,36 +19,7 @@ from hv.vmm.devices.uart import Uart
 from hv.vmm.irq import IsaIrqs
 from hv.vmm.ticks import Ticks
 
-DEBUG_EXIT = const(0xF4)        # QEMU's isa-debug-exit: a write ends the VM
-POST = const(0x80)              # BIOS POST codes: writes accepted, ignored
 COM1_IRQ = const(4)
-
-
-class _DebugExit:
-    """A guest write ends the run; the value is the VM's result."""
-
-    def __init__(self):
-        self.ports = (DEBUG_EXIT,)
-        self.value = None
-
-    def io_write(self, port, width, value):
-        self.value = value
-
-    def io_read(self, port, width):
-        return (1 << (8 * width)) - 1
-
-
-class _Post:
-    """Port 0x80: POST codes and I/O delays; nothing to see."""
-
-    def __init__(self):
-        self.ports = (POST,)
-
-    def io_write(self, port, width, value):
-        pass
-
-    def io_read(self, port, width):
-        return (1 << (8 * width)) - 1
 
 
 class _OnFirstUse:
@@ -109,7 +81,7 @@ class Platform:
         self.ticks = ticks = Ticks(irqs, tsc, hz, timer)
         self.pit = ticks.pit
         self.uart = Uart(irq=irqs.set, line=COM1_IRQ)
-        self.debug_exit = _DebugExit()
+        self.debug_exit = DebugExit()
         self.i8042 = I8042(irq=irqs.set)
         self.pci = PciHost()
         self.acpi_pm = AcpiPm(ticks.clock, irq=irqs.set)
@@ -122,7 +94,7 @@ class Platform:
         self._vcpu = None
         self._timed = []                # devices whose accesses may start or stop a timer
         for name, dev in (("PIC", self.pic), ("PIT", self.pit), ("port 0x61", Port61(self.pit)),
-                          ("COM1", self.uart), ("debug-exit", self.debug_exit), ("POST", _Post()),
+                          ("COM1", self.uart), ("debug-exit", self.debug_exit), ("POST", Post()),
                           ("8042", self.i8042), ("port 0x92", Port92(self.i8042)),
                           ("PCI", self.pci), ("fw_cfg", self._fw_cfg)):
             self.add(name, dev)
