@@ -10,30 +10,10 @@ from hv.vcpu.vmx import defs as xdefs, fields as F
 from hv.vmm.run import Vmm
 from mmio_rig import LOAD as LOAD_ADDR, Rig
 from svm_fakes import exit_with as svm_fakes_exit
+from time_fakes import Timer, Tsc
 
 APIC = 0xFEE00000
 IOAPIC = 0xFEC00000
-
-
-class Tsc:
-    def __init__(self):
-        self.t = 0
-
-    def __call__(self):
-        self.t += 50            # 50 us per read at 1 MHz
-        return self.t
-
-
-class Timer:
-    def __init__(self):
-        self.armed = []
-
-    def arm(self, seconds):
-        self.armed.append(seconds)
-        return seconds
-
-    def disarm(self):
-        self.armed.append(None)
 
 
 def done(rig):
@@ -55,7 +35,7 @@ def done(rig):
 @pytest.fixture(params=["svm", "vmx"])
 def rig(request):
     r = Rig(request.param)
-    r.vm.vmm = Vmm(r.vm, tsc=Tsc(), hz=lambda: 1_000_000, timer=Timer())
+    r.vm.vmm = Vmm(r.vm, tsc=Tsc(step=50), hz=lambda: 1_000_000, timer=Timer())
     r.apics = r.vm.vmm.enable_apic()
     r.map_gib(3)                                    # 0xC0000000-0xFFFFFFFF for the guest
     r.set("rflags", 0x202)
@@ -160,7 +140,7 @@ def test_mov_to_cr_decoder():
 @pytest.fixture
 def svm():
     r = Rig("svm")
-    r.vm.vmm = Vmm(r.vm, tsc=Tsc(), hz=lambda: 1_000_000, timer=Timer())
+    r.vm.vmm = Vmm(r.vm, tsc=Tsc(step=50), hz=lambda: 1_000_000, timer=Timer())
     r.apics = r.vm.vmm.enable_apic()
     r.set("rflags", 0x202)
     yield r

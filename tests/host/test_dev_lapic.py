@@ -11,22 +11,15 @@ from hv.vmm.devices.lapic_page import ApicPage
 from hv.vmm.devices.lapic_timer import BUS_HZ
 from hv.vmm.devices.x2apic import IA32_APIC_BASE, ApicMsrs
 from hv.x86.fault import GuestFault
+from time_fakes import Tsc
 
 TSC_HZ = 2_000_000_000          # 2 GHz: two TSC cycles per bus tick at divide 1
 PAGE = 0xFEE00000
 
 
-class Tsc:
-    def __init__(self):
-        self.t = 1000
-
-    def __call__(self):
-        return self.t
-
-
 @pytest.fixture
 def rig():
-    tsc = Tsc()
+    tsc = Tsc(start=1000)
     a = Lapic(tsc, lambda: TSC_HZ)
     return a, ApicPage(a), ApicMsrs(a), tsc
 
@@ -57,7 +50,7 @@ def test_reset_state(rig):
     for off in (D.LVT_TIMER, D.LVT_THERMAL, D.LVT_PERF, D.LVT_LINT1, D.LVT_ERROR):
         assert mm(page, off) == 0x10000
     assert mm(page, D.LVT_LINT0) == 0x700       # virtual wire, as a BIOS leaves it
-    assert Lapic(Tsc(), lambda: TSC_HZ, bsp=False).base == 0xFEE00800
+    assert Lapic(Tsc(start=1000), lambda: TSC_HZ, bsp=False).base == 0xFEE00800
 
 
 def test_base_transitions(rig):

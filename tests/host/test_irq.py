@@ -6,17 +6,9 @@ from hv.vmm.devices.pic import Pic
 from hv.vmm.irq import IsaIrqs
 from hv.vmm.platform import Platform
 from hv.vmm.ticks import Ticks
+from time_fakes import Timer, Tsc
 
 HZ = 1_000_000
-
-
-class Tsc:
-    def __init__(self, step=0):
-        self.t, self.step = 0, step
-
-    def __call__(self):
-        self.t += self.step
-        return self.t
 
 
 class VCpu:
@@ -36,17 +28,6 @@ class Sink:
 
     def set_irq(self, line, level):
         self.seen.append((line, level))
-
-
-class Timer:
-    def __init__(self):
-        self.armed = []
-
-    def arm(self, seconds):
-        self.armed.append(seconds)
-
-    def disarm(self):
-        pass
 
 
 class Source:

@@ -5,18 +5,10 @@
 # size, and that nothing is built or read before the guest looks.
 from hv.vmm import acpi
 from hv.vmm.platform import Platform, acpi_tables
+from time_fakes import Tsc
 
 HZ = 1_000_000
 WALL = 1_700_000_000.25          # 2023-11-14 22:13:20.25 UTC
-
-
-class Tsc:
-    def __init__(self, step=0):
-        self.t, self.step = 0, step
-
-    def __call__(self):
-        self.t += self.step
-        return self.t
 
 
 class VCpu:

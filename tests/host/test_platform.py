@@ -9,20 +9,10 @@ from hv.host.timer import HostTimer
 from hv.vmm.platform import Platform
 from hv.vmm.ticks import Ticks
 from hv.vmm.devices.pic import Pic
+from time_fakes import Tsc
 
 HZ = 1_000_000                       # fake TSC: one cycle per microsecond
 PERIOD_100HZ = 11932                 # PIT count for 100 Hz
-
-
-class Tsc:
-    """A TSC that advances `step` cycles every time it is read."""
-
-    def __init__(self, step=0):
-        self.t, self.step = 0, step
-
-    def __call__(self):
-        self.t += self.step
-        return self.t
 
 
 class Io:

@@ -11,6 +11,7 @@ import pytest
 from hv.vcpu.svm import defs, percpu, vmcb as V
 from hv.vmm.run import Vmm
 from svm_fakes import MiB, Machine, exit_with
+from time_fakes import Timer, Tsc
 
 
 @pytest.fixture(autouse=True)
@@ -18,27 +19,6 @@ def _fresh_percpu():
     percpu._owner.state = None
     yield
     percpu._owner.state = None
-
-
-class Tsc:
-    def __init__(self):
-        self.t = 0
-
-    def __call__(self):
-        self.t += 50            # 50 us per read at 1 MHz
-        return self.t
-
-
-class Timer:
-    def __init__(self):
-        self.armed = []
-
-    def arm(self, seconds):
-        self.armed.append(seconds)
-        return seconds
-
-    def disarm(self):
-        self.armed.append(None)
 
 
 def io(port, size, is_in, rax=0):
@@ -56,7 +36,7 @@ def out8(port, value):
 
 def guest(m, timer=None):
     vm = m.vm(16 * MiB)
-    vm.vmm = Vmm(vm, tsc=Tsc(), hz=lambda: 1_000_000, timer=timer or Timer())
+    vm.vmm = Vmm(vm, tsc=Tsc(step=50), hz=lambda: 1_000_000, timer=timer or Timer())
     c = vm.new_vcpu()
     c.set_entry(0x10000)
     c.setup("protected")

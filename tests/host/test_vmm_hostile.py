@@ -14,7 +14,8 @@ from hv.host.frame import OutOfFrames
 from hv.vmm.trace import Ring
 from hv.vmm.run import EXIT_BUDGET, HC_EINVAL, HC_INJECT, Vmm
 from svm_fakes import MiB, Machine, exit_with
-from test_vmm_devices import Timer, Tsc, io, out8
+from test_vmm_devices import io, out8
+from time_fakes import Timer, Tsc
 
 
 @pytest.fixture(autouse=True)
@@ -26,7 +27,7 @@ def _fresh_percpu():
 
 def guest(m, timer=None, code=b"\x0f\xa2" * 256):
     vm = m.vm(16 * MiB)
-    vm.vmm = Vmm(vm, tsc=Tsc(), hz=lambda: 1_000_000, timer=timer or Timer())
+    vm.vmm = Vmm(vm, tsc=Tsc(step=50), hz=lambda: 1_000_000, timer=timer or Timer())
     m.hw.console_getc = lambda: None
     c = vm.new_vcpu()
     c.set_entry(0x10000)
