@@ -36,37 +36,36 @@ def booted(emulator="qemu", **options):
         yield repl
 
 
+@contextlib.contextmanager
+def back_end(arch, imports=None, setup=None, model=None, timeout=None):
+    """A booted mpvisor whose back end is `arch`, checked: 'amd' (SVM under
+    QEMU TCG, -kernel) or 'intel' (VMX under Bochs corei7_skylake_x, the
+    ISO), or the Bochs `model` named; REPL timeouts for a busy machine
+    (or `timeout`), `import imports` and the code `setup` done."""
+    if arch == "amd" and model is None:
+        machine, wait = booted("qemu", kernel=image(ELF)), 60
+    else:
+        machine, wait = booted("bochs", iso=image(ISO), model=model or "corei7_skylake_x"), 300
+    with machine as r:
+        assert r.eval("__import__('hv').vendor()") == arch
+        r.timeout = timeout or wait     # well beyond what each call takes on an idle machine
+        if imports:
+            r.exec("import " + imports)
+        if setup:
+            r.exec(setup)
+        yield r
+
+
 # Bochs models for modules that run their cases on both back ends.
 BOCHS_MODELS = {"bochs-vmx": ("corei7_skylake_x", "intel"), "bochs-ryzen": ("ryzen", "amd")}
 
 
 @contextlib.contextmanager
 def bochs_model(name, setup, timeout):
-    """The ISO booted under Bochs as BOCHS_MODELS[name], its back end
-    checked, REPL calls allowed `timeout` s, `setup` run; yields (repl, vendor)."""
+    """back_end() under Bochs as BOCHS_MODELS[name]; yields (repl, vendor)."""
     model, arch = BOCHS_MODELS[name]
-    with booted("bochs", iso=image(ISO), model=model) as r:
-        assert r.eval("__import__('hv').vendor()") == arch
-        r.timeout = timeout
-        r.exec(setup)
+    with back_end(arch, setup=setup, model=model, timeout=timeout) as r:
         yield r, arch
-
-
-@contextlib.contextmanager
-def back_end(arch, imports=None):
-    """A booted mpvisor whose back end is `arch`, checked: 'amd' (SVM under
-    QEMU TCG, -kernel) or 'intel' (VMX under Bochs corei7_skylake_x, the
-    ISO), REPL timeouts for a busy machine, and `import imports` done."""
-    if arch == "amd":
-        machine, timeout = booted("qemu", kernel=image(ELF)), 60
-    else:
-        machine, timeout = booted("bochs", iso=image(ISO), model="corei7_skylake_x"), 300
-    with machine as r:
-        assert r.eval("__import__('hv').vendor()") == arch
-        r.timeout = timeout     # well beyond what each call takes on an idle machine
-        if imports:
-            r.exec("import " + imports)
-        yield r
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,7 @@ from apic_cases import SETUP
 
 @pytest.fixture(scope="module")
 def repl():
-    with back_end("amd") as r:
-        r.exec(SETUP)
+    with back_end("amd", setup=SETUP) as r:
         yield r
 
 

@@ -9,8 +9,7 @@ from pc_cases import SETUP
 
 @pytest.fixture(scope="module")
 def repl():
-    with back_end("amd") as r:
-        r.exec(SETUP)
+    with back_end("amd", setup=SETUP) as r:
         yield r
 
 
