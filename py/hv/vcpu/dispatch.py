@@ -54,9 +54,10 @@ class TierOne:
 
     def register_ram_fault(self, fn):
         """fn(gpa) -> True once it backed guest RAM at gpa: a nested page
-        fault on a not-present page that is not MMIO is answered inside
-        run() (the VMM's fresh zeroed RAM) and the guest goes on; False or
-        no fn: the fault leaves run() as NestedPageFault."""
+        fault on a not-present page no MMIO device claims (mmio_claims(),
+        checked before fn is called) is answered inside run() (the VMM's
+        fresh zeroed RAM) and the guest goes on; False or no fn: the fault
+        leaves run() as NestedPageFault."""
         self.ram_fault = fn
         if self._mmio_active:
             self._ram_fault = fn

@@ -39,7 +39,7 @@ def handle(vmm, vcpu, e, n, tr, show, ring):
         _msr(vcpu, e)
     elif r == "NestedPageFault":
         fresh = vcpu.ram_fault              # vm.run() registered ram_fault() below
-        if "p" in e.access or fresh is None or not fresh(e.addr):
+        if "p" in e.access or fresh is None or vcpu.mmio_claims(e.addr) or not fresh(e.addr):
             return r
     elif r == "ExternalInterrupt":
         vmm.platform.ticks.poll(vcpu)
@@ -122,13 +122,14 @@ def _msr(vcpu, e):
 def ram_fault(vm, vcpu):
     """The fn for vcpu.register_ram_fault(): fn(gpa) backs a not-present
     page inside guest RAM with a fresh zeroed frame and says True, inside
-    vcpu.run() (tier one) or for a NestedPageFault that came out. A
-    device's page never becomes RAM (a fetch or table walk there stops)."""
+    vcpu.run() (tier one) or for a NestedPageFault that came out. Its
+    callers have asked vcpu.mmio_claims(gpa) first: a device's page never
+    becomes RAM (a fetch or table walk there stops)."""
     def device_in(a, n):
         return any(vcpu.mmio_claims(g) for g in range(a, a + n, 0x1000))
 
     def fault(gpa):
-        if gpa >= vm.mem_size or vm.gpa_to_hpa(gpa) >= 0 or vcpu.mmio_claims(gpa):
+        if gpa >= vm.mem_size or vm.gpa_to_hpa(gpa) >= 0:
             return False
         vm.fault_in(gpa, device_in)
         return True

@@ -207,11 +207,11 @@ def npf(c):
     # an event it was delivering requeued). The rest is a NestedPageFault.
     pa = c._pa
     info, gpa = read(pa, _EXITINFO1), read(pa, _EXITINFO2)
-    if not info & _NPF_NOT_DATA and not read(pa, _EXITINTINFO) & _EVENT_VALID \
-            and c.mmio_claims(gpa):
+    device = c.mmio_claims(gpa)
+    if device and not info & _NPF_NOT_DATA and not read(pa, _EXITINTINFO) & _EVENT_VALID:
         return c.mmio_fault(gpa, info & _NPF_RW)
     ram = c._ram_fault
-    if ram is not None and not info & _NPF_P and ram(gpa):
+    if ram is not None and not device and not info & _NPF_P and ram(gpa):
         return None
     e = _record(c, "NestedPageFault")
     e.addr = gpa

@@ -196,11 +196,11 @@ def ept_violation(c):
     v = c.vmcs
     q = v.readn(F.EXIT_QUALIFICATION)
     gpa = v.read64(F.GUEST_PHYSICAL_ADDRESS)
-    if q & _EPT_DATA_MASK == _EPT_DATA and not v.read32(F.IDT_VECTORING_INFO) & defs.INTR_VALID \
-            and c.mmio_claims(gpa):
+    device = c.mmio_claims(gpa)
+    if device and q & _EPT_DATA_MASK == _EPT_DATA and not v.read32(F.IDT_VECTORING_INFO) & defs.INTR_VALID:
         return c.mmio_fault(gpa, q & defs.EPT_VIOL_WRITE)
     ram = c._ram_fault
-    if ram is not None and not q & _EPT_PERMS and ram(gpa):
+    if ram is not None and not device and not q & _EPT_PERMS and ram(gpa):
         return None
     e = _record(c, "NestedPageFault")
     e.addr = gpa
