@@ -8,6 +8,7 @@ from micropython import const
 from hv.x86.regs import MASK64, RAX, RCX, RDX, RBX
 from hv.vcpu.dispatch import halt_exit, hypercall_exit, io_exit, msr_exit, port_in, port_out
 from hv.vcpu.api import UnexpectedExit
+from hv.x86.insn import DecodeError, length
 from hv.vcpu.vmx import checks, cr, defs, fields as F, names
 
 _VEC_UD, _VEC_GP = 6, 13
@@ -64,8 +65,13 @@ def _invalid_opcode(c):
     # The guests' hypercall is VMMCALL, which Intel CPUs answer with #UD:
     # treat it as VMCALL (as Linux KVM does), and give every other #UD back.
     # #UD reports no instruction length (SDM 3C 28.2.5): decode it.
-    n = c.fetch_instruction()
-    if n is not None and n >= 3 and bytes(c._ibuf[n - 3:n]) == _VMMCALL:
+    bits = c.code_bits()
+    try:
+        code = c.fetch_code(c.rip, bits)
+        n = length(code, bits == 64)
+    except (DecodeError, NotImplementedError):     # not VMMCALL, or not in guest RAM
+        n = 0
+    if n >= 3 and bytes(code[n - 3:n]) == _VMMCALL:
         return _hypercall(c, n)
     c.inject_exception(_VEC_UD)
     return None

@@ -3,7 +3,7 @@
 # hv.vcpu.vmx.state, events in .events; controls, host state, modes, CRs and
 # exits in their own hv.vcpu.vmx modules. Bare metal and CPython (fakes).
 from hv.x86.bits import EFER_LMA
-from hv.x86 import gwalk, insn, regs
+from hv.x86 import regs
 from hv.host.cpu import rdmsr_or_none
 from hv.host.frame import PhysFrame
 from hv.x86.guest_tables import SEL_CODE, TABLES_GPA
@@ -63,7 +63,6 @@ class VmxVCpu(VmxState, VmxEvents, VCpu):
         self._window = False                    # interrupt-window exiting is on
         self._nmi_window = False                # NMI-window exiting is on
         self.virtual_nmis = False               # controls.write_controls: the CPU has them
-        self._ibuf = bytearray(16)
         try:                                    # a control the CPU refuses: frames back
             self.percpu.make_current(self.vmcs)
             controls.write_controls(self)
@@ -172,30 +171,6 @@ class VmxVCpu(VmxState, VmxEvents, VCpu):
         s = v.read32(F.GUEST_INTERRUPTIBILITY_INFO)
         if s & (defs.BLOCKING_BY_STI | defs.BLOCKING_BY_MOV_SS):
             v.write32(F.GUEST_INTERRUPTIBILITY_INFO, s & ~3)
-
-    def fetch_instruction(self):
-        """Length of the instruction at the guest's RIP, its bytes in
-        self._ibuf; None when it cannot be fetched or decoded (hv.x86.insn knows
-        only the instructions vCPUs intercept)."""
-        v = self.vmcs
-        long = self.long_mode()
-        linear = v.readn(F.GUEST_CS_BASE) + v.readn(F.GUEST_RIP)
-        if not long:
-            linear &= 0xFFFFFFFF
-        gpa = self._fetch_next(linear)
-        if gpa < 0 or not self.vm.fetch(gpa, linear, self._ibuf, self._fetch_next):
-            return None
-        try:
-            return insn.length(self._ibuf, long)
-        except insn.DecodeError:
-            return None
-
-    def _fetch_next(self, linear):
-        # Guest-physical address of linear, through the guest's page tables.
-        v = self.vmcs
-        return gwalk.translate(linear, v.readn(F.GUEST_CR0), v.readn(F.GUEST_CR3),
-                               v.readn(F.GUEST_CR4), v.read64(F.GUEST_IA32_EFER),
-                               self.vm.read_phys64)
 
     def bind(self):
         """Make this vCPU's VMCS current on this CPU (VMPTRLD)."""
