@@ -61,7 +61,8 @@ class FakeHw:
         }
 
     def cpuid(self, leaf, sub=0):
-        return self.cpuid_table.get(leaf, (0, 0, 0, 0))
+        # cpuid_table: by (leaf, sub) for a sub-leaf, else by leaf
+        return self.cpuid_table.get((leaf, sub), self.cpuid_table.get(leaf, (0, 0, 0, 0)))
 
     def rdmsr(self, msr):
         if msr not in self.msrs:

@@ -132,6 +132,35 @@ def test_cpuid_names_the_hypervisor(rig):
     assert rig.reg("rcx") >> 31 & 1 and not rig.reg("rcx") >> 5 & 1   # hypervisor bit, no VMX
 
 
+def test_cpuid_follows_the_guests_cr4_and_xcr0(rig):
+    # The host runs with CR4.OSXSAVE set; the guest's CPUID.1:ECX.OSXSAVE is
+    # its own CR4's (a guest that cleared it would #UD on the XGETBV this
+    # bit promises), and CPUID.(0DH,0):EBX sizes the area of its own XCR0.
+    table = rig.vm.io.cpuid_table
+    a, b, c, d = table[1]
+    table[1] = (a, b, c | 1 << 27 | 1 << 26, d)                 # OSXSAVE, XSAVE
+    table[(0xD, 2)] = (256, 576, 0, 0)                          # AVX: 256 bytes at 576
+    rig.load("cpuid\nhlt", rax=1)
+    rig.run(cpuid(rig), rig.stop())
+    assert rig.reg("rcx") >> 26 & 3 == 1                        # XSAVE, not OSXSAVE
+    if rig.arch == "svm":
+        rig.c.vmcb.set(V.CR4, rig.c.vmcb.get(V.CR4) | 1 << 18)
+    else:
+        rig.c.vmcs.writen(F.GUEST_CR4, rig.c.vmcs.readn(F.GUEST_CR4) | 1 << 18)
+    rig.c.set_xcr0(7)
+
+    def ask(leaf, sub=0):
+        rig.c.rip = LOAD
+        rig.set("rax", leaf)
+        rig.set("rcx", sub)
+        rig.run(cpuid(rig), rig.stop())
+        return rig.reg("rbx"), rig.reg("rcx")
+    assert ask(1)[1] >> 26 & 3 == 3                             # OSXSAVE now
+    assert ask(0xD, 0)[0] == 576 + 256 and ask(0xD, 1)[0] == 576 + 256
+    rig.c.set_xcr0(3)
+    assert ask(0xD, 0)[0] == 576
+
+
 def test_interrupts_are_injected_now_or_through_the_window(rig):
     rig.load("hlt\nhlt\nhlt")
     rig.c.rflags = 0x202                            # IF = 1: now

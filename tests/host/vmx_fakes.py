@@ -53,7 +53,8 @@ class FakeHw:
         self.write64(GDT_BASE + 0x20, TSS_BASE >> 32)
 
     def cpuid(self, leaf, sub=0):
-        return self.cpuid_table.get(leaf, (0, 0, 0, 0))
+        # cpuid_table: by (leaf, sub) for a sub-leaf, else by leaf
+        return self.cpuid_table.get((leaf, sub), self.cpuid_table.get(leaf, (0, 0, 0, 0)))
 
     def rdmsr(self, msr):
         if msr not in self.msrs:

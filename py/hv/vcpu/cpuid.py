@@ -1,11 +1,16 @@
-# What a guest's CPUID returns: the host's leaves with VMX, SVM, MONITOR and
-# the performance counters hidden, the local APIC (APIC, x2APIC, TSC-deadline)
-# shown only when the VM has one (hv.vmm.apic), the hypervisor-present bit
-# set, and leaf 0x40000000 answering mpvisor's signature. Arch-neutral policy for both back ends.
+# What a guest's CPUID returns: the host's leaves with VMX, SVM, MONITOR,
+# the performance counters and what needs an MSR or VMM support mpvisor
+# does not give (thermal monitoring, IA32_TSC_ADJUST, XSAVES and XFD)
+# hidden, the local APIC (APIC, x2APIC, TSC-deadline) shown only when the
+# VM has one (hv.vmm.apic), the hypervisor-present bit set, leaf 0x40000000
+# answering mpvisor's signature; and the bits that follow the guest's own
+# CR4 and XCR0 (OSXSAVE, OSPKE, the XSAVE area sizes) per vCPU, by
+# guest_cpuid(). Arch-neutral policy for both back ends.
 # Runs on the bare-metal port and on CPython (host tests, fake cpuid).
 import struct
 from array import array
 from micropython import const
+from hv.x86.bits import CR4_OSXSAVE, CR4_PKE
 
 SIGNATURE = b"mpvisor\0\0\0\0\0"                # 12 bytes: EBX, ECX, EDX of 0x40000000
 HV_LEAF_BASE = const(0x40000000)
@@ -14,6 +19,15 @@ _LEAF1_ECX_MONITOR = const(1 << 3)              # APM3 / SDM 2A CPUID Fn0000_000
 _LEAF1_ECX_VMX = const(1 << 5)
 _LEAF1_ECX_TSC_DEADLINE = const(1 << 24)
 _LEAF1_EDX_APIC = const(1 << 9)
+_LEAF1_EDX_THERMAL = const(0x20400000)          # ACPI thermal MSRs (22), TM (29): IA32_THERM_*
+_LEAF1_ECX_TM2 = const(1 << 8)
+_LEAF1_ECX_OSXSAVE = const(1 << 27)             # CR4.OSXSAVE as the guest set it
+_LEAF6_EAX_ARAT = const(1 << 2)                 # leaf 6: only "APIC timer always runs" (as KVM)
+_LEAF7_EBX_TSC_ADJUST = const(1 << 1)           # IA32_TSC_ADJUST, not emulated
+_LEAF7_ECX_OSPKE = const(1 << 4)                # CR4.PKE as the guest set it
+_XSAVE_LEAF = const(0xD)
+_XSAVE1_EAX_HIDDEN = const(0x18)                # XSAVES + IA32_XSS (3), XFD (4): SDM 1 13.2
+_XSAVE_LEGACY = const(576)                      # legacy region + XSAVE header (SDM 1 13.4)
 _LEAF1_APIC_ECX = const(0x1200000)              # x2APIC | TSC-deadline
 _PMU_LEAF = const(0xA)                          # SDM 2A CPUID leaf 0AH: version 0, no counters
 _EXT1_ECX_PERFCTR = const(0x11800000)           # APM3 Fn8000_0001 ECX PerfCtrExtCore/NB/LLC (23, 24, 28)
@@ -58,7 +72,11 @@ class CpuidPolicy:
         return r
 
     def _slow(self, leaf, sub):
-        if leaf in _SUBLEAF_LEAVES:
+        # Leaf 1 is cached by (leaf, 0) so the vCPUs' fast lane (`cached`)
+        # misses it and guest_cpuid() completes it.
+        if leaf in _SUBLEAF_LEAVES or leaf == 1:
+            if leaf == 1:
+                sub = 0
             key = leaf << 32 | sub
             r = self._by_sub.get(key)
             if r is None:
@@ -78,22 +96,73 @@ class CpuidPolicy:
             return (0, 0, 0, 0)
         a, b, c, d = self._host(leaf, sub)
         if leaf == 1:
-            c = (c & ~(_LEAF1_ECX_VMX | _LEAF1_ECX_MONITOR | _LEAF1_APIC_ECX)) | _LEAF1_ECX_HYPERVISOR
-            d &= ~_LEAF1_EDX_APIC
+            c = (c & ~(_LEAF1_ECX_VMX | _LEAF1_ECX_MONITOR | _LEAF1_APIC_ECX | _LEAF1_ECX_TM2)
+                 | _LEAF1_ECX_HYPERVISOR)
+            d &= ~(_LEAF1_EDX_APIC | _LEAF1_EDX_THERMAL)
             if self.apic:
                 c |= _LEAF1_APIC_ECX
                 d |= _LEAF1_EDX_APIC
                 b &= 0xFFFFFF           # initial APIC ID 0: the one vCPU's
+        elif leaf == 6:
+            return (a & _LEAF6_EAX_ARAT, 0, 0, 0)
+        elif leaf == 7 and sub == 0:
+            b &= ~_LEAF7_EBX_TSC_ADJUST
+        elif leaf == _XSAVE_LEAF and sub == 1:
+            a &= ~_XSAVE1_EAX_HIDDEN
+            c = d = 0                           # IA32_XSS bits: none usable
         elif leaf == 0x80000001:
             c &= ~(_EXT1_ECX_SVM | _EXT1_ECX_PERFCTR)
         return (a, b, c, d)
 
+    def with_state(self, leaf, sub, cr4, xcr0):
+        """answer(leaf, sub) completed for a vCPU whose CR4 and XCR0 are
+        these: CPUID.1:ECX.OSXSAVE is CR4.OSXSAVE and CPUID.(7,0):ECX.OSPKE
+        CR4.PKE (SDM 2A CPUID); CPUID.(0DH,0):EBX is the XSAVE area's size
+        for the components enabled in XCR0, CPUID.(0DH,1):EBX its compacted
+        size (IA32_XSS is 0) (SDM 1 13.2, 13.4.3)."""
+        a, b, c, d = self.answer(leaf, sub)
+        if leaf == 1:
+            c = c & ~_LEAF1_ECX_OSXSAVE | (_LEAF1_ECX_OSXSAVE if cr4 & CR4_OSXSAVE else 0)
+        elif leaf == 7 and sub == 0:
+            c = c & ~_LEAF7_ECX_OSPKE | (_LEAF7_ECX_OSPKE if cr4 & CR4_PKE else 0)
+        elif leaf == _XSAVE_LEAF and sub < 2:
+            b = self._xsave_size(xcr0, sub == 1)
+        return (a, b, c, d)
+
+    def _xsave_size(self, xcr0, compacted):
+        # Standard format: the end of the furthest enabled component (its
+        # offset and size in sub-leaf i); compacted: the enabled components
+        # one after another, 64-byte aligned where sub-leaf i's ECX[1] says.
+        size = _XSAVE_LEGACY
+        for i in range(2, 63):
+            if xcr0 >> i & 1:
+                n, offset, flags, _ = self.answer(_XSAVE_LEAF, i)
+                if compacted:
+                    if flags & 2:
+                        size = (size + 63) & ~63
+                    size += n
+                elif n:
+                    size = max(size, offset + n)
+        return size
+
     def table(self, leaves):
         """The answers for (leaf, sub) pairs as array('I') of 6-word entries
         (leaf, sub or 0xFFFFFFFF for any, EAX, EBX, ECX, EDX): the layout of
-        the native fast path (svm.fast_cpuid)."""
+        the native fast path (svm.fast_cpuid). Not for the leaves
+        with_state() completes, whose answers differ from vCPU to vCPU."""
         t = array("I")
         for leaf, sub in leaves:
+            if leaf == 1 or leaf == 7 and sub == 0 or leaf == _XSAVE_LEAF and sub < 2:
+                raise ValueError("CPUID leaf %#x follows each vCPU's CR4/XCR0: not for a fixed table"
+                                 % leaf)
             a, b, c, d = self.answer(leaf, sub)
             t.extend((leaf, sub if leaf in _SUBLEAF_LEAVES else 0xFFFFFFFF, a, b, c, d))
         return t
+
+
+def guest_cpuid(c, leaf, sub):
+    """CPUID(leaf, sub) as vCPU c's guest sees it (both back ends' CPUID
+    exits): the VM's policy, completed from c's CR4 and XCR0 (with_state)."""
+    if leaf == 1 or leaf == 7 or leaf == _XSAVE_LEAF:
+        return c.vm.cpuid.with_state(leaf, sub, c.paging_regs()[2], c.xcr0)
+    return c.vm.cpuid.answer(leaf, sub)

@@ -22,6 +22,7 @@ CR4_LA57 = const(1 << 12)
 CR4_VMXE = const(1 << 13)
 CR4_PCIDE = const(1 << 17)
 CR4_OSXSAVE = const(1 << 18)
+CR4_PKE = const(1 << 22)
 
 # IA32_EFER (SDM 3A 2.2.1, APM2 3.1.7)
 EFER_SCE = const(1 << 0)

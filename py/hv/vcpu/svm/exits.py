@@ -8,6 +8,7 @@ from hv.x86.bits import CR0_PG, EFER_LMA, EFER_SVME
 from hv.x86 import efer
 from hv.x86.regs import MASK64, RCX, RDX
 from micropython import const
+from hv.vcpu.cpuid import guest_cpuid
 from hv.vcpu.dispatch import halt_exit, hypercall_exit, io_exit, msr_exit, port_in, port_out
 from hv.vcpu.svm import defs, vmcb as V
 from hv.x86.insn import TABLE, DecodeError, mov_to_cr
@@ -43,10 +44,11 @@ def _record(c, reason):
 
 
 def cpuid(c):
-    # The hottest exit: one field read, the policy's cached answer, and one
-    # viper call that writes the results and steps RIP (no allocation).
+    # A leaf the run loop's cached lane missed (one that takes ECX or
+    # follows the guest's CR4/XCR0): the answer, and one viper call that
+    # writes the results and steps RIP.
     pa, g = c._pa, c.gprs
-    a, b, cx, d = c._cpuid(V.read(pa, V.RAX) & 0xFFFFFFFF, g[RCX] & 0xFFFFFFFF)
+    a, b, cx, d = guest_cpuid(c, V.read(pa, V.RAX) & 0xFFFFFFFF, g[RCX] & 0xFFFFFFFF)
     if not complete_cpuid(pa, g, a, b, cx, d, c._ncr3, TABLE, c.nrips):
         c.skip_slow()
 

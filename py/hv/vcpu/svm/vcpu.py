@@ -64,7 +64,6 @@ class SvmVCpu(SvmState, SvmEvents, VCpu):
         self._ncr3 = 0
         self._bound = False
         self._init_entry(io)                  # a new ASID starts with a flush (15.16.1)
-        self._cpuid = vm.cpuid.answer
         self._entry = 0
         self._mode = None
         self._internal_msrs = {IA32_EFER: True}

@@ -6,6 +6,7 @@ from hv.x86.bits import CR0_PG, EFER_LMA
 from hv.x86 import efer
 from micropython import const
 from hv.x86.regs import MASK64, RAX, RCX, RDX, RBX
+from hv.vcpu.cpuid import guest_cpuid
 from hv.vcpu.dispatch import halt_exit, hypercall_exit, io_exit, msr_exit, port_in, port_out
 from hv.vcpu.api import UnexpectedExit
 from hv.x86.insn import DecodeError, length
@@ -31,7 +32,7 @@ def _record(c, reason):
 
 def cpuid(c):
     g = c.gprs
-    a, b, cx, d = c.vm.cpuid.answer(g[RAX] & 0xFFFFFFFF, g[RCX] & 0xFFFFFFFF)
+    a, b, cx, d = guest_cpuid(c, g[RAX] & 0xFFFFFFFF, g[RCX] & 0xFFFFFFFF)
     g[RAX] = a                              # 32-bit results zero-extend (SDM 2A CPUID)
     g[RBX] = b
     g[RCX] = cx
