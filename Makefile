@@ -152,7 +152,9 @@ endif
 # The stock kernel and initramfs (make linux) under mpvisor; the guest's shell
 # on this terminal, Ctrl-\ back to the mpvisor REPL (the VM kept as
 # hv.last_vm), Ctrl-A X quits QEMU (EMU=bochs: Ctrl-] quits Bochs).
-LINUX_ARGS ?= console=ttyS0 noapic nolapic acpi=off pci=off
+# The kernel's defaults on the whole PC (hv.boot gives Linux the APICs);
+# LINUX_ARGS='console=ttyS0 noapic nolapic acpi=off pci=off': the legacy PC.
+LINUX_ARGS ?= console=ttyS0
 run-linux: $(LINUX_INITRD) | $(DEPS)
 	@$(MAKE) --no-print-directory run GUEST=$(LINUX_KERNEL) GUEST_INITRD=$(LINUX_INITRD) \
 		GUEST_ARGS="$(LINUX_ARGS)" EMU=$(EMU)

@@ -1,10 +1,12 @@
 """The stock Linux guest from the harness' side (host tool, CPython): where
 `make linux` put it, the two plain-QEMU machines it is measured on (the
-baseline mpvisor is compared against), and a client for the busybox shell
+baseline mpvisor is compared against), an ISO of mpvisor with it as GRUB
+modules, hv.boot of it at the raw REPL, and a client for the busybox shell
 its initramfs runs on the serial console (tools/linux/init).
 """
 import os
 import re
+import subprocess
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 LINUX_DIR = os.path.join(ROOT, "build", "linux")
@@ -12,6 +14,8 @@ KERNEL = os.path.join(LINUX_DIR, "bzImage")
 INITRD = os.path.join(LINUX_DIR, "initramfs.cpio")
 READY = re.compile(rb"MPVISOR-INITRAMFS-READY (\S+)\r?\n")     # /init's marker line
 PROMPT = b"linux # "                                           # PS1 in tools/linux/init
+LEGACY = "console=ttyS0 noapic nolapic acpi=off pci=off"        # the PIC, PIT and COM1 only
+RAW_END = re.compile(rb"\x04([^\x04]*)\x04>")                   # raw REPL: stdout \x04 stderr \x04 >
 
 # Plain QEMU TCG booting the kernel itself (its linuxboot option ROM):
 # `pc` with the kernel's defaults (LAPIC, I/O APIC, ACPI), and `microvm`
@@ -22,6 +26,34 @@ MICROVM = dict(machine="microvm,acpi=off,rtc=off,pit=on,pic=on", cpu="qemu64,-ap
                # ends), not first the 8042 microvm lacks with its delays (seen
                # taking over 60 s on a loaded machine)
                append="console=ttyS0 noapic nolapic acpi=off pci=off reboot=t")
+
+
+def make_iso(elf, path, cmdline=LEGACY):
+    """An ISO of mpvisor (`elf`) whose default GRUB entry is the REPL with
+    the kernel (its module line: `cmdline`) and the initramfs as modules."""
+    for module in (KERNEL, INITRD):
+        if not os.path.exists(module):
+            raise FileNotFoundError(f"{module} is missing: build it with `make linux`")
+    entry = f"linux modules||{KERNEL} {cmdline}|{INITRD}"      # the REPL, no run=
+    subprocess.run([os.path.join(ROOT, "qemu/mkiso.sh"), elf, str(path), "", entry], check=True,
+                   env=dict(os.environ, GRUB_DEFAULT="1", GRUB_TIMEOUT="0"))
+
+
+def start(repl, args=""):
+    """hv.boot of the kernel and initramfs, sent to the raw REPL (where
+    `import hv` and free0 = hv.frames.free_count() were done) and left
+    running; it prints RESULT <reason> <frames all back> <output length>."""
+    repl.send_raw_code("r = hv.boot('bzImage', initrd='initramfs.cpio'%s)\n"
+                       "print('RESULT', r.reason, hv.frames.free_count() == free0, len(r.output))"
+                       % args)
+    assert repl.m.read_until(b"OK", 30) == b"OK"
+
+
+def finish(repl, timeout=300):
+    """The raw REPL's answer once hv.boot returned: (stdout, stderr) text."""
+    out = repl.m.read_until(RAW_END, timeout)
+    m = RAW_END.search(out)
+    return out[:m.start()].decode(errors="replace"), m.group(1).decode(errors="replace")
 
 
 def release():

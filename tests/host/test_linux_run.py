@@ -225,3 +225,22 @@ def test_hv_boot_linux_gives_ctrl_c_to_the_guest(monkeypatch):
     assert seen[-1] == ([], "L| ", "pc") and micropython.kbd_chars == []
     hv.boot(aout())                                                 # multiboot: as before
     assert seen[-1] == ([], "guest| ", "pc") and micropython.kbd_chars == []
+
+
+def test_hv_boot_gives_linux_the_apics_unless_told_not_to(monkeypatch):
+    # The kernel's defaults expect a PC with a local APIC, an I/O APIC and
+    # their ACPI tables; a multiboot kernel gets the legacy PC unless asked.
+    import hv
+    m = svm_fakes.Machine()
+    seen = []
+
+    def make_vm(mem):
+        vm = m.vm(mem)
+        vm.run = lambda **options: seen.append(vm.vmm.platform.apic is not None)
+        return vm
+    monkeypatch.setattr(hv, "VM", make_vm)
+    hv.boot(bzimage(), initrd=b"070701", echo=False)
+    hv.boot(bzimage(), initrd=b"070701", echo=False, apic=False)
+    hv.boot(aout())
+    hv.boot(aout(), apic=True)
+    assert seen == [True, False, False, True]

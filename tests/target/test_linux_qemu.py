@@ -8,50 +8,28 @@
 # with reboot=t a triple fault), a kernel panic, a time budget and Ctrl-\
 # each ending the VM with the right reason and report, every frame back,
 # the REPL alive.
-import os
 import re
-import subprocess
 
 import pytest
 
-from conftest import ELF, ROOT, booted, image
+from conftest import ELF, booted, image
 from harness import linux
 
-LEGACY = "console=ttyS0 noapic nolapic acpi=off pci=off"
+LEGACY = linux.LEGACY
 BOOT_TIMEOUT = 600          # to the shell: ~45 s on an idle 2-core host, far more under load
-RAW_END = re.compile(rb"\x04([^\x04]*)\x04>")     # raw REPL: stdout \x04 stderr \x04 >
+start, finish = linux.start, linux.finish
 
 
 @pytest.fixture(scope="module")
 def repl(tmp_path_factory):
-    for path in (linux.KERNEL, linux.INITRD):
-        if not os.path.exists(path):
-            pytest.fail(f"{path} is missing: build it with `make linux`")
     iso = tmp_path_factory.mktemp("linux") / "linux.iso"
-    entry = f"linux modules||{linux.KERNEL} {LEGACY}|{linux.INITRD}"    # the REPL, no run=
-    subprocess.run([os.path.join(ROOT, "qemu/mkiso.sh"), image(ELF), str(iso), "", entry], check=True,
-                   env=dict(os.environ, GRUB_DEFAULT="1", GRUB_TIMEOUT="0"))
+    linux.make_iso(image(ELF), iso)
     with booted("qemu", iso=str(iso)) as r:
         r.timeout = 120
         assert r.eval("__import__('hv').images()") == ["bzImage", "initramfs.cpio"] + r.eval(
             "sorted(__import__('demos').ALL)")
         r.exec("import hv\nfree0 = hv.frames.free_count()")
         yield r
-
-
-def start(repl, args=""):
-    """hv.boot of the stock kernel, sent to the raw REPL and left running."""
-    repl.send_raw_code("r = hv.boot('bzImage', initrd='initramfs.cpio'%s)\n"
-                       "print('RESULT', r.reason, hv.frames.free_count() == free0, len(r.output))"
-                       % args)
-    assert repl.m.read_until(b"OK", 30) == b"OK"
-
-
-def finish(repl, timeout=300):
-    """The raw REPL's answer once hv.boot returned: (stdout, stderr) text."""
-    out = repl.m.read_until(RAW_END, timeout)
-    m = RAW_END.search(out)
-    return out[:m.start()].decode(errors="replace"), m.group(1).decode(errors="replace")
 
 
 def test_legacy_pc_boot_to_the_shell_then_poweroff(repl):

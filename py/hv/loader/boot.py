@@ -87,7 +87,7 @@ def pairs(modules, kinds):
 
 
 def boot(image, cmdline=None, mem=None, initrd=None, modules=None, trace=False, echo=True,
-         prefix=None, apic=False, strict=None, **options):
+         prefix=None, apic=None, strict=None, **options):
     """Boot a multiboot kernel or a Linux bzImage (bytes, or a name from
     hv.images()) in a new VM with `mem` bytes of RAM (default 32 MiB, 128
     MiB for Linux) and run it to completion; the RunResult (r.result: what
@@ -100,7 +100,8 @@ def boot(image, cmdline=None, mem=None, initrd=None, modules=None, trace=False, 
     (default: as trace) ends the VM at a port no device handles instead
     of reading all ones there (vm.vmm.unhandled_io 'stop', not 'pc');
     apic=True gives the guest a local APIC and the I/O APIC
-    (vm.vmm.enable_apic());
+    (vm.vmm.enable_apic()), the default for Linux (the PC its defaults
+    expect), not for a multiboot kernel (None: so chosen);
     prefix: the guest's COM1 line prefix ('' for none, the default for
     Linux, whose shell then has the terminal); options go to vm.run
     (max_exits, time_budget, stop, reraise). When the VMM ended the VM (a
@@ -135,7 +136,7 @@ def boot(image, cmdline=None, mem=None, initrd=None, modules=None, trace=False, 
             prefix = ""
         if trace if strict is None else strict:
             vm.vmm.unhandled_io = "stop"
-        if apic:
+        if linux if apic is None else apic:
             vm.vmm.enable_apic()
         if prefix is not None:
             vm.vmm.uart.prefix = prefix
