@@ -49,6 +49,19 @@ def start(repl, args=""):
     assert repl.m.read_until(b"OK", 30) == b"OK"
 
 
+def to_the_shell(repl, args="", boot_timeout=600, timeout=120):
+    """start(), then the shell's first prompt: its release is the kernel's
+    (`uname -r` too) and a file written to tmpfs reads back; the Shell."""
+    want = release()
+    start(repl, args)
+    shell = Shell(repl.m, timeout=timeout)
+    assert shell.wait_ready(boot_timeout) == want
+    assert shell.run("uname -r") == [want]
+    assert shell.run("echo mpvisor > /tmp/f; cat /tmp/f; grep -c ' /tmp tmpfs' /proc/mounts") == \
+        ["mpvisor", "1"]
+    return shell
+
+
 def finish(repl, timeout=300):
     """The raw REPL's answer once hv.boot returned: (stdout, stderr) text."""
     out = repl.m.read_until(RAW_END, timeout)

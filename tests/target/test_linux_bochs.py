@@ -31,13 +31,7 @@ def repl(tmp_path_factory):
 
 
 def test_kernel_defaults_to_the_shell_then_poweroff_through_s5(repl):
-    release = linux.release()
-    linux.start(repl, ", cmdline='console=ttyS0', apic=True")
-    shell = linux.Shell(repl.m, timeout=300)
-    assert shell.wait_ready(BOOT_TIMEOUT) == release
-    assert shell.run("uname -r") == [release]
-    assert shell.run("echo mpvisor > /tmp/f; cat /tmp/f; grep -c ' /tmp tmpfs' /proc/mounts") == \
-        ["mpvisor", "1"]
+    shell = linux.to_the_shell(repl, ", cmdline='console=ttyS0', apic=True", BOOT_TIMEOUT, 300)
     irqs = "\n".join(shell.run("cat /proc/interrupts"))
     # No PIT interrupt: with the TSC-deadline timer and ARAT (this CPU has
     # both; qemu64 has not) Linux needs no PIT (apic_needs_pit()).
@@ -60,9 +54,7 @@ def test_kernel_defaults_to_the_shell_then_poweroff_through_s5(repl):
 
 def test_reboot_is_a_reset(repl):
     # hv.boot gives a bzImage the APICs unless told otherwise.
-    linux.start(repl, ", cmdline='console=ttyS0'")
-    shell = linux.Shell(repl.m, timeout=300)
-    assert shell.wait_ready(BOOT_TIMEOUT) == linux.release()
+    shell = linux.to_the_shell(repl, ", cmdline='console=ttyS0'", BOOT_TIMEOUT, 300)
     assert re.search(r"^LOC:\s+[1-9]\d*\s", "\n".join(shell.run("cat /proc/interrupts")), re.M)
     repl.m.write(b"reboot -f\n")
     out, err = linux.finish(repl, BOOT_TIMEOUT)

@@ -33,13 +33,7 @@ def repl(tmp_path_factory):
 
 
 def test_legacy_pc_boot_to_the_shell_then_poweroff(repl):
-    release = linux.release()
-    start(repl)
-    shell = linux.Shell(repl.m, timeout=120)
-    assert shell.wait_ready(BOOT_TIMEOUT) == release
-    assert shell.run("uname -r") == [release]
-    assert shell.run("echo mpvisor > /tmp/f; cat /tmp/f; grep -c ' /tmp tmpfs' /proc/mounts") == \
-        ["mpvisor", "1"]
+    shell = linux.to_the_shell(repl, "", BOOT_TIMEOUT)
     irqs = "\n".join(shell.run("cat /proc/interrupts"))
     assert re.search(r"^\s+0:\s+\d+\s+XT-PIC\s+timer$", irqs, re.M)       # the 8259A and the PIT
     assert re.search(r"^\s+4:\s+[1-9]\d*\s+XT-PIC\s+ttyS0$", irqs, re.M)  # COM1's interrupt, taken
@@ -63,11 +57,7 @@ def test_kernel_defaults_with_the_apics_and_acpi_then_poweroff_through_s5(repl):
     # The kernel's own defaults (console=ttyS0 only) on the whole PC: the
     # local APIC and I/O APIC (hv.boot apic=True), ACPI tables found by the
     # RSDP scan; poweroff -f goes through ACPI S5.
-    release = linux.release()
-    start(repl, ", cmdline='console=ttyS0', apic=True")
-    shell = linux.Shell(repl.m, timeout=120)
-    assert shell.wait_ready(BOOT_TIMEOUT) == release
-    assert shell.run("echo mpvisor > /tmp/f; cat /tmp/f") == ["mpvisor"]
+    shell = linux.to_the_shell(repl, ", cmdline='console=ttyS0', apic=True", BOOT_TIMEOUT)
     irqs = "\n".join(shell.run("cat /proc/interrupts"))
     assert re.search(r"^\s+0:\s+\d+\s+IO-APIC\s+2-edge\s+timer$", irqs, re.M)    # IRQ 0 on pin 2
     assert re.search(r"^\s+4:\s+[1-9]\d*\s+IO-APIC\s+4-edge\s+ttyS0$", irqs, re.M)
