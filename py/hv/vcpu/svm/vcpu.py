@@ -3,7 +3,6 @@
 # registers in hv.vcpu.svm.state, events in .events, exit handlers in .exits.
 # Runs on the bare-metal port (hw and svm natives) and on CPython with fakes
 # of both (host tests).
-import micropython
 from micropython import const
 from hv.x86 import insn, regs
 from hv.x86.exceptions import AMD_ERROR_CODE_VECTORS
@@ -145,7 +144,6 @@ class SvmVCpu(SvmState, SvmEvents, VCpu):
     def unbind(self):
         self._bound = False
 
-    @micropython.native
     def run(self):
         """Run the guest until an exit the caller must see; its record."""
         self._check_runnable()
