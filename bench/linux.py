@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """`make bench`: the stock Linux guest (`make linux`) under mpvisor.
 
-Host tool (CPython). Reports, for the legacy PC command line (the one
-`make run-linux` uses): the time from emulator start to the busybox
+Host tool (CPython). Reports, for the legacy PC command line (`noapic
+nolapic acpi=off pci=off`; `make run-linux` boots the kernel's defaults
+since 2026-12-06): the time from emulator start to the busybox
 shell's first prompt, mpvisor in QEMU TCG (SVM; an ISO whose GRUB entry
 loads the kernel and initramfs as modules, hv.loader.autoboot) against the
 same kernel, initramfs and command line booted directly by QEMU (-M pc),
