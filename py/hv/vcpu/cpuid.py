@@ -1,7 +1,7 @@
 # What a guest's CPUID returns: the host's leaves with VMX, SVM, MONITOR,
 # the performance counters and what needs an MSR or VMM support mpvisor
-# does not give (thermal monitoring, IA32_TSC_ADJUST, XSAVES and XFD)
-# hidden, the local APIC (APIC, x2APIC, TSC-deadline) shown only when the
+# does not give (thermal monitoring, IA32_TSC_ADJUST, XSAVES and XFD,
+# SME/SEV) hidden, the local APIC (APIC, x2APIC, TSC-deadline) shown only when the
 # VM has one (hv.vmm.apic), the hypervisor-present bit set, leaf 0x40000000
 # answering mpvisor's signature; and the bits that follow the guest's own
 # CR4 and XCR0 (OSXSAVE, OSPKE, the XSAVE area sizes) per vCPU, by
@@ -35,6 +35,7 @@ _AMD_PERFMON_V2 = const(0x80000022)             # APM3 Fn8000_0022: extended PMU
 _LEAF1_ECX_HYPERVISOR = const(1 << 31)          # reserved for hypervisor use
 _EXT1_ECX_SVM = const(1 << 2)                   # APM3 Fn8000_0001
 _SVM_LEAF = const(0x8000000A)                   # SVM features: hidden entirely
+_SEV_LEAF = const(0x8000001F)                   # SME/SEV/SNP (APM3): no memory encryption for guests
 # Leaves whose output depends on ECX (SDM 2A Table 3-8, APM3 Appendix E).
 _SUBLEAF_LEAVES = (0x4, 0x7, 0xB, 0xD, 0xF, 0x10, 0x12, 0x14, 0x17, 0x18, 0x1D, 0x1E,
                    0x1F, 0x20, 0x23, 0x24, 0x8000001D, 0x80000020, 0x80000026)
@@ -92,7 +93,7 @@ class CpuidPolicy:
     def _compute(self, leaf, sub):
         if leaf & 0xFFFFFF00 == HV_LEAF_BASE:
             return self._hv.get(leaf, (0, 0, 0, 0))
-        if leaf == _SVM_LEAF or leaf == _PMU_LEAF or leaf == _AMD_PERFMON_V2:
+        if leaf == _SVM_LEAF or leaf == _PMU_LEAF or leaf == _AMD_PERFMON_V2 or leaf == _SEV_LEAF:
             return (0, 0, 0, 0)
         a, b, c, d = self._host(leaf, sub)
         if leaf == 1:
