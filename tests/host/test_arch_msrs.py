@@ -35,7 +35,7 @@ def test_vendor_sets():
     for n in (0x1A0, 0xC1, 0xC2, 0x186, 0x187):
         assert n in intel and n not in amd
     for n in list(range(0xC0010000, 0xC0010008)) + [0xC0010010, 0xC0010015, 0xC0010055,
-                                                    0xC0011029]:
+                                                    0xC0011029, 0xC001001F]:
         assert n in amd and n not in intel
     for absent in (0x210, 0x26E + 2, 0xC3, 0x188, 0x38F):       # 9th variable MTRR, PMC2, ...
         assert absent not in intel
@@ -87,6 +87,8 @@ def test_counters_read_zero_drop_writes():
 def test_amd_config_msrs():
     h = make("amd")
     assert rd(h, 0xC0010010) == 0 and rd(h, 0xC0010055) == 0
+    wr(h, 0xC001001F, 1 << 46)          # NB_CFG: Linux's PCI set-up (EnableCf8ExtCfg); dropped as KVM
+    assert rd(h, 0xC001001F) == 0
     wr(h, 0xC0011029, 2)                # Linux sets LFENCE serializing
     assert rd(h, 0xC0011029) == 2
     gp(h, 0xC0011029, 1)

@@ -30,6 +30,9 @@ def test_features_without_their_msrs_are_hidden():
     # No SME/SEV: Linux's decompressor reads MSR_AMD64_SEV when 8000_001F
     # says SEV, and Bochs' ryzen says so (the #GP killed the boot there).
     assert p.answer(0x8000001F, 0) == (0, 0, 0, 0)
+    # No MONITORX/MWAITX: the vCPUs give MONITOR(X)/MWAIT(X) #UD, and Linux
+    # used MONITORX for its delays on ryzen (the #UD killed the idle task).
+    assert not p.answer(0x80000001, 0)[2] & 1 << 29
 
 
 def test_state_bits_follow_the_vcpu():

@@ -1,8 +1,8 @@
 # What a guest's CPUID returns: the host's leaves with VMX, SVM, MONITOR,
-# the performance counters and what needs an MSR or VMM support mpvisor
-# does not give (thermal monitoring, IA32_TSC_ADJUST, XSAVES and XFD,
-# SME/SEV) hidden, the local APIC (APIC, x2APIC, TSC-deadline) shown only when the
-# VM has one (hv.vmm.apic), the hypervisor-present bit set, leaf 0x40000000
+# MONITORX, the performance counters and what needs an MSR or VMM support
+# mpvisor does not give (thermal monitoring, IA32_TSC_ADJUST, XSAVES and
+# XFD, SME/SEV) hidden, the local APIC (APIC, x2APIC, TSC-deadline) shown
+# only when the VM has one (hv.vmm.apic), the hypervisor-present bit set, leaf 0x40000000
 # answering mpvisor's signature; and the bits that follow the guest's own
 # CR4 and XCR0 (OSXSAVE, OSPKE, the XSAVE area sizes) per vCPU, by
 # guest_cpuid(). Arch-neutral policy for both back ends.
@@ -34,6 +34,7 @@ _EXT1_ECX_PERFCTR = const(0x11800000)           # APM3 Fn8000_0001 ECX PerfCtrEx
 _AMD_PERFMON_V2 = const(0x80000022)             # APM3 Fn8000_0022: extended PMU, hidden
 _LEAF1_ECX_HYPERVISOR = const(1 << 31)          # reserved for hypervisor use
 _EXT1_ECX_SVM = const(1 << 2)                   # APM3 Fn8000_0001
+_EXT1_ECX_MONITORX = const(1 << 29)             # MONITORX/MWAITX: #UD here, as MONITOR/MWAIT (15.9)
 _SVM_LEAF = const(0x8000000A)                   # SVM features: hidden entirely
 _SEV_LEAF = const(0x8000001F)                   # SME/SEV/SNP (APM3): no memory encryption for guests
 # Leaves whose output depends on ECX (SDM 2A Table 3-8, APM3 Appendix E).
@@ -112,7 +113,7 @@ class CpuidPolicy:
             a &= ~_XSAVE1_EAX_HIDDEN
             c = d = 0                           # IA32_XSS bits: none usable
         elif leaf == 0x80000001:
-            c &= ~(_EXT1_ECX_SVM | _EXT1_ECX_PERFCTR)
+            c &= ~(_EXT1_ECX_SVM | _EXT1_ECX_PERFCTR | _EXT1_ECX_MONITORX)
         return (a, b, c, d)
 
     def with_state(self, leaf, sub, cr4, xcr0):

@@ -2,7 +2,8 @@
 # KVM answers them without a PMU (arch/x86/kvm/x86.c kvm_{get,set}_msr_common,
 # svm.c): TSC, microcode revision, MTRRs and PAT kept per VM with their
 # reserved-bit #GPs, MISC_ENABLE (Intel), the legacy performance counters
-# (read 0, writes dropped), TSC_AUX, AMD's SYSCFG/HWCR/DE_CFG/INT_PENDING.
+# (read 0, writes dropped), TSC_AUX, AMD's SYSCFG/HWCR/DE_CFG/INT_PENDING/
+# NB_CFG.
 # handlers() fit vcpu.register_msr. Arch-neutral policy; pure Python.
 from micropython import const
 from hv.x86 import msr as M
@@ -87,6 +88,7 @@ class ArchMsrs:
                 h[n] = (self._zero, self._ignore)
             h[M.AMD_SYSCFG] = (self._zero, self._ignore)
             h[M.AMD_INT_PENDING] = (self._zero, self._ignore)
+            h[M.AMD_NB_CFG] = (self._zero, self._ignore)    # Linux's PCI set-up writes it
         return h
 
     # -- handlers --------------------------------------------------------------

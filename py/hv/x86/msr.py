@@ -56,6 +56,7 @@ IA32_TSC_DEADLINE = const(0x6E0)          # SDM 3A 11.5.4.1
 IA32_TSC_AUX = const(0xC0000103)          # SDM 2B RDTSCP; APM3 RDTSCP
 AMD_PERF_CTL0 = const(0xC0010000)         # APM2 13.2.1: PerfEvtSel0-3 at 0xC0010000-3,
 AMD_PERF_CTR0 = const(0xC0010004)         # PerfCtr0-3 at 0xC0010004-7
+AMD_NB_CFG = const(0xC001001F)            # Northbridge Configuration (BKDG fam 10h-16h)
 AMD_SYSCFG = const(0xC0010010)            # APM2 A.1 System Configuration
 AMD_HWCR = const(0xC0010015)              # Hardware Configuration (BKDG/PPR MSRC001_0015)
 AMD_INT_PENDING = const(0xC0010055)       # Interrupt Pending (BKDG fam 10h-16h)

@@ -193,7 +193,7 @@ def invd(c):
 
 
 def undefined(c):
-    c.inject_exception(_VEC_UD)             # SVM and MONITOR are hidden from CPUID
+    c.inject_exception(_VEC_UD)             # SVM, MONITOR(X) and MWAIT(X) are hidden from CPUID
     return None
 
 
