@@ -259,3 +259,5 @@ def test_vm_run_backs_fresh_ram_without_a_record(rig):
     r = rig.vm_run(rig.npf(0x300000, write=True), rig.hlt())
     assert r.reason == "Halt" and rig.vm.gpa_to_hpa(0x300000) >= 0
     assert rig.c.ram_fault is not None
+    # Mapped already, or past the end of RAM: the VMM backs nothing there.
+    assert rig.c.ram_fault(0x300000) is False and rig.c.ram_fault(rig.vm.mem_size) is False

@@ -129,10 +129,7 @@ def ram_fault(vm, vcpu):
         return any(vcpu.mmio_claims(g) for g in range(a, a + n, 0x1000))
 
     def fault(gpa):
-        if gpa >= vm.mem_size or vm.gpa_to_hpa(gpa) >= 0:
-            return False
-        vm.fault_in(gpa, device_in)
-        return True
+        return vm.fault_in(gpa, device_in)      # False: outside RAM or mapped already
     return fault
 
 

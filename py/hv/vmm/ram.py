@@ -92,13 +92,17 @@ class GuestRam:
             raise
 
     def fault_in(self, gpa, device_in=None):
-        """Back the RAM page at gpa (unmapped, inside guest RAM) with a fresh
-        zeroed frame; with large_faults, the whole 2 MiB block around it as
-        one 2 MiB page when none of the block is mapped yet, it lies inside
+        """Back the RAM page at gpa with a fresh zeroed frame and say True;
+        False (nothing done) when gpa is outside guest RAM or already
+        mapped. With large_faults, the whole 2 MiB block around it as one
+        2 MiB page when none of the block is mapped yet, it lies inside
         guest RAM and the allocator has a 2 MiB-aligned run. Fewer, larger
         mappings keep the page dict (MicroPython heap) small for a guest such
         as Linux that touches most of its RAM. device_in(gpa, size): True
         if a device claims a page of that range (it never becomes RAM)."""
+        page = gpa & ~(PAGE - 1)
+        if page >= self.mem_size or self.gpa_to_hpa(page) >= 0:
+            return False
         base = gpa & ~(_LARGE - 1)
         if self.large_faults and base + _LARGE <= self.mem_size and \
                 (gpa >> 21) not in self._split and (gpa >> 21) not in self._large and \
@@ -106,14 +110,12 @@ class GuestRam:
             hpa = self.allocator.alloc_frames(_LARGE_FRAMES, _LARGE_FRAMES)
             if hpa is not None:
                 self._back(base, hpa, _LARGE)
-                return
-        page = gpa & ~(PAGE - 1)
-        if page >= self.mem_size or self.gpa_to_hpa(page) >= 0:
-            raise ValueError("%#x is not an unmapped page of guest RAM (%#x bytes)" % (gpa, self.mem_size))
+                return True
         hpa = self.allocator.alloc_frame()
         if hpa is None:
             raise out_of_frames(self.allocator, "guest RAM page %#x" % page, 1)
         self._back(page, hpa, PAGE)
+        return True
 
     def unbacked(self, gpa, end):
         """Frames [gpa, end) (gpa page-aligned) still needs: its pages with
