@@ -96,6 +96,10 @@ def test_unmap_splits_a_large_page(machine):
     assert len(walk_entries(machine, npt, 0x200000)) == 4    # now 4 KiB pages
     assert npt.unmap(0x200000, PAGE_2M)[0] == (0x200000, 0x1400000, PAGE_4K)
     assert npt.translate(0x200000, PAGE_2M) is None
+    # A range is looked at by blocks: the page past two empty 2 MiB blocks.
+    npt.map(0x7FF000, 0x1800000, PAGE_4K, "rw")
+    assert npt.translate(0x200000, 0x600000) == (0x7FF000, 0x1800000, R | W)
+    assert npt.translate(0x200000, 0x5FF000) is None
     npt.close()
 
 

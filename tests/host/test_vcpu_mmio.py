@@ -126,6 +126,10 @@ def test_rip_relative_device_inside_ram_is_never_faulted_in(rig):
         mov ecx, [rel 0x800800]
         hlt""")
     assert rig.c.mmio_claims(0x800800) and not rig.c.mmio_claims(0x900000)
+    # The range form (a 2 MiB block before it is faulted in whole) agrees.
+    assert rig.c.mmio_claims_any(0x800000, 0x200000) and rig.c.mmio_claims_any(0x7FF000, 0x2000)
+    assert not rig.c.mmio_claims_any(0x600000, 0x200000) and not rig.c.mmio_claims_any(0x801000, 0x1000)
+    assert rig.c.mmio_claims_any(rig.vm.mem_size - 0x1000, 0x2000)   # past RAM's end
     e = rig.run(rig.npf(0x800010), rig.npf(0x800800))
     assert rig.reg("rax") == 0x12345678
     assert e.as_tuple() == ("MmioRead", 0x800800, 4)        # the device's page, outside its range

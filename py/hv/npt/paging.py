@@ -172,12 +172,17 @@ class NestedPageTable:
                 return None
             e, psize = leaf[2], leaf[3]
             return self.fmt.addr(e) & ~(psize - 1) | gpa & (psize - 1), self.fmt.perms(e)
+        fmt = self.fmt
         g = gpa & ~(PAGE_4K - 1)
         while g < gpa + size:
             leaf = self._leaf(g)
             if leaf is not None:
-                return g, self.fmt.addr(leaf[2]), self.fmt.perms(leaf[2])
-            g += PAGE_4K
+                return g, fmt.addr(leaf[2]), fmt.perms(leaf[2])
+            pd = self._table_for(g, 2, False)
+            if pd is None or not fmt.present(self._get(pd, (g >> 21) & 511)):
+                g = (g | (PAGE_2M - 1)) + 1     # nothing in this 2 MiB block: the next one
+            else:
+                g += PAGE_4K
         return None
 
     def _split(self, pd, i, e):

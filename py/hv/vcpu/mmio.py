@@ -116,6 +116,22 @@ class Mmio:
         return gpa >= self.vm.mem_size or (gpa >> 12) in self.mmio_pages or \
             self._mmio_range(gpa) is not None
 
+    def mmio_claims_any(self, gpa, size):
+        """Whether mmio_claims() holds for a page of [gpa, gpa+size): one
+        pass over the registrations (a handful), not a call per page (a 2
+        MiB block of RAM faulted in whole is 512 pages)."""
+        end = gpa + size
+        if end > self.vm.mem_size:
+            return True
+        first, last = gpa >> 12, (end - 1) >> 12
+        for p in self.mmio_pages:
+            if first <= p <= last:
+                return True
+        for r in self.mmio_big:
+            if r[0] < end and gpa < r[1]:
+                return True
+        return False
+
     # -- the emulator's callbacks (hv.x86.emulate) ----------------------------
     def mmio(self, gpa, width, value):
         """A guest-physical access of the instruction being emulated: a

@@ -125,11 +125,8 @@ def ram_fault(vm, vcpu):
     vcpu.run() (tier one) or for a NestedPageFault that came out. Its
     callers have asked vcpu.mmio_claims(gpa) first: a device's page never
     becomes RAM (a fetch or table walk there stops)."""
-    def device_in(a, n):
-        return any(vcpu.mmio_claims(g) for g in range(a, a + n, 0x1000))
-
     def fault(gpa):
-        return vm.fault_in(gpa, device_in)      # False: outside RAM or mapped already
+        return vm.fault_in(gpa, vcpu.mmio_claims_any)   # False: outside RAM or mapped already
     return fault
 
 
