@@ -10,6 +10,7 @@
 #include "natives.h"
 
 // VMCB offsets the fast path touches (APM2 Tables B-1 and B-2).
+#define VMCB_TSC_OFFSET 0x050
 #define VMCB_INT_STATE  0x068
 #define VMCB_EXITCODE   0x070
 #define VMCB_EXITINFO2  0x080
@@ -171,15 +172,21 @@ static int fast_cpuid(uint64_t vmcb_pa, uint64_t *gprs) {
     return 1;
 }
 
-// svm.run(vmcb_pa, gprs, host_area_pa) -> EXITCODE
-static mp_obj_t svm_run_obj_fn(mp_obj_t vmcb, mp_obj_t gprs_in, mp_obj_t host) {
-    uint64_t vmcb_pa = arg_u64(vmcb), host_pa = arg_u64(host), code;
-    uint64_t *gprs = gprs_of(gprs_in, GPRS_FPU_SIZE), flags;
+// svm.run(vmcb_pa, gprs, host_area_pa, clock) -> EXITCODE; clock: the
+// guest time's state (natives.h), its TSC offset in the VMCB's TSC_OFFSET
+// (APM2 Table B-1: added to what the guest's RDTSC and RDTSCP read), which
+// VMRUN loads each time (no VMCB clean bits are set).
+static mp_obj_t svm_run_obj_fn(size_t n_args, const mp_obj_t *args) {
+    uint64_t vmcb_pa = arg_u64(args[0]), host_pa = arg_u64(args[2]), code;
+    uint64_t *gprs = gprs_of(args[1], GPRS_FPU_SIZE), flags;
+    guest_clock_t *clock = clock_of(args[3]);
     __asm__ volatile ("pushfq; pop %0" : "=r" (flags));
     int batch = 0;
     do {
         fpu_enter(gprs);
+        *vmcb64(vmcb_pa, VMCB_TSC_OFFSET) = clock_entering(clock);
         code = svm_run(vmcb_pa, gprs, host_pa);
+        clock_exited(clock);
         fpu_leave(gprs);
         intr_vector = code == EXIT_INTR ? pic_pending_vector() : -1;
         if (flags & (1u << 9)) {
@@ -189,7 +196,7 @@ static mp_obj_t svm_run_obj_fn(mp_obj_t vmcb, mp_obj_t gprs_in, mp_obj_t host) {
              && MP_STATE_THREAD(mp_pending_exception) == MP_OBJ_NULL && fast_cpuid(vmcb_pa, gprs));
     return mp_obj_new_int_from_uint(code);          // a small int: no allocation
 }
-static MP_DEFINE_CONST_FUN_OBJ_3(svm_run_obj, svm_run_obj_fn);
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(svm_run_obj, 4, 4, svm_run_obj_fn);
 
 // svm.fast_cpuid(table) or svm.fast_cpuid(None); either resets fast_served().
 static mp_obj_t svm_fast_cpuid(mp_obj_t table) {

@@ -22,6 +22,7 @@
 #define VM_EXIT_INSTRUCTION_LEN     0x440C
 #define GUEST_INTERRUPTIBILITY_INFO 0x4824
 #define GUEST_RIP                   0x681E
+#define TSC_OFFSET                  0x2010
 #define EXIT_EXCEPTION_NMI          0       // SDM App. C, Table C-1
 #define EXIT_EXTERNAL_INTERRUPT     1
 #define EXIT_CPUID                  10
@@ -248,16 +249,22 @@ static int fast_cpuid(uint64_t *gprs) {
     return 1;
 }
 
-// vmx.run(gprs, launched) -> exit reason (bit 31 set: failed entry, SDM 3C
-// 27.7); raises VMXFail on VMfail. Interrupts stay off from entry until the
-// host's handler has seen the interrupt behind an exit.
-static mp_obj_t vmx_run_obj_fn(mp_obj_t gprs_in, mp_obj_t launched_in) {
+// vmx.run(gprs, launched, clock) -> exit reason (bit 31 set: failed entry,
+// SDM 3C 27.7); raises VMXFail on VMfail. Interrupts stay off from entry
+// until the host's handler has seen the interrupt behind an exit. clock:
+// the guest time's state (natives.h), its TSC offset in the TSC-offset
+// field (25.6.5; the "use TSC offsetting" control is on: 26.3).
+static mp_obj_t vmx_run_obj_fn(mp_obj_t gprs_in, mp_obj_t launched_in, mp_obj_t clock_in) {
     uint64_t *gprs = gprs_of(gprs_in, GPRS_FPU_SIZE), flags, reason;
     int launched = mp_obj_is_true(launched_in);
+    guest_clock_t *clock = clock_of(clock_in);
     __asm__ volatile ("pushfq; pop %0; cli" : "=r" (flags) : : "memory");
     for (int batch = 0;; batch++) {
         fpu_enter(gprs);
+        uint64_t offset = clock_entering(clock);
+        __asm__ volatile ("vmwrite %0, %1" : : "r" (offset), "r" ((uint64_t)TSC_OFFSET) : "cc", "memory");
         int r = vmx_run(gprs, launched);
+        clock_exited(clock);
         fpu_leave(gprs);
         if (r != 0) {
             if (flags & (1u << 9)) {
@@ -281,7 +288,7 @@ static mp_obj_t vmx_run_obj_fn(mp_obj_t gprs_in, mp_obj_t launched_in) {
     }
     return mp_obj_new_int_from_ull(reason);
 }
-static MP_DEFINE_CONST_FUN_OBJ_2(vmx_run_obj, vmx_run_obj_fn);
+static MP_DEFINE_CONST_FUN_OBJ_3(vmx_run_obj, vmx_run_obj_fn);
 
 // vmx.fast_cpuid(table) or vmx.fast_cpuid(None); either resets fast_served().
 static mp_obj_t vmx_fast_cpuid(mp_obj_t table) {

@@ -83,6 +83,14 @@ class Rig:
         if mode == "long":
             self.map_gib(3)
 
+    def use_vmm(self, tsc, hz, timer):
+        """A fresh VMM on the fake TSC `tsc`, which the fake natives read
+        too (as hv.vmm.ticks and the world switch share the host's TSC)."""
+        from hv.vmm.run import Vmm
+        self.m.use_tsc(tsc)
+        self.vm.vmm = Vmm(self.vm, tsc=tsc, hz=hz, timer=timer)
+        return self.vm.vmm
+
     def map_gib(self, g, pd=0x6000):
         """Identity-map guest-linear GiB g (2 MiB pages) in the guest's own
         tables: setup('long') maps only the GiBs of RAM (hv.x86.guest_tables)."""

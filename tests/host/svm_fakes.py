@@ -6,6 +6,7 @@ pointer casts (viper_host) so hv.vcpu.svm.vmcb and hv.vcpu.svm.nextrip run here.
 """
 import struct
 
+import fake_clock
 import viper_host
 from hv.host.allocator import BitmapFrameAllocator
 from hv.vcpu.svm import vmcb as V
@@ -120,8 +121,11 @@ class FakeSvm:
         self.vector = -1
         self.qemu_exitcode = qemu_exitcode
 
-    def run(self, pa, gprs, host):
+    tsc = None                      # the host's TSC (Machine: FakeHw.rdtsc)
+
+    def run(self, pa, gprs, host, clock):
         v = V.Vmcb(pa)
+        v.set(V.TSC_OFFSET, fake_clock.entering(clock, self.tsc))
         self.entries.append((v.get(V.EVENTINJ), v.get(V.VINTR), v.get(V.TLB_CONTROL),
                              v.get(V.INTERCEPT_MISC1)))
         v.set(V.EVENTINJ, 0)                    # consumed by the entry (APM2 15.20)
@@ -129,6 +133,7 @@ class FakeSvm:
         if not self.steps:
             raise AssertionError("the guest script ran out")
         code = self.steps.pop(0)(v, gprs)
+        fake_clock.exited(clock, self.tsc)
         if self.qemu_exitcode:
             v.set(V.EXITCODE, code & 0xFFFFFFFF)
             return code & 0xFFFFFFFF
@@ -160,7 +165,12 @@ class Machine:
         self.hw = FakeHw(self.memory, nrips=nrips, vm_cr=vm_cr, xsave=xsave,
                          decode_assists=decode_assists)
         self.svm = FakeSvm(qemu_exitcode)
+        self.svm.tsc = self.hw.rdtsc
         self.allocator = BitmapFrameAllocator([(MiB, RAM_END - MiB)], [], self.memory.mem)
+
+    def use_tsc(self, tsc):
+        """The host's TSC is `tsc` (a VMM's fake), for the natives too."""
+        self.hw.rdtsc = self.svm.tsc = tsc
 
     def vm(self, mem_size=16 * MiB, **kw):
         from hv.vmm.vm import VM

@@ -7,7 +7,6 @@ import pytest
 
 from hv.vcpu.svm import defs as sdefs, vmcb as V
 from hv.vcpu.vmx import defs as xdefs, fields as F
-from hv.vmm.run import Vmm
 from mmio_rig import LOAD as LOAD_ADDR, Rig
 from svm_fakes import exit_with as svm_fakes_exit
 from time_fakes import Timer, Tsc
@@ -35,7 +34,7 @@ def done(rig):
 @pytest.fixture(params=["svm", "vmx"])
 def rig(request):
     r = Rig(request.param)
-    r.vm.vmm = Vmm(r.vm, tsc=Tsc(step=50), hz=lambda: 1_000_000, timer=Timer())
+    r.use_vmm(Tsc(step=50), lambda: 1_000_000, Timer())
     r.apics = r.vm.vmm.enable_apic()
     r.map_gib(3)                                    # 0xC0000000-0xFFFFFFFF for the guest
     r.set("rflags", 0x202)
@@ -140,7 +139,7 @@ def test_mov_to_cr_decoder():
 @pytest.fixture
 def svm():
     r = Rig("svm")
-    r.vm.vmm = Vmm(r.vm, tsc=Tsc(step=50), hz=lambda: 1_000_000, timer=Timer())
+    r.use_vmm(Tsc(step=50), lambda: 1_000_000, Timer())
     r.apics = r.vm.vmm.enable_apic()
     r.set("rflags", 0x202)
     yield r

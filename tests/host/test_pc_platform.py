@@ -5,6 +5,7 @@
 # size, and that nothing is built or read before the guest looks.
 from hv.vmm import acpi
 from hv.vmm.platform import Platform, acpi_tables
+from hv.vmm.ticks import ON
 from time_fakes import Tsc
 
 HZ = 1_000_000
@@ -63,11 +64,11 @@ def test_rtc_periodic_interrupt_reaches_the_vcpu_on_irq_8_and_wakes_a_halt():
     c = VCpu()
     init_pics(p, c)
     p.ticks.follow(c)
-    assert c.clock is None
+    assert c.clock[ON] == 0
     cmos(p, c, 0x0C)                                      # PF set before PIE would raise IRQ 8 at once
     p.io(c, 0x70, 1, 0x0B)
     p.io(c, 0x71, 1, 0x42)                                # PIE, 24-hour, BCD: 1024 Hz
-    assert c.clock is p.ticks                             # a timer counts now
+    assert c.clock is p.ticks.state and c.clock[ON] == 1  # a timer counts now
     assert p.ticks.halted(c) and c.queue == [0x28]
     assert 0 < p.ticks.clock() < 0.0015
     assert cmos(p, c, 0x0C) & 0xC0 == 0xC0                # IRQF and PF; reading clears them

@@ -7,7 +7,7 @@ import pytest
 from hv.vmm.devices.uart import Uart
 from hv.host.timer import HostTimer
 from hv.vmm.platform import Platform
-from hv.vmm.ticks import Ticks
+from hv.vmm.ticks import EXITED, ON, Ticks
 from hv.vmm.devices.pic import Pic
 from time_fakes import Tsc
 
@@ -110,20 +110,33 @@ def test_guest_time_leaves_out_the_vmm_and_stands_still_meanwhile():
     tsc = Tsc()
     p = Platform(tsc, lambda: HZ)
     t = p.ticks
-    program_pit(p, VCpu())
+    c = VCpu()
+    program_pit(p, c)                                     # at 0: ON from here
+    assert c.clock is t.state and t.state[ON] == 1
     tsc.t = 1000
     t.exited()                                            # the guest left at 1000 us
     tsc.t = 6000
-    assert t.clock() == 0.001                             # frozen at the exit
+    assert t.clock() == 0.001 and t.guest_tsc() == 1000   # frozen at the exit
     t.entering()                                          # 5 ms in the VMM: not the guest's
     tsc.t = 7000
-    assert t.stolen == 5000 and t.clock() == 0.002
+    # The guest's own TSC (the natives load -STOLEN as its offset) runs on
+    # the same time, so a TSC calibrated against the PIT finds HZ.
+    assert t.stolen == 5000 and t.clock() == 0.002 and t.guest_tsc() == tsc.t - 5000
     p.pit.armed_at = None                                 # no timer: nothing is counted
-    t.follow(VCpu())
+    t.follow(c)
+    assert t.state[ON] == 0
     t.exited()
     tsc.t = 9000
     t.entering()
     assert t.stolen == 5000
+    # Counter 2 counting (Linux calibrates its TSC against it through port
+    # 0x61) counts as a timer: the guest could measure the VMM's time there.
+    p.io(c, 0x43, 1, 0xB0)                                # counter 2, mode 0
+    p.io(c, 0x42, 1, 0xFF)
+    p.io(c, 0x42, 1, 0xFF)
+    assert t.state[ON] == 0                               # GATE 2 low: not counting
+    p.io(c, 0x61, 1, 1)
+    assert t.state[ON] == 1 and t.state[EXITED] == 9000
 
 
 def test_ticks_reach_the_vcpu_one_at_a_time_through_the_pic():

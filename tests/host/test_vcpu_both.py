@@ -161,6 +161,33 @@ def test_cpuid_follows_the_guests_cr4_and_xcr0(rig):
     assert ask(0xD, 0)[0] == 576
 
 
+def test_the_vmms_time_is_left_out_of_the_guests_tsc(rig):
+    # hv.vmm.ticks' state, kept by the natives (port/natives.h, here
+    # fake_clock): while ON, each entry adds the VMM's time since the last
+    # exit to STOLEN and loads -STOLEN as the TSC offset: the VMCB's
+    # (APM2 Table B-1) or the VMCS's, with "use TSC offsetting" on (SDM 3C
+    # 25.6.5, 26.3). The vCPU passes the state to every entry.
+    from hv.vmm.ticks import EXITED, ON, STOLEN
+    seen = []
+
+    def noting(step):
+        def s(v, gprs):
+            seen.append(v.get(V.TSC_OFFSET) if rig.arch == "svm" else v[F.TSC_OFFSET])
+            return step(v, gprs)
+        return s
+    if rig.arch == "vmx":
+        assert rig.c.vmcs.read32(F.CPU_BASED_VM_EXEC_CONTROL) & xdefs.CPU_TSC_OFFSETTING
+    rig.load("cpuid\ncpuid\nhlt")
+    rig.run(noting(cpuid(rig)), noting(cpuid(rig)), noting(rig.stop()))
+    assert seen == [0, 0, 0] and rig.c.clock[STOLEN] == 0       # not ON: nothing left out
+    rig.c.clock[ON] = 1
+    rig.c.rip = LOAD
+    rig.run(noting(cpuid(rig)), noting(cpuid(rig)), noting(rig.stop()))
+    stolen = rig.c.clock[STOLEN]
+    assert stolen > 0 and rig.c.clock[EXITED] > 0               # frozen at the last exit
+    assert seen[3] == 0 and 0 < (1 << 64) - seen[4] < (1 << 64) - seen[5] == stolen
+
+
 def test_interrupts_are_injected_now_or_through_the_window(rig):
     rig.load("hlt\nhlt\nhlt")
     rig.c.rflags = 0x202                            # IF = 1: now

@@ -36,7 +36,9 @@ def out8(port, value):
 
 def guest(m, timer=None):
     vm = m.vm(16 * MiB)
-    vm.vmm = Vmm(vm, tsc=Tsc(step=50), hz=lambda: 1_000_000, timer=timer or Timer())
+    tsc = Tsc(step=50)
+    m.use_tsc(tsc)                                  # the natives' TSC too
+    vm.vmm = Vmm(vm, tsc=tsc, hz=lambda: 1_000_000, timer=timer or Timer())
     c = vm.new_vcpu()
     c.set_entry(0x10000)
     c.setup("protected")

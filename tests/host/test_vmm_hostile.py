@@ -27,7 +27,9 @@ def _fresh_percpu():
 
 def guest(m, timer=None, code=b"\x0f\xa2" * 256):
     vm = m.vm(16 * MiB)
-    vm.vmm = Vmm(vm, tsc=Tsc(step=50), hz=lambda: 1_000_000, timer=timer or Timer())
+    tsc = Tsc(step=50)
+    m.use_tsc(tsc)                                  # the natives' TSC too
+    vm.vmm = Vmm(vm, tsc=tsc, hz=lambda: 1_000_000, timer=timer or Timer())
     m.hw.console_getc = lambda: None
     c = vm.new_vcpu()
     c.set_entry(0x10000)

@@ -5,6 +5,7 @@ VMfail rules the tests rely on, and a run() that plays a scripted guest:
 each step edits the current VMCS and register file and returns an exit
 reason, as a VM exit would.
 """
+import fake_clock
 from hv.host.allocator import BitmapFrameAllocator
 from hv.vcpu.vmx import fields as F
 from bochs_vmx_msrs import BOCHS_MSRS
@@ -196,7 +197,7 @@ class FakeVmx:
     def host_segments(self):
         return (0x08, 0x10, 0x10, 0x10, 0, 0, 0x18, GDT_BASE, 0x27, IDT_BASE, 0xFFF)
 
-    def run(self, gprs, launched):
+    def run(self, gprs, launched, clock):
         if self.current is None:
             self._fail("vmlaunch", 0)
         v = self.vmcs[self.current]
@@ -212,7 +213,9 @@ class FakeVmx:
             v[f] = 0
         if not self.steps:
             raise AssertionError("the guest script ran out")
+        v[F.TSC_OFFSET] = fake_clock.entering(clock, self.hw.rdtsc)
         reason = self.steps.pop(0)(v, gprs)
+        fake_clock.exited(clock, self.hw.rdtsc)
         v[F.VM_EXIT_REASON] = reason
         if not reason >> 31:
             self.launched[self.current] = True
@@ -237,6 +240,10 @@ class Machine:
         self.hw = FakeHw(self.memory, msrs, xsave)
         self.vmx = FakeVmx(self.hw)
         self.allocator = BitmapFrameAllocator([(MiB, RAM_END - MiB)], [], self.memory.mem)
+
+    def use_tsc(self, tsc):
+        """The host's TSC is `tsc` (a VMM's fake), for the natives too."""
+        self.hw.rdtsc = tsc
 
     def vm(self, mem_size=16 * MiB, **kw):
         from hv.vmm.vm import VM

@@ -55,7 +55,9 @@ class VCpu(TierOne, Entry, Mmio, StringIo, Emulation):
         self._hc_args = [0] * 6         # reused: a hypercall handler must not keep it
         self.ring = _ring.Ring()        # the last exits, for reports
         self.ring_buf = self.ring.buf
-        self.clock = None               # while a guest timer runs: exited()/entering() around exits
+        # Guest time's state, which the natives keep at each entry and exit
+        # and load the TSC offset from (hv.vmm.ticks.Ticks.state once a VMM follows this vCPU).
+        self.clock = array("Q", (0, 0, 0))
         self.tpr_hook = None            # fn() after the guest's MOV CR8 or TPR-window exit (a LAPIC)
         self._init_emulation()
         self._init_mmio()

@@ -34,12 +34,12 @@ class Entry:
         self.xcr0 = value
         self._slow_entry = True
 
-    def _enter_slow(self, clock):
+    def _enter_slow(self):
         # The entry when _slow_entry is set: interrupts first (they may open
         # a window), the flush, XCR0 for the guest and back for the host
         # whatever the entry raised. The flag stays set while XCR0 differs
         # or interrupts wait. This Python is the VMM's time: the guest's
-        # clock starts at the entry itself. A pending NMI goes first (it
+        # clock starts at the entry itself (the natives: hv.vmm.ticks). A pending NMI goes first (it
         # outranks maskable interrupts, SDM 3A 6.9).
         if self._nmi_pending:
             self._deliver_nmi()
@@ -51,8 +51,6 @@ class Entry:
         swap = self.xcr0 != self.host_xcr0
         if swap:
             self.io.xsetbv(0, self.xcr0)
-        if clock is not None:
-            clock.entering()
         try:
             code = self._enter()
         finally:

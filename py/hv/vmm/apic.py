@@ -2,7 +2,7 @@
 # xAPIC page and MSRs registered with the vCPU), the I/O APIC at 0xFEC00000
 # on the ISA lines (IRQ 0 on pin 2), the PIC's INTR through LINT0 in ExtINT
 # mode (virtual wire, MP spec 1.4 3.6.2.2), and the LAPIC timer as a time
-# source counting guest time (the TSC deadline: the TSC). Fits hv.vmm.irq's
+# source on the guest's TSC (guest time: hv.vmm.ticks). Fits hv.vmm.irq's
 # contract as a sink (set_irq) and as the `cpu` controller (pending_vector,
 # acknowledge). Arch-neutral, pure Python.
 from hv.vmm.devices import apic_defs as D
@@ -14,7 +14,8 @@ from hv.vmm.devices.x2apic import ApicMsrs
 
 class Apics:
     """pic: the 8259A pair (hv.vmm.devices.pic); tsc(), hz(): the guest's
-    TSC; clock(): guest seconds (hv.vmm.ticks), the time sources' unit.
+    TSC (hv.vmm.ticks.guest_tsc: guest time, the time sources' unit, is
+    tsc() / hz() seconds).
     `changed` (when set) is called after anything that may make a vector
     deliverable or move the timer's deadline (the platform then delivers
     and re-arms)."""
@@ -24,10 +25,10 @@ class Apics:
     # VMM's time out of it at every exit, not only while a deadline is set.
     keeps_time = True
 
-    def __init__(self, pic, tsc, hz, clock, maxphyaddr=36):
+    def __init__(self, pic, tsc, hz, maxphyaddr=36):
         self.pic = pic
-        self._tsc, self._hz, self._clock = tsc, hz, clock
-        self.lapic = lapic = Lapic(tsc, hz, guest_time=self._guest_cycles)
+        self._hz = hz
+        self.lapic = lapic = Lapic(tsc, hz)
         self.page = ApicPage(lapic)
         self.msrs = ApicMsrs(lapic, maxphyaddr)
         self.ioapic = IoApic(self._message)
@@ -71,22 +72,10 @@ class Apics:
         return lapic.deliver(mode, vector, level)
 
     # -- a time source (hv.vmm.ticks) --------------------------------------------------
-    def _guest_cycles(self):
-        # Guest time (hv.vmm.ticks.clock: the TSC less the VMM's time) in TSC cycles.
-        return int(self._clock() * self._hz())
-
     def next_deadline(self):
         """Guest seconds of the LAPIC timer's next expiry, or None."""
-        timer = self.lapic.timer
-        t = timer.next_deadline()
-        if t is None:
-            return None
-        if timer.mode != D.TIMER_TSC_DEADLINE:
-            return t / self._hz()       # guest cycles: clock() is the same time in seconds
-        left = t - self._tsc()
-        if left <= 0:
-            return 0.0                  # due: before any `now` hv.vmm.ticks compares it with
-        return self._clock() + left / self._hz()
+        t = self.lapic.timer.next_deadline()
+        return None if t is None else t / self._hz()
 
     def poll(self, now):
         self.lapic.poll_timer()         # hv.vmm.ticks delivers after polling its sources

@@ -93,7 +93,8 @@ class Platform:
         self.names = {}
         self._vcpu = None
         self._timed = []                # devices whose accesses may start or stop a timer
-        for name, dev in (("PIC", self.pic), ("PIT", self.pit), ("port 0x61", Port61(self.pit)),
+        self.port61 = Port61(self.pit)
+        for name, dev in (("PIC", self.pic), ("PIT", self.pit), ("port 0x61", self.port61),
                           ("COM1", self.uart), ("debug-exit", self.debug_exit), ("POST", Post()),
                           ("8042", self.i8042), ("port 0x92", Port92(self.i8042)),
                           ("PCI", self.pci), ("fw_cfg", self._fw_cfg)):
@@ -144,7 +145,7 @@ class Platform:
     def _handlers(self):
         # port -> (read, write) as the vCPU calls them (hv.vcpu.api.register_io).
         special = {self.pic: (None, self._pic_write), self.pit: (None, self._pit_write),
-                   self.debug_exit: (None, self._debug_write)}
+                   self.port61: (None, self._gate_write), self.debug_exit: (None, self._debug_write)}
         for dev in self._timed:
             special[dev] = (self._timed_read(dev), self._timed_write(dev))
         out = {}
@@ -162,7 +163,7 @@ class Platform:
             from hv.host.cpu import rdmsr_or_none
             if rdmsr_or_none(io)(0xC0000103) is not None:
                 aux = lambda v: io.wrmsr(0xC0000103, v)
-        self.arch_msrs = ArchMsrs(vendor, self._tsc, _maxphyaddr(cpuid), aux)
+        self.arch_msrs = ArchMsrs(vendor, self.ticks.guest_tsc, _maxphyaddr(cpuid), aux)
         self.msr_handlers = self.arch_msrs.handlers()
 
     def add_apic(self, cpuid):
@@ -171,8 +172,7 @@ class Platform:
         shows the APIC."""
         if self.apic is None:
             from hv.vmm.apic import Apics
-            a = self.apic = Apics(self.pic, self._tsc, self._hz, self.ticks.clock,
-                                  _maxphyaddr(cpuid))
+            a = self.apic = Apics(self.pic, self.ticks.guest_tsc, self._hz, _maxphyaddr(cpuid))
             self.irqs.route.append(a)
             self.irqs.cpu = a
             self.ticks.sources.append(a)
@@ -248,6 +248,10 @@ class Platform:
         self.pit.io_write(port, width, value)
         self.ticks.follow(self._vcpu)
         self.ticks.poll(self._vcpu)     # a new count changes what is due
+
+    def _gate_write(self, port, width, value):
+        self.port61.io_write(port, width, value)
+        self.ticks.follow(self._vcpu)   # counter 2's GATE starts or stops its count
 
     def _timed_read(self, dev):
         def read(port, width):

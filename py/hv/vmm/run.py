@@ -183,7 +183,6 @@ class Vmm:
             why, error = "HandlerError", exc
         finally:
             vcpu.run_slice = None
-            vcpu.clock = None
             try:
                 vcpu.set_watchdog(None)
             finally:

@@ -12,11 +12,16 @@
 # keeps_time = True: guest time then leaves the VMM's out at every exit.
 # An input (the 16550 and its host console) has waiting() -> whether input
 # would interrupt the guest now, and poll() taking it in; add it to `inputs`.
+from array import array
 from micropython import const
 from hv.vmm.devices.pit import Pit
 
 _RFLAGS_IF = const(1 << 9)
 _IRQ_PIT = const(0)
+# `state`, shared with the world-switch natives (port/natives.h guest_clock_t).
+ON = const(0)                   # 1: the VMM's time is left out of the guest's
+STOLEN = const(1)               # host cycles left out so far: the guest's TSC offset is -STOLEN
+EXITED = const(2)               # tsc() at the last exit while ON, until the next entry; else 0
 
 
 class Ticks:
@@ -27,7 +32,10 @@ class Ticks:
     A slow exit path (Python under Bochs, a trace on a 115200-baud console)
     must not bury the guest in ticks so that only its timer handler runs:
     - guest time is host time minus what the VMM spends between an exit
-      and the next entry (`stolen`, host cycles), frozen meanwhile;
+      and the next entry (`stolen`, host cycles), frozen meanwhile; the
+      guest's TSC runs on it too (its TSC offset is -stolen), so a guest
+      that calibrates its TSC against the PIT finds the TSC's rate. The
+      natives keep `state` at each entry and exit (vcpu.clock is it);
     - a PIT edge while IRQ 0 is in service is dropped (`lost`), where a real
       8259A would latch it (KVM's PIT lost-tick policy "discard");
     - when a tick took more than a quarter period from injection to the
@@ -42,24 +50,33 @@ class Ticks:
         self.sources = []
         self.inputs = []
         self.timer = timer
-        self.stolen = 0
+        self.state = array("Q", (0, 0, 0))     # ON, STOLEN, EXITED
         self.lost = 0
-        self._mark = None               # tsc() at the last exit while a timer counts
-        self._counting = False
         self._injected_at = None        # clock() when IRQ 0 went to the vCPU
         self._holdoff = 0.0             # clock() before which PIT edges are dropped
 
+    @property
+    def stolen(self):
+        """Host cycles of the VMM's time left out of guest time so far."""
+        return self.state[STOLEN]
+
+    def guest_tsc(self):
+        """The guest's TSC (what its RDTSC reads): host cycles less the
+        VMM's time; it stands still from an exit to the next entry, so it
+        never runs back when that time is taken out."""
+        s = self.state
+        t = s[EXITED]
+        return (t if t else self._tsc()) - s[STOLEN]
+
     def clock(self):
-        """Guest time in seconds; it stands still from an exit to the next
-        entry, so it never runs back when that time is taken out."""
-        t = self._mark
-        return ((self._tsc() if t is None else t) - self.stolen) / self._hz()
+        """Guest time in seconds: guest_tsc() at hz()."""
+        return self.guest_tsc() / self._hz()
 
     def counting(self):
-        """Whether a timer will interrupt the guest: only then does guest
-        time leave the VMM's out (the vCPU calls exited()/entering() around
-        each entry while vcpu.clock is this)."""
-        if self.pit.armed_at is not None:
+        """Whether a timer will interrupt the guest or the guest can watch
+        one count (PIT counter 2, which Linux calibrates its TSC against):
+        only then does guest time leave the VMM's out (follow())."""
+        if self.pit.counting():
             return True
         for s in self.sources:
             if getattr(s, "keeps_time", False) or s.next_deadline() is not None:
@@ -67,23 +84,34 @@ class Ticks:
         return False
 
     def follow(self, vcpu):
-        """Let the vCPU tell this about its exits while a timer counts (and
-        not otherwise: no per-exit cost without one)."""
-        self._counting = c = self.counting()
-        vcpu.clock = self if c else None
-        if not c:
-            self.entering()             # the vCPU stops reporting: do not leave the clock frozen
+        """The vCPU's entries and exits keep this guest time (vcpu.clock =
+        `state`: its natives load -STOLEN as the TSC offset at every entry);
+        the VMM's time is left out while counting() (ON), not otherwise,
+        so that the per-exit stamps cost nothing when no timer runs."""
+        s = self.state
+        vcpu.clock = s
+        if self.counting():
+            if not s[ON]:
+                s[ON] = 1
+                s[EXITED] = self._tsc()  # called from the VMM: its time from now on
+        elif s[ON]:
+            self.entering()             # the clock thaws: no exit will stamp it now
+            s[ON] = 0
 
     def exited(self):
-        """The guest left: VMM time starts (counted only while a timer counts)."""
-        if self._counting:
-            self._mark = self._tsc()
+        """VMM time starts now (while ON), as at the guest's exit."""
+        s = self.state
+        if s[ON]:
+            s[EXITED] = self._tsc()
 
     def entering(self):
-        """The guest goes back in: VMM time since exited() is not the guest's."""
-        if self._mark is not None:
-            self.stolen += self._tsc() - self._mark
-            self._mark = None
+        """VMM time since the exit is not the guest's, in its clock nor in
+        its TSC: as at the next entry."""
+        s = self.state
+        t = s[EXITED]
+        if t:
+            s[STOLEN] += self._tsc() - t
+            s[EXITED] = 0
 
     def _edges(self):
         n = self.pit.due()
@@ -163,7 +191,6 @@ class Ticks:
                 listen = d
         if deadline is None and listen is None:
             return False
-        counting, self._counting = self._counting, True
         self.entering()                 # the wait is the guest's time
         clock = self.clock
         # Until the next deadline, or input raises its line (the vector is
@@ -174,14 +201,13 @@ class Ticks:
                 if vcpu.pending_interrupts():
                     break
         self.exited()
-        self._counting = counting
-        if not counting:
-            self.entering()             # no vCPU report will thaw the clock
         self.poll(vcpu)
         return True
 
     def stop(self):
-        """The run is over: give the host timer back."""
-        self._mark = None
+        """The run is over: give the host timer back; the time until the
+        next run's first entry is the guest's."""
+        s = self.state
+        s[ON] = s[EXITED] = 0
         if self.timer is not None:
             self.timer.disarm()

@@ -172,15 +172,10 @@ class SvmVCpu(SvmState, SvmEvents, VCpu):
                 return self._nothing(k, s0)
             # The common case is one native call; interrupts to deliver, a
             # TLB flush and a guest XCR0 take the slow entry.
-            clock = self.clock              # set only while a guest timer counts
             if self._slow_entry:
-                code = self._enter_slow(clock)
+                code = self._enter_slow()
             else:
-                if clock is not None:
-                    clock.entering()
-                code = enter(pa, gprs, host)
-            if clock is not None:
-                clock.exited()
+                code = enter(pa, gprs, host, self.clock)
             k += 1
             if code == _VMEXIT_CPUID:
                 # The hottest exit, without a handler call: a cached answer
@@ -203,7 +198,7 @@ class SvmVCpu(SvmState, SvmEvents, VCpu):
 
     def _enter(self):
         # One VMRUN (hv.vcpu.entry._enter_slow calls it).
-        return self.native.run(self._pa, self.gprs, self.percpu.host_area_pa)
+        return self.native.run(self._pa, self.gprs, self.percpu.host_area_pa, self.clock)
 
     def _flush_begin(self):
         self.vmcb.put(V.TLB_CONTROL, self.percpu.flush_command())   # 15.16.2

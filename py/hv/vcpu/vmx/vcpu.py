@@ -204,20 +204,14 @@ class VmxVCpu(VmxState, VmxEvents, VCpu):
             k += 1
             # The common case is one native call; interrupts to deliver, a
             # TLB flush and a guest XCR0 take the slow entry (hv.vcpu.entry).
-            clock = self.clock              # set only while a guest timer counts
             try:
                 if self._slow_entry:
-                    reason = self._enter_slow(clock)
+                    reason = self._enter_slow()
                 else:
-                    if clock is not None:
-                        clock.entering()
-                    reason = enter(gprs, v.launched)
+                    reason = enter(gprs, v.launched, self.clock)
             except fail as e:
                 self._count(k, s0)
                 return exits.vm_fail(self, e.error)
-            finally:
-                if clock is not None:
-                    clock.exited()
             if reason & defs.EXIT_REASON_FAILED_ENTRY:
                 self._count(k, s0)
                 return exits.failed_entry(self, reason)
@@ -236,7 +230,7 @@ class VmxVCpu(VmxState, VmxEvents, VCpu):
 
     def _enter(self):
         # One VMLAUNCH or VMRESUME (hv.vcpu.entry._enter_slow calls it).
-        return self.native.run(self.gprs, self.vmcs.launched)
+        return self.native.run(self.gprs, self.vmcs.launched, self.clock)
 
     def _flush_end(self):
         pass

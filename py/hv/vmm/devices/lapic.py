@@ -28,17 +28,16 @@ def _top(words):
 
 class Lapic(LapicRegisters, LapicIpis):
     """apic_id: the initial APIC ID (the x2APIC ID too). tsc(), tsc_hz():
-    the guest's TSC; guest_time(): guest time in TSC cycles (VMM time left
-    out) for the timer's count modes, None: the TSC. Sinks the VMM connects: eoi(vector) for a level EOI
+    the guest's TSC, which the timer runs on. Sinks the VMM connects: eoi(vector) for a level EOI
     (the I/O APIC's remote IRR), nmi() for an NMI to this CPU; `ipis`
     records INIT, SIPI, SMI and IPIs to other CPUs (none yet) as
     (delivery mode, vector, destination). cr8: None, or (get, set) of the
     vCPU's CR8 where TPR[7:4] lives while the guest runs."""
 
-    def __init__(self, tsc, tsc_hz, apic_id=0, bsp=True, guest_time=None):
+    def __init__(self, tsc, tsc_hz, apic_id=0, bsp=True):
         self.apic_id = apic_id
         self.bsp = bsp
-        self.timer = LapicTimer(tsc, tsc_hz, guest=guest_time)
+        self.timer = LapicTimer(tsc, tsc_hz)
         self.eoi_sink = None
         self.nmi_sink = None
         self.cr8 = None

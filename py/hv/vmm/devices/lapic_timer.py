@@ -1,9 +1,9 @@
 # The local APIC timer (SDM 3A 11.5.4): one-shot and periodic modes counting
 # the initial count down at the bus clock over the divide configuration, and
-# TSC-deadline mode (11.5.4.1) against IA32_TSC_DEADLINE. The counts run on
-# guest time (cycles from guest(), which leaves out the VMM's time: a slow
-# exit path cannot bury the guest in periods), the deadline on its TSC
-# (tsc()); both tsc_hz() per second. Pure Python.
+# TSC-deadline mode (11.5.4.1) against IA32_TSC_DEADLINE. Both run on the
+# guest's TSC (tsc(), tsc_hz() per second), which leaves out the VMM's time
+# (hv.vmm.ticks): a slow exit path cannot bury the guest in periods. Pure
+# Python.
 from micropython import const
 from hv.vmm.devices.apic_defs import (TIMER_ONESHOT, TIMER_PERIODIC, TIMER_TSC_DEADLINE,
                                       timer_divisor)
@@ -19,12 +19,11 @@ MIN_PERIOD_S = 0.0002
 class LapicTimer:
     """mode (TIMER_*), icr, dcr, deadline as the guest wrote them; due() ->
     expirations since the last call, next_deadline() -> when the next one
-    comes or None: guest() cycles in the count modes, tsc() cycles in
-    TSC-deadline mode. guest: None means tsc."""
+    comes (tsc() cycles) or None."""
 
-    def __init__(self, tsc, tsc_hz, bus_hz=BUS_HZ, guest=None):
+    def __init__(self, tsc, tsc_hz, bus_hz=BUS_HZ):
         self._tsc, self._tsc_hz, self.bus_hz = tsc, tsc_hz, bus_hz
-        self._now = guest or tsc
+        self._now = tsc
         self.reset()
 
     def reset(self):
