@@ -45,6 +45,7 @@
 #define MICROPY_PY_MACHINE                      (0)
 #define MICROPY_PY_UCTYPES                      (0)
 #define MICROPY_PY_SYS_STDFILES                 (1)
+#define MICROPY_PY_SYS_STDIO_BUFFER             (1)     // sys.stdout.buffer: a guest's console bytes as they are
 #define MICROPY_PY_SYS_PLATFORM                 "mpvisor"
 #define MICROPY_PY_SYS_EXIT                     (1)
 #define MICROPY_PY_IO_IOBASE                    (1)     // io.IOBase: Python classes as streams

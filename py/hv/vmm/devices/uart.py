@@ -46,6 +46,7 @@ _MSR_CONNECTED = const(0xB0)    # a console on the line: CTS, DSR, DCD asserted 
 _FIFO_SIZE = const(16)
 _TRIGGER = (1, 4, 8, 14)        # FCR bits 7:6: receiver FIFO trigger level
 PREFIX = "guest| "              # default decoration of forwarded lines
+_BYTE = [bytes((b,)) for b in range(256)]   # a forwarded byte, without an allocation each
 
 
 class Uart:
@@ -83,6 +84,11 @@ class Uart:
                 self.divisor = (self.divisor & 0xFF00) | value
             else:
                 self._transmit(value)
+                # The hot path of a polled console (Linux's printk): with
+                # neither the THRE interrupt nor loopback, nothing the
+                # interrupt line depends on changed.
+                if not (self.ier & IER_THRE or self.mcr & MCR_LOOP):
+                    return
         elif reg == _IER:
             if dlab:
                 self.divisor = (self.divisor & 0xFF) | value << 8
@@ -104,6 +110,15 @@ class Uart:
 
     def io_read(self, port, width):
         reg = port - self.base
+        if reg == _LSR:                     # first: a polled console reads it before each byte
+            n = self.rx_count
+            self._receive()
+            errors = self.lsr_errors
+            v = LSR_THRE | LSR_TEMT | errors | (LSR_DR if self.rx_count else 0)
+            if errors or self.rx_count != n:
+                self.lsr_errors = 0         # "reading the LSR clears OE, PE, FE, BI"
+                self._update()              # else the line cannot have changed
+            return v
         dlab = self.lcr & LCR_DLAB
         if reg == _RBR:
             if dlab:
@@ -129,12 +144,6 @@ class Uart:
             return self.lcr
         if reg == _MCR:
             return self.mcr
-        if reg == _LSR:
-            self._receive()
-            v = LSR_THRE | LSR_TEMT | self.lsr_errors | (LSR_DR if self.rx_count else 0)
-            self.lsr_errors = 0             # "reading the LSR clears OE, PE, FE, BI"
-            self._update()
-            return v
         if reg == _MSR:
             v = self._msr() | self.msr_delta
             self.msr_delta = 0
@@ -203,7 +212,8 @@ class Uart:
         # host keeps what the guest has no place for, so nothing overruns.
         if self.getc is None or self.mcr & MCR_LOOP:
             return
-        while self.rx_count < self._depth():
+        depth = _FIFO_SIZE if self.fcr & FCR_ENABLE else 1
+        while self.rx_count < depth:
             c = self.getc()
             if c is None:
                 return
@@ -254,6 +264,10 @@ class Uart:
 
     # -- the host console ---------------------------------------------------------
     def _forward(self, byte):
+        if self.colour is None and (not self._line_start or not self.prefix):
+            self._line_start = byte == 10
+            self.write(_BYTE[byte])         # undecorated: the common case, no allocation
+            return
         out = bytearray()
         if self._line_start:
             if self.colour is not None:
