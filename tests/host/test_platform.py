@@ -139,6 +139,26 @@ def test_guest_time_leaves_out_the_vmm_and_stands_still_meanwhile():
     assert t.state[ON] == 1 and t.state[EXITED] == 9000
 
 
+def test_the_host_timer_is_armed_once_per_deadline():
+    # Each PIC write polls the ticks (Linux: an EOI per tick, masks around
+    # them); the host's PIT is reprogrammed only for a new deadline.
+    tsc = Tsc()
+    io = Io()
+    p = Platform(tsc, lambda: HZ, HostTimer(io))
+    c = VCpu()
+    init_pic(p, c)
+    program_pit(p, c)
+    n = len(io.out)
+    tsc.t = 2_000
+    p.io(c, 0x21, 1, 0xFE)                                # the same mask: same deadline (10 ms)
+    p.ticks.poll(c)
+    assert len(io.out) == n
+    tsc.t = 10_100                                        # the first tick: the next deadline is 20 ms
+    p.ticks.poll(c)
+    assert io.out[n:] == [(0x43, 0x34), (0x40, 9900 * 1193182 // 1_000_000 & 0xFF),
+                          (0x40, 9900 * 1193182 // 1_000_000 >> 8)]
+
+
 def test_ticks_reach_the_vcpu_one_at_a_time_through_the_pic():
     tsc = Tsc()
     io = Io()

@@ -54,6 +54,7 @@ class Ticks:
         self.lost = 0
         self._injected_at = None        # clock() when IRQ 0 went to the vCPU
         self._holdoff = 0.0             # clock() before which PIT edges are dropped
+        self._armed_for = None          # the deadline the host timer was last armed for
 
     @property
     def stolen(self):
@@ -170,9 +171,12 @@ class Ticks:
         self.deliver(vcpu)
         if self.timer is not None:
             deadline = self.next_deadline()
-            if deadline is not None:
+            if deadline is not None and deadline != self._armed_for:
                 # Host time runs at least as fast as guest time: the host timer
                 # fires at or before the deadline, and poll() sets it again.
+                # The same deadline keeps the timer as it is: periodic, it
+                # fires again until the guest's time gets there.
+                self._armed_for = deadline
                 self.timer.arm(deadline - self.clock())
 
     def halted(self, vcpu):
@@ -209,5 +213,6 @@ class Ticks:
         next run's first entry is the guest's."""
         s = self.state
         s[ON] = s[EXITED] = 0
+        self._armed_for = None
         if self.timer is not None:
             self.timer.disarm()
