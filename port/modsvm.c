@@ -25,7 +25,11 @@
 #define VMCB_CR0        0x558
 #define VMCB_RIP        0x578
 #define VMCB_RAX        0x5F8
+#define VMCB_EXITINFO1  0x078
 #define INTERRUPT_SHADOW 1ull   // INT_STATE bit 0 (APM2 15.21.5)
+#define IOIO_IN         1ull    // EXITINFO1 of an IOIO intercept (APM2 15.10.2): TYPE
+#define IOIO_STR_REP    0xCull  // STR (bit 2), REP (bit 3)
+#define IOIO_SZ8        0x10ull
 #define NP_ENABLE       1ull
 #define CR0_PG          (1ull << 31)
 #define CR4_LA57        (1ull << 12)
@@ -172,6 +176,31 @@ static int fast_cpuid(uint64_t vmcb_pa, uint64_t *gprs) {
     return 1;
 }
 
+// --- Fast port I/O (port/natives.h; hv.vcpu.fastio lists the ports) ---
+// An 8-bit IN or OUT, not a string one; EXITINFO2 is the next RIP (APM2
+// 15.10.2) and the instruction ends the interrupt shadow, as Python's
+// hv.vcpu.svm.exits.ioio() does.
+static fast_io_t fast_io;
+MP_REGISTER_ROOT_POINTER(mp_obj_t svm_fast_io);
+
+static int fast_ioio(uint64_t vmcb_pa) {
+    uint64_t info = *vmcb64(vmcb_pa, VMCB_EXITINFO1), *rax = vmcb64(vmcb_pa, VMCB_RAX);
+    if ((info & IOIO_STR_REP) || !(info & IOIO_SZ8)) {
+        return 0;
+    }
+    uint8_t al = (uint8_t)*rax;
+    if (!fast_io_serve(&fast_io, (uint32_t)(info >> 16) & 0xFFFF, info & IOIO_IN, &al)) {
+        return 0;
+    }
+    if (info & IOIO_IN) {
+        *rax = (*rax & ~0xFFull) | al;
+    }
+    *vmcb64(vmcb_pa, VMCB_RIP) = *vmcb64(vmcb_pa, VMCB_EXITINFO2);
+    *vmcb64(vmcb_pa, VMCB_INT_STATE) &= ~INTERRUPT_SHADOW;
+    fast.served++;
+    return 1;
+}
+
 // svm.run(vmcb_pa, gprs, host_area_pa, clock) -> EXITCODE; clock: the
 // guest time's state (natives.h), its TSC offset in the VMCB's TSC_OFFSET
 // (APM2 Table B-1: added to what the guest's RDTSC and RDTSCP read), which
@@ -192,8 +221,9 @@ static mp_obj_t svm_run_obj_fn(size_t n_args, const mp_obj_t *args) {
         if (flags & (1u << 9)) {
             __asm__ volatile ("sti");           // the host takes the interrupt now
         }
-    } while (code == EXIT_CPUID && fast.table && batch++ < FAST_BATCH
-             && MP_STATE_THREAD(mp_pending_exception) == MP_OBJ_NULL && fast_cpuid(vmcb_pa, gprs));
+    } while (batch++ < FAST_BATCH && MP_STATE_THREAD(mp_pending_exception) == MP_OBJ_NULL
+             && ((code == EXIT_CPUID && fast.table && fast_cpuid(vmcb_pa, gprs))
+                 || (code == EXIT_IOIO && fast_io.table && fast_ioio(vmcb_pa))));
     return mp_obj_new_int_from_uint(code);          // a small int: no allocation
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(svm_run_obj, 4, 4, svm_run_obj_fn);
@@ -203,6 +233,12 @@ static mp_obj_t svm_fast_cpuid(mp_obj_t table) {
     return fast_table_set(&fast, table, &MP_STATE_VM(svm_fast_table));
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(svm_fast_cpuid_obj, svm_fast_cpuid);
+
+// svm.fast_io(table, ring, count) or svm.fast_io(None) (port/natives.h).
+static mp_obj_t svm_fast_io(size_t n_args, const mp_obj_t *args) {
+    return fast_io_set(&fast_io, n_args, args, &MP_STATE_VM(svm_fast_io));
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(svm_fast_io_obj, 1, 3, svm_fast_io);
 
 static mp_obj_t svm_fast_served(void) {
     return mp_obj_new_int_from_uint(fast.served);
@@ -294,6 +330,7 @@ static const mp_rom_map_elem_t svm_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_intr_vector), MP_ROM_PTR(&svm_intr_vector_obj) },
     { MP_ROM_QSTR(MP_QSTR_fast_cpuid), MP_ROM_PTR(&svm_fast_cpuid_obj) },
     { MP_ROM_QSTR(MP_QSTR_fast_served), MP_ROM_PTR(&svm_fast_served_obj) },
+    { MP_ROM_QSTR(MP_QSTR_fast_io), MP_ROM_PTR(&svm_fast_io_obj) },
     { MP_ROM_QSTR(MP_QSTR_bench_loop), MP_ROM_PTR(&svm_bench_loop_obj) },
     { MP_ROM_QSTR(MP_QSTR_vmload), MP_ROM_PTR(&svm_vmload_obj) },
     { MP_ROM_QSTR(MP_QSTR_vmsave), MP_ROM_PTR(&svm_vmsave_obj) },

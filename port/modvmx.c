@@ -23,9 +23,11 @@
 #define GUEST_INTERRUPTIBILITY_INFO 0x4824
 #define GUEST_RIP                   0x681E
 #define TSC_OFFSET                  0x2010
+#define EXIT_QUALIFICATION          0x6400
 #define EXIT_EXCEPTION_NMI          0       // SDM App. C, Table C-1
 #define EXIT_EXTERNAL_INTERRUPT     1
 #define EXIT_CPUID                  10
+#define EXIT_IO_INSTRUCTION         30
 #define EXIT_EPT_VIOLATION          48
 #define EXIT_FAILED_ENTRY           (1u << 31)  // SDM 3C 25.9.1, Table 25-18
 #define INTR_INFO_VALID             (1u << 31)  // SDM 3C 25.9.2, Table 25-19
@@ -249,6 +251,31 @@ static int fast_cpuid(uint64_t *gprs) {
     return 1;
 }
 
+// --- Fast port I/O (port/natives.h; hv.vcpu.fastio lists the ports) ---
+// An 8-bit IN or OUT, not a string one (the exit qualification, SDM 3C
+// 28.2.1 Table 28-5: size bits 2:0 = 0, direction bit 3 = 1 for IN, string
+// bit 4, REP bit 5, port bits 31:16), RIP past it as skip_instruction().
+static fast_io_t fast_io;
+MP_REGISTER_ROOT_POINTER(mp_obj_t vmx_fast_io);
+
+static int fast_io_exit(uint64_t *gprs) {
+    uint64_t q = vmread_raw(EXIT_QUALIFICATION);
+    if (q & 0x37) {
+        return 0;
+    }
+    int in = (q >> 3) & 1;
+    uint8_t al = (uint8_t)gprs[0];
+    if (!fast_io_serve(&fast_io, (uint32_t)(q >> 16) & 0xFFFF, in, &al)) {
+        return 0;
+    }
+    if (in) {
+        gprs[0] = (gprs[0] & ~0xFFull) | al;
+    }
+    skip_instruction();
+    fast.served++;
+    return 1;
+}
+
 // vmx.run(gprs, launched, clock) -> exit reason (bit 31 set: failed entry,
 // SDM 3C 27.7); raises VMXFail on VMfail. Interrupts stay off from entry
 // until the host's handler has seen the interrupt behind an exit. clock:
@@ -278,8 +305,9 @@ static mp_obj_t vmx_run_obj_fn(mp_obj_t gprs_in, mp_obj_t launched_in, mp_obj_t 
         }
         launched = 1;
         host_event(reason);
-        if (!(reason == EXIT_CPUID && fast.table && batch < FAST_BATCH
-              && MP_STATE_THREAD(mp_pending_exception) == MP_OBJ_NULL && fast_cpuid(gprs))) {
+        if (!(batch < FAST_BATCH && MP_STATE_THREAD(mp_pending_exception) == MP_OBJ_NULL
+              && ((reason == EXIT_CPUID && fast.table && fast_cpuid(gprs))
+                  || (reason == EXIT_IO_INSTRUCTION && fast_io.table && fast_io_exit(gprs))))) {
             break;
         }
     }
@@ -295,6 +323,12 @@ static mp_obj_t vmx_fast_cpuid(mp_obj_t table) {
     return fast_table_set(&fast, table, &MP_STATE_VM(vmx_fast_table));
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(vmx_fast_cpuid_obj, vmx_fast_cpuid);
+
+// vmx.fast_io(table, ring, count) or vmx.fast_io(None) (port/natives.h).
+static mp_obj_t vmx_fast_io(size_t n_args, const mp_obj_t *args) {
+    return fast_io_set(&fast_io, n_args, args, &MP_STATE_VM(vmx_fast_io));
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(vmx_fast_io_obj, 1, 3, vmx_fast_io);
 
 static mp_obj_t vmx_fast_served(void) {
     return mp_obj_new_int_from_ull(fast.served);
@@ -368,6 +402,7 @@ static const mp_rom_map_elem_t vmx_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_skip), MP_ROM_PTR(&vmx_skip_obj) },
     { MP_ROM_QSTR(MP_QSTR_fast_cpuid), MP_ROM_PTR(&vmx_fast_cpuid_obj) },
     { MP_ROM_QSTR(MP_QSTR_fast_served), MP_ROM_PTR(&vmx_fast_served_obj) },
+    { MP_ROM_QSTR(MP_QSTR_fast_io), MP_ROM_PTR(&vmx_fast_io_obj) },
     { MP_ROM_QSTR(MP_QSTR_bench_loop), MP_ROM_PTR(&vmx_bench_loop_obj) },
 };
 static MP_DEFINE_CONST_DICT(vmx_globals, vmx_globals_table);

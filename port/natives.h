@@ -104,4 +104,69 @@ static inline const uint32_t *fast_table_find(const fast_table_t *fast, uint32_t
     return NULL;
 }
 
+// --- Fast port I/O (hv.vcpu.fastio owns the policy and the buffers): an
+// 8-bit IN or OUT on a port Python listed is served inside run(), without
+// Python: an IN reads the value listed with it (a status register that
+// stays as it is until the device's state changes, e.g. a 16550's LSR), an
+// OUT appends AL to the ring Python drains after run() returns (a transmit
+// register). Table: array('I') of port | kind << 16 | value << 24 (0: a
+// free slot); ring: a bytearray; count: array('Q') of 1, the bytes in the
+// ring. Served exits count in fast_served(). ---
+#define FAST_IO_IN  1
+#define FAST_IO_OUT 2
+typedef struct {
+    const uint32_t *table;
+    size_t entries;
+    uint8_t *ring;
+    size_t cap;
+    uint64_t *count;
+} fast_io_t;
+
+// fast_io(table, ring, count) or fast_io(None); *root keeps the three alive.
+static inline mp_obj_t fast_io_set(fast_io_t *f, size_t n_args, const mp_obj_t *args, mp_obj_t *root) {
+    f->table = NULL;
+    *root = MP_OBJ_NULL;
+    if (args[0] == mp_const_none) {
+        return mp_const_none;
+    }
+    if (n_args != 3) {
+        mp_raise_TypeError(MP_ERROR_TEXT("fast_io(table, ring, count) or fast_io(None)"));
+    }
+    mp_buffer_info_t t, r, c;
+    mp_get_buffer_raise(args[0], &t, MP_BUFFER_READ);
+    mp_get_buffer_raise(args[1], &r, MP_BUFFER_RW);
+    mp_get_buffer_raise(args[2], &c, MP_BUFFER_RW);
+    if (t.len % 4 || ((uintptr_t)t.buf & 3) || c.len < 8 || ((uintptr_t)c.buf & 7)) {
+        mp_raise_ValueError(MP_ERROR_TEXT("fast_io: array('I') table, bytearray ring, array('Q') count"));
+    }
+    *root = mp_obj_new_tuple(3, args);
+    f->entries = t.len / 4;
+    f->ring = r.buf;
+    f->cap = r.len;
+    f->count = c.buf;
+    f->table = t.buf;
+    return mp_const_none;
+}
+
+// 1 when served (*al read from the table or appended to the ring), 0 when
+// the access is Python's (not listed, or the ring is full).
+static inline int fast_io_serve(const fast_io_t *f, uint32_t port, int in, uint8_t *al) {
+    for (size_t i = 0; i < f->entries; i++) {
+        uint32_t e = f->table[i];
+        if ((e & 0xFFFF) != port) {
+            continue;
+        }
+        uint32_t kind = (e >> 16) & 0xFF;
+        if (in && kind == FAST_IO_IN) {
+            *al = (uint8_t)(e >> 24);
+            return 1;
+        }
+        if (!in && kind == FAST_IO_OUT && *f->count < f->cap) {
+            f->ring[(*f->count)++] = *al;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 #endif

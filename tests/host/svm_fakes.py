@@ -6,7 +6,7 @@ pointer casts (viper_host) so hv.vcpu.svm.vmcb and hv.vcpu.svm.nextrip run here.
 """
 import struct
 
-import fake_clock
+import fake_natives
 import viper_host
 from hv.host.allocator import BitmapFrameAllocator
 from hv.vcpu.svm import vmcb as V
@@ -122,10 +122,40 @@ class FakeSvm:
         self.qemu_exitcode = qemu_exitcode
 
     tsc = None                      # the host's TSC (Machine: FakeHw.rdtsc)
+    fast = None                     # (table, ring, count) of fast_io()
+    served = 0
+
+    def fast_io(self, table, ring=None, count=None):
+        self.fast = None if table is None else (table, ring, count)
+
+    def fast_served(self):
+        return self.served
 
     def run(self, pa, gprs, host, clock):
+        # As port/modsvm.c: exits the fast ports serve go on to the next step.
+        while True:
+            code = self._run_one(pa, gprs, host, clock)
+            if code != 0x7B or not self._serve(V.Vmcb(pa)):
+                return code
+
+    def _serve(self, v):
+        info = v.get(V.EXITINFO1)
+        if info & 0xC or not info & 0x10:
+            return False
+        rax = v.get(V.RAX)
+        got = fake_natives.fast_io_serve(self.fast, info >> 16, info & 1, rax & 0xFF)
+        if got is None:
+            return False
+        if info & 1:
+            v.set(V.RAX, rax & ~0xFF | got)
+        v.set(V.RIP, v.get(V.EXITINFO2))
+        v.set(V.INTERRUPT_STATE, 0)
+        self.served += 1
+        return True
+
+    def _run_one(self, pa, gprs, host, clock):
         v = V.Vmcb(pa)
-        v.set(V.TSC_OFFSET, fake_clock.entering(clock, self.tsc))
+        v.set(V.TSC_OFFSET, fake_natives.entering(clock, self.tsc))
         self.entries.append((v.get(V.EVENTINJ), v.get(V.VINTR), v.get(V.TLB_CONTROL),
                              v.get(V.INTERCEPT_MISC1)))
         v.set(V.EVENTINJ, 0)                    # consumed by the entry (APM2 15.20)
@@ -133,7 +163,7 @@ class FakeSvm:
         if not self.steps:
             raise AssertionError("the guest script ran out")
         code = self.steps.pop(0)(v, gprs)
-        fake_clock.exited(clock, self.tsc)
+        fake_natives.exited(clock, self.tsc)
         if self.qemu_exitcode:
             v.set(V.EXITCODE, code & 0xFFFFFFFF)
             return code & 0xFFFFFFFF

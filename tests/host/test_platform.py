@@ -105,6 +105,49 @@ def test_platform_routes_ports_and_names_them():
     assert p.debug_exit.value == 7
 
 
+def test_uart_lists_the_polled_consoles_ports_while_they_do_nothing_else():
+    # hv.vcpu.fastio: the natives answer LSR and take THR bytes only while
+    # such an access has no other effect; the lists follow the state.
+    from hv.vcpu.fastio import IN, OUT, FastIo
+    got, keys = [], []
+    u = Uart(getc=lambda: keys.pop(0) if keys else None, write=got.append, prefix="")
+    f = FastIo()
+    u.use_fast_io(f)
+
+    def listed():
+        return {(e & 0xFFFF, e >> 16 & 0xFF): e >> 24 for e in f.table if e}
+    assert listed() == {(0x3FD, IN): 0x60, (0x3F8, OUT): 0} and u.polled()
+    u.io_write(0x3FB, 1, 0x80)                            # DLAB: port 0x3F8 is the divisor
+    assert (0x3F8, OUT) not in listed()
+    u.io_write(0x3FB, 1, 0x03)
+    u.io_write(0x3F9, 1, 0x02)                            # the THRE interrupt: Python's
+    assert (0x3F8, OUT) not in listed()
+    u.io_write(0x3F9, 1, 0x01)                            # receive interrupt only
+    assert (0x3F8, OUT) in listed()
+    keys.append(0x61)
+    u.poll()
+    assert listed()[(0x3FD, IN)] == 0x61                  # DR shows in the answer
+    assert u.io_read(0x3F8, 1) == 0x61 and listed()[(0x3FD, IN)] == 0x60
+    f.ring[0:3] = b"hi\n"                                 # what the natives took at THR
+    f.count[0] = 3
+    f.drain()
+    assert bytes(u.output).endswith(b"hi\n") and got[-1] == b"hi\n" and f.count[0] == 0
+    u.prefix = "g| "                                      # decorated lines: byte by byte
+    f.ring[0:5] = b"a\nb\nc"
+    f.count[0] = 5
+    f.drain()
+    assert b"".join(got[-5:]) == b"g| a\ng| b\ng| c"
+    u.prefix = ""
+    u.io_write(0x3FC, 1, 0x10)                            # loopback: THR feeds the receiver
+    assert (0x3F8, OUT) not in listed()
+    for b in b"0123456789ABCDEFG":                        # one too many for the FIFO: overrun
+        u.io_write(0x3F8, 1, b)
+    assert (0x3FD, IN) not in listed()                    # reading LSR would clear OE
+    assert u.io_read(0x3FD, 1) & 0x02 and listed()[(0x3FD, IN)] & 0x01
+    u.use_fast_io(None)
+    assert listed() == {} and not u.polled()
+
+
 # -- ticks ----------------------------------------------------------------------
 def test_guest_time_leaves_out_the_vmm_and_stands_still_meanwhile():
     tsc = Tsc()

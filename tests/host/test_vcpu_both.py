@@ -77,6 +77,30 @@ def test_registered_ports_are_answered_inside_run(rig):
     assert rig.reg("rax") == 0x87654321             # IN EAX zero-extends in 64-bit mode
 
 
+def test_fast_ports_are_served_by_the_natives_and_drained_in_order(rig):
+    # hv.vcpu.fastio: an 8-bit IN of an answered port and an 8-bit OUT to
+    # the collected port never reach Python; the collected bytes reach the
+    # sink before Python handles the exit that ended the natives' batch.
+    got = []
+    rig.c.register_io(0xF9, 1, None, lambda p, w, v: got.append(("python", v)))
+    rig.c.fast_io.answer(0xFD, 0x60)
+    rig.c.fast_io.collect(0x3F8, lambda data: got.append(("sink", data)))
+    rig.c.bind()                                                # hands the lists to the natives
+    rig.load("in al, 0xFD\nout dx, al\nout dx, al\nout 0xF9, al\nin ax, dx\nhlt",
+             rdx=0x3F8, rax=0x1234)
+    before = rig.c.exits
+    e = rig.run(io(rig, 0xFD, 1, True), io(rig, 0x3F8, 1, False), io(rig, 0x3F8, 1, False),
+                io(rig, 0xF9, 1, False), io(rig, 0x3F8, 2, True))
+    assert rig.native.served == 3 and rig.c.exits - before == 5   # served ones count too
+    assert rig.reg("rax") & 0xFFFF == 0x1260                     # the answer, in AL only
+    assert got == [("sink", b"``"), ("python", 0x60)]            # in order, before Python's
+    assert e.as_tuple()[:3] == ("IoRead", 0x3F8, 2)              # 16 bits: not the natives'
+    rig.c.complete(0)
+    rig.c.every_exit_out(True)                                   # a trace sees every exit
+    rig.load("in al, 0xFD\nhlt")
+    assert rig.run(io(rig, 0xFD, 1, True)).reason == "IoRead" and rig.native.served == 3
+
+
 def test_unregistered_ports_leave_as_records_completed_by_width(rig):
     rig.load("in ax, dx\nout dx, al\nhlt", rax=0x1122334455667788, rdx=0x3F8)
     e = rig.run(io(rig, 0x3F8, 2, True))
@@ -163,7 +187,7 @@ def test_cpuid_follows_the_guests_cr4_and_xcr0(rig):
 
 def test_the_vmms_time_is_left_out_of_the_guests_tsc(rig):
     # hv.vmm.ticks' state, kept by the natives (port/natives.h, here
-    # fake_clock): while ON, each entry adds the VMM's time since the last
+    # fake_natives): while ON, each entry adds the VMM's time since the last
     # exit to STOLEN and loads -STOLEN as the TSC offset: the VMCB's
     # (APM2 Table B-1) or the VMCS's, with "use TSC offsetting" on (SDM 3C
     # 25.6.5, 26.3). The vCPU passes the state to every entry.

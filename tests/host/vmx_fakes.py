@@ -5,7 +5,7 @@ VMfail rules the tests rely on, and a run() that plays a scripted guest:
 each step edits the current VMCS and register file and returns an exit
 reason, as a VM exit would.
 """
-import fake_clock
+import fake_natives
 from hv.host.allocator import BitmapFrameAllocator
 from hv.vcpu.vmx import fields as F
 from bochs_vmx_msrs import BOCHS_MSRS
@@ -197,7 +197,38 @@ class FakeVmx:
     def host_segments(self):
         return (0x08, 0x10, 0x10, 0x10, 0, 0, 0x18, GDT_BASE, 0x27, IDT_BASE, 0xFFF)
 
+    fast = None                     # (table, ring, count) of fast_io()
+    served = 0
+
+    def fast_io(self, table, ring=None, count=None):
+        self.fast = None if table is None else (table, ring, count)
+
+    def fast_served(self):
+        return self.served
+
     def run(self, gprs, launched, clock):
+        # As port/modvmx.c: exits the fast ports serve go on to the next step.
+        while True:
+            reason = self._run_one(gprs, launched, clock)
+            if reason != 30 or not self._serve(gprs):
+                return reason
+            launched = True
+
+    def _serve(self, gprs):
+        v = self.vmcs[self.current]
+        q = v.get(F.EXIT_QUALIFICATION, 0)
+        if q & 0x37:
+            return False
+        got = fake_natives.fast_io_serve(self.fast, q >> 16, q >> 3 & 1, gprs[0] & 0xFF)
+        if got is None:
+            return False
+        if q & 8:
+            gprs[0] = gprs[0] & ~0xFF | got
+        self.skip()
+        self.served += 1
+        return True
+
+    def _run_one(self, gprs, launched, clock):
         if self.current is None:
             self._fail("vmlaunch", 0)
         v = self.vmcs[self.current]
@@ -213,9 +244,9 @@ class FakeVmx:
             v[f] = 0
         if not self.steps:
             raise AssertionError("the guest script ran out")
-        v[F.TSC_OFFSET] = fake_clock.entering(clock, self.hw.rdtsc)
+        v[F.TSC_OFFSET] = fake_natives.entering(clock, self.hw.rdtsc)
         reason = self.steps.pop(0)(v, gprs)
-        fake_clock.exited(clock, self.hw.rdtsc)
+        fake_natives.exited(clock, self.hw.rdtsc)
         v[F.VM_EXIT_REASON] = reason
         if not reason >> 31:
             self.launched[self.current] = True

@@ -8,6 +8,7 @@ from hv.x86 import exceptions
 from hv.x86.regs import MASK64, RAX, RDX
 from hv.vcpu import ring as _ring
 from hv.vcpu.emul import Emulation
+from hv.vcpu.fastio import FastIo
 from hv.vcpu.entry import Entry
 from hv.vcpu.mmio import Mmio
 from hv.vcpu.strio import StringIo
@@ -35,7 +36,9 @@ class VCpu(TierOne, Entry, Mmio, StringIo, Emulation):
             native = __import__(self.NATIVE)
         self.vm = vm
         self.io, self.native = io, native
-        self._fast_served = getattr(native, "fast_served", None)   # the bench's CPUID fast path
+        self._fast_served = getattr(native, "fast_served", None)   # exits the natives serve
+        self.fast_io = FastIo()         # ports the natives serve while this vCPU is bound
+        self._native_fast_io = getattr(native, "fast_io", None)
         self._allocator = allocator
         self.exit = Exit()
         self._pending_read = None       # (kind, width) of an IoRead/SysRegRead
@@ -134,6 +137,19 @@ class VCpu(TierOne, Entry, Mmio, StringIo, Emulation):
         return False
 
     # -- shared -----------------------------------------------------------
+    def _bind_fast_io(self, bound):
+        # The natives serve this vCPU's fast ports while it is bound and
+        # exits may stay inside (hv.vcpu.fastio; every_exit_out); what they
+        # collected goes on first.
+        f = self._native_fast_io
+        if f is not None:
+            fio = self.fast_io
+            fio.drain()
+            if bound and self._mmio_active:
+                f(fio.table, fio.ring, fio.count)
+            else:
+                f(None)
+
     def inject_exception(self, vector, error_code=None):
         """Deliver exception `vector` (0-31) at the next entry. Whether it
         pushes an error code is the architecture's call, not the caller's
@@ -165,7 +181,7 @@ class VCpu(TierOne, Entry, Mmio, StringIo, Emulation):
 
     def _count(self, k, s0):
         # This run() call's exits: k through Python, the rest served by the
-        # natives' CPUID fast path (benchmarks) since fast_served() was s0.
+        # natives (fast ports, the benchmarks' CPUID) since fast_served() was s0.
         f = self._fast_served
         self.exits += k + (f() - s0 if f is not None else 0)
 

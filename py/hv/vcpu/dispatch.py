@@ -65,8 +65,11 @@ class TierOne:
     def every_exit_out(self, on):
         """on: every I/O, MSR and hypercall exit leaves run() as an Exit,
         registered or not (a trace shows them all; the caller then calls the
-        registered handlers itself); off: registered ones stay inside."""
+        registered handlers itself), the natives' fast ports too; off:
+        registered ones stay inside."""
         self._mmio_active = not on
+        if self._bound:
+            self._bind_fast_io(True)
         if on:
             self._io_in, self._io_out, self._msr_in, self._msr_out = {}, {}, {}, {}
             self._hypercalls = {}

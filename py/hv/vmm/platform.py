@@ -202,10 +202,12 @@ class Platform:
             self.arch_msrs._load_aux(self.arch_msrs.values[0xC0000103])   # this guest's, for RDTSCP
         if self.apic is not None:
             self.apic.attach(vcpu)
+        self.uart.use_fast_io(getattr(vcpu, "fast_io", None))   # the polled console's hot ports
         self.ticks.follow(vcpu)
 
     def detach(self):
         """The run is over: no vCPU to deliver to."""
+        self.uart.use_fast_io(None)
         self._vcpu = None
 
     def close(self):

@@ -11,7 +11,9 @@
 # whose guest can read its count at any time (the LAPIC timer) sets
 # keeps_time = True: guest time then leaves the VMM's out at every exit.
 # An input (the 16550 and its host console) has waiting() -> whether input
-# would interrupt the guest now, and poll() taking it in; add it to `inputs`.
+# would interrupt the guest now, polled() -> whether the guest may be polling
+# for it where the VMM does not see (hv.vcpu.fastio), and poll() taking it
+# in; add it to `inputs`.
 from array import array
 from micropython import const
 from hv.vmm.devices.pit import Pit
@@ -166,7 +168,7 @@ class Ticks:
                 if d <= now:
                     s.poll(now)
         for d in self.inputs:
-            if d.waiting():
+            if d.waiting() or d.polled():
                 d.poll()
         self.deliver(vcpu)
         if self.timer is not None:

@@ -140,8 +140,10 @@ class SvmVCpu(SvmState, SvmEvents, VCpu):
         if self.vmcb is None:
             raise ValueError("vCPU is closed")
         self._bound = True
+        self._bind_fast_io(True)
 
     def unbind(self):
+        self._bind_fast_io(False)
         self._bound = False
 
     def run(self):
@@ -165,6 +167,8 @@ class SvmVCpu(SvmState, SvmEvents, VCpu):
         k, limit = 0, self.run_slice or 0   # exits in this call; 0: no slice
         f = self._fast_served
         s0 = f() if f is not None else 0    # exits the natives' fast path serves
+        fio = self.fast_io
+        collected = fio.count               # bytes the natives took at a fast OUT port
         while True:
             if limit and (k >= limit or f is not None and k and not k & 63 and k + f() - s0 >= limit):
                 # A storm of exits handled here or by the natives' fast path
@@ -176,6 +180,8 @@ class SvmVCpu(SvmState, SvmEvents, VCpu):
                 code = self._enter_slow()
             else:
                 code = enter(pa, gprs, host, self.clock)
+            if collected[0]:
+                fio.drain()                 # before anything else sees this exit
             k += 1
             if code == _VMEXIT_CPUID:
                 # The hottest exit, without a handler call: a cached answer

@@ -176,8 +176,10 @@ class VmxVCpu(VmxState, VmxEvents, VCpu):
         """Make this vCPU's VMCS current on this CPU (VMPTRLD)."""
         self._vmcs()
         self._bound = True
+        self._bind_fast_io(True)
 
     def unbind(self):
+        self._bind_fast_io(False)
         self._bound = False
 
     def run(self):
@@ -196,6 +198,8 @@ class VmxVCpu(VmxState, VmxEvents, VCpu):
         k, limit = 0, self.run_slice or 0   # exits in this call; 0: no slice
         f = self._fast_served
         s0 = f() if f is not None else 0    # exits the natives' fast path serves
+        fio = self.fast_io
+        collected = fio.count               # bytes the natives took at a fast OUT port
         while True:
             if limit and (k >= limit or f is not None and k and not k & 63 and k + f() - s0 >= limit):
                 # A storm of exits handled here or by the natives' fast path
@@ -212,6 +216,8 @@ class VmxVCpu(VmxState, VmxEvents, VCpu):
             except fail as e:
                 self._count(k, s0)
                 return exits.vm_fail(self, e.error)
+            if collected[0]:
+                fio.drain()                 # before anything else sees this exit
             if reason & defs.EXIT_REASON_FAILED_ENTRY:
                 self._count(k, s0)
                 return exits.failed_entry(self, reason)

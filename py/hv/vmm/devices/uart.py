@@ -74,6 +74,8 @@ class Uart:
         self.msr_delta = 0              # MSR bits 3:0 until MSR is read
         self._thre_pending = False      # the THRE interrupt, until IIR reports it or THR is written
         self._level = False
+        self.fast = None                # the vCPU's hv.vcpu.fastio.FastIo while attached
+        self._lsr_fast = False          # LSR listed there: the natives answer the guest's polls
 
     # -- registers --------------------------------------------------------------
     def io_write(self, port, width, value):
@@ -244,12 +246,58 @@ class Uart:
             self._level = level
             if self.irq is not None:
                 self.irq(self.line, level)
+        if self.fast is not None:
+            self._list_fast()
+
+    # -- the natives' fast ports (hv.vcpu.fastio) -----------------------------------
+    def use_fast_io(self, fast):
+        """Let the natives serve the polled console's two hot accesses on
+        `fast` (a vCPU's FastIo; None: no more) while they have no other
+        effect: an LSR read while no error is latched (reading clears it),
+        a THR write while DLAB is 0 and neither the THRE interrupt nor
+        loopback is on. The lists follow every state change (_update())."""
+        if self.fast is not None:
+            self.fast.answer(self.base + _LSR, None)
+            self.fast.collect(self.base, None)
+        self.fast = fast
+        self._lsr_fast = False
+        if fast is not None:
+            self._list_fast()
+
+    def _list_fast(self):
+        f = self.fast
+        self._lsr_fast = not self.lsr_errors
+        f.answer(self.base + _LSR, LSR_THRE | LSR_TEMT | (LSR_DR if self.rx_count else 0)
+                 if self._lsr_fast else None)
+        thr = not (self.lcr & LCR_DLAB or self.ier & IER_THRE or self.mcr & MCR_LOOP)
+        if thr != (f.sink is not None):
+            f.collect(self.base, self.transmitted if thr else None)
+
+    def transmitted(self, data):
+        """Bytes the natives took at THR, in order (hv.vcpu.fastio)."""
+        self.output.extend(data)
+        if self.write is None:
+            return
+        if self.colour is None and (not self.prefix or not self._line_start and 10 not in data[:-1]):
+            self.write(data)                # nothing to decorate: one write
+            self._line_start = data[-1] == 10
+        else:
+            for b in data:
+                self._forward(b)
 
     def poll(self, now=None):
         """Take host console input into the receiver and raise the interrupt
         it causes (the VMM calls this when the host console has input)."""
         self._receive()
         self._update()
+
+    def polled(self):
+        """Whether the guest may be polling LSR through the natives, which
+        do not take host input in: the VMM then polls the console at each
+        of its own polls (an exit for the host's COM1 interrupt among them),
+        so DR shows."""
+        return self._lsr_fast and self.getc is not None and self.rx_count < (
+            _FIFO_SIZE if self.fcr & FCR_ENABLE else 1)
 
     def waiting(self):
         """Whether host console input would interrupt the guest now: a

@@ -1,0 +1,38 @@
+"""What the world-switch natives share (port/natives.h), for the fake
+natives: the guest time's state at each entry and exit (guest_clock_t,
+clock_entering(), clock_exited(): the TSC offset an entry loads) and the
+fast ports (fast_io_t, fast_io_serve())."""
+from hv.vcpu.fastio import IN, OUT
+from hv.vmm.ticks import EXITED, ON, STOLEN
+from hv.x86.regs import MASK64
+
+
+def entering(clock, tsc):
+    if clock[ON] and clock[EXITED]:
+        clock[STOLEN] += tsc() - clock[EXITED]
+        clock[EXITED] = 0
+    return -clock[STOLEN] & MASK64
+
+
+def exited(clock, tsc):
+    if clock[ON]:
+        clock[EXITED] = tsc()
+
+
+def fast_io_serve(fast, port, is_in, al):
+    """fast: (table, ring, count) as native.fast_io() got them, or None.
+    The byte an IN reads, True for an OUT taken, None when it is Python's."""
+    if fast is None:
+        return None
+    table, ring, count = fast
+    for e in table:
+        if e & 0xFFFF != port:
+            continue
+        kind = e >> 16 & 0xFF
+        if is_in and kind == IN:
+            return e >> 24
+        if not is_in and kind == OUT and count[0] < len(ring):
+            ring[count[0]] = al
+            count[0] += 1
+            return True
+    return None
