@@ -19,6 +19,18 @@ def exited(clock, tsc):
         clock[EXITED] = tsc()
 
 
+class FastIoNatives:
+    """fast_io() and fast_served() of a fake `svm` or `vmx` module."""
+    fast = None                     # (table, ring, count) of fast_io()
+    served = 0
+
+    def fast_io(self, table, ring=None, count=None):
+        self.fast = None if table is None else (table, ring, count)
+
+    def fast_served(self):
+        return self.served
+
+
 def fast_io_serve(fast, port, is_in, al):
     """fast: (table, ring, count) as native.fast_io() got them, or None.
     The byte an IN reads, True for an OUT taken, None when it is Python's."""

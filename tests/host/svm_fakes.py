@@ -110,7 +110,7 @@ class FakeHw:
     def write64(self, a, v): self._wr(a, 8, v)       # noqa: E704
 
 
-class FakeSvm:
+class FakeSvm(fake_natives.FastIoNatives):
     """The `svm` natives. run() pops the next step of the scripted guest:
     step(vmcb, gprs) -> exit code, also written to EXITCODE (as 32 bits, the
     way QEMU does, when qemu_exitcode)."""
@@ -122,14 +122,6 @@ class FakeSvm:
         self.qemu_exitcode = qemu_exitcode
 
     tsc = None                      # the host's TSC (Machine: FakeHw.rdtsc)
-    fast = None                     # (table, ring, count) of fast_io()
-    served = 0
-
-    def fast_io(self, table, ring=None, count=None):
-        self.fast = None if table is None else (table, ring, count)
-
-    def fast_served(self):
-        return self.served
 
     def run(self, pa, gprs, host, clock):
         # As port/modsvm.c: exits the fast ports serve go on to the next step.

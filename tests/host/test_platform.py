@@ -182,15 +182,21 @@ def test_guest_time_leaves_out_the_vmm_and_stands_still_meanwhile():
     assert t.state[ON] == 1 and t.state[EXITED] == 9000
 
 
-def test_the_host_timer_is_armed_once_per_deadline():
-    # Each PIC write polls the ticks (Linux: an EOI per tick, masks around
-    # them); the host's PIT is reprogrammed only for a new deadline.
+def pc_at_100hz():
+    """(tsc, io, platform, vcpu): the PIC set up, the PIT at 100 Hz, the host timer on io."""
     tsc = Tsc()
     io = Io()
     p = Platform(tsc, lambda: HZ, HostTimer(io))
     c = VCpu()
     init_pic(p, c)
     program_pit(p, c)
+    return tsc, io, p, c
+
+
+def test_the_host_timer_is_armed_once_per_deadline():
+    # Each PIC write polls the ticks (Linux: an EOI per tick, masks around
+    # them); the host's PIT is reprogrammed only for a new deadline.
+    tsc, io, p, c = pc_at_100hz()
     n = len(io.out)
     tsc.t = 2_000
     p.io(c, 0x21, 1, 0xFE)                                # the same mask: same deadline (10 ms)
@@ -203,12 +209,7 @@ def test_the_host_timer_is_armed_once_per_deadline():
 
 
 def test_ticks_reach_the_vcpu_one_at_a_time_through_the_pic():
-    tsc = Tsc()
-    io = Io()
-    p = Platform(tsc, lambda: HZ, HostTimer(io))
-    c = VCpu()
-    init_pic(p, c)
-    program_pit(p, c)
+    tsc, io, p, c = pc_at_100hz()
     assert io.out[-4:] == [(0x43, 0x34), (0x40, 11932 & 0xFF), (0x40, 11932 >> 8), (0x21, 0xEE)]
     tsc.t = 10_100                                        # first edge due at 10 ms
     p.ticks.poll(c)

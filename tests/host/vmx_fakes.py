@@ -119,7 +119,7 @@ class VMXFail(Exception):
         self.error = error
 
 
-class FakeVmx:
+class FakeVmx(fake_natives.FastIoNatives):
     """The `vmx` natives over dict VMCSs. VMREAD/VMWRITE need a current VMCS
     (else VMfailInvalid); VMWRITE to a read-only field (type 1, bits 11:10)
     is error 13; VMLAUNCH of a launched VMCS error 4, VMRESUME of a clear one
@@ -196,15 +196,6 @@ class FakeVmx:
 
     def host_segments(self):
         return (0x08, 0x10, 0x10, 0x10, 0, 0, 0x18, GDT_BASE, 0x27, IDT_BASE, 0xFFF)
-
-    fast = None                     # (table, ring, count) of fast_io()
-    served = 0
-
-    def fast_io(self, table, ring=None, count=None):
-        self.fast = None if table is None else (table, ring, count)
-
-    def fast_served(self):
-        return self.served
 
     def run(self, gprs, launched, clock):
         # As port/modvmx.c: exits the fast ports serve go on to the next step.

@@ -111,6 +111,29 @@ free0 = hv.frames.free_count()
     assert got[4:] == [0, 0]
 
 
+def test_a_polled_console_is_served_by_the_natives(repl):
+    # hv.vcpu.fastio: hello64's putc polls LSR and writes THR, byte by byte;
+    # the natives answer both (port/natives.h), the output is the same and
+    # in order, and a trace (every exit out) still sees each access.
+    repl.exec("""
+def console_exits(trace=False):
+    vm = hv.VM(32 << 20)
+    try:
+        c = vm.load_multiboot(demos.ALL['hello64'], 'hello64')
+        served = c.native.fast_served()
+        r = vm.run(echo=False, trace=trace)
+        return {'output': r.output.decode(), 'served': c.native.fast_served() - served,
+                'exits': c.exits, 'result': r.result}
+    finally:
+        vm.close()
+""")
+    fast, traced = repl.eval("[console_exits(), console_exits(True)]", timeout=300)
+    assert fast["output"] == traced["output"] and len(fast["output"]) > 20
+    assert (fast["result"], traced["result"]) == (0, 0)
+    n = len(fast["output"])
+    assert 2 * n <= fast["served"] < fast["exits"] and traced["served"] == 0, (fast, traced)
+
+
 def test_ctrl_c_stops_a_guest_and_keeps_the_vm(repl):
     repl.exec("free0 = hv.frames.free_count()")
     repl.send_raw_code("hv.boot('echo', prefix='')")
