@@ -27,22 +27,22 @@ static inline uint64_t *gprs_of(mp_obj_t buf, size_t size) {
     return info.buf;
 }
 
-// --- Guest time (hv.vmm.ticks.Ticks.state, an array('Q') of 3): while
-// `on`, the VMM's time from an exit to the next entry is left out of the
-// guest's clock and TSC: the entry adds it to `stolen`, the exit stamps
-// `exited_at`, and every entry loads -stolen as the TSC offset (so the
-// guest's RDTSC agrees with the PIT it calibrates against). Done here, at
-// the entry and exit themselves, so the accounting costs no Python per exit
-// and leaves out all of the VMM's time. ---
+// --- Guest time (hv.vmm.ticks.Ticks.state, an array('Q') of 4): while
+// `on`, the VMM's time from an exit to the next entry, less `charge` (what
+// each exit may cost the guest), is left out of the guest's clock and TSC:
+// the entry adds it to `stolen`, the exit stamps `exited_at`, and every
+// entry loads -stolen as the TSC offset (so the guest's RDTSC agrees with
+// its PIT and LAPIC timer). Done here, at the entry and exit themselves, so
+// the accounting costs no Python per exit. ---
 typedef struct {
-    uint64_t on, stolen, exited_at;
+    uint64_t on, stolen, exited_at, charge;
 } guest_clock_t;
 
 static inline guest_clock_t *clock_of(mp_obj_t buf) {
     mp_buffer_info_t info;
     mp_get_buffer_raise(buf, &info, MP_BUFFER_RW);
     if (info.len < sizeof(guest_clock_t) || ((uintptr_t)info.buf & 7)) {
-        mp_raise_ValueError(MP_ERROR_TEXT("clock must be array('Q') of 3 (hv.vmm.ticks)"));
+        mp_raise_ValueError(MP_ERROR_TEXT("clock must be array('Q') of 4 (hv.vmm.ticks)"));
     }
     return info.buf;
 }
@@ -50,7 +50,10 @@ static inline guest_clock_t *clock_of(mp_obj_t buf) {
 // At the entry: the TSC offset to load.
 static inline uint64_t clock_entering(guest_clock_t *c) {
     if (c->on && c->exited_at) {
-        c->stolen += rdtsc() - c->exited_at;
+        uint64_t gap = rdtsc() - c->exited_at;
+        if (gap > c->charge) {
+            c->stolen += gap - c->charge;
+        }
         c->exited_at = 0;
     }
     return -c->stolen;

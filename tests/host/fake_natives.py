@@ -3,13 +3,15 @@ natives: the guest time's state at each entry and exit (guest_clock_t,
 clock_entering(), clock_exited(): the TSC offset an entry loads) and the
 fast ports (fast_io_t, fast_io_serve())."""
 from hv.vcpu.fastio import IN, OUT
-from hv.vmm.ticks import EXITED, ON, STOLEN
+from hv.vmm.ticks import CHARGE, EXITED, ON, STOLEN
 from hv.x86.regs import MASK64
 
 
 def entering(clock, tsc):
     if clock[ON] and clock[EXITED]:
-        clock[STOLEN] += tsc() - clock[EXITED]
+        gap = tsc() - clock[EXITED]
+        if gap > clock[CHARGE]:
+            clock[STOLEN] += gap - clock[CHARGE]
         clock[EXITED] = 0
     return -clock[STOLEN] & MASK64
 

@@ -7,7 +7,7 @@ import pytest
 from hv.vmm.devices.uart import Uart
 from hv.host.timer import HostTimer
 from hv.vmm.platform import Platform
-from hv.vmm.ticks import EXITED, ON, Ticks
+from hv.vmm.ticks import ON, Ticks
 from hv.vmm.devices.pic import Pic
 from time_fakes import Tsc
 
@@ -160,26 +160,42 @@ def test_guest_time_leaves_out_the_vmm_and_stands_still_meanwhile():
     t.exited()                                            # the guest left at 1000 us
     tsc.t = 6000
     assert t.clock() == 0.001 and t.guest_tsc() == 1000   # frozen at the exit
-    t.entering()                                          # 5 ms in the VMM: not the guest's
-    tsc.t = 7000
+    t.entering()                                          # 5 ms in the VMM: not the guest's,
+    tsc.t = 7000                                          # but for the exit's charge (100 us)
     # The guest's own TSC (the natives load -STOLEN as its offset) runs on
     # the same time, so a TSC calibrated against the PIT finds HZ.
-    assert t.stolen == 5000 and t.clock() == 0.002 and t.guest_tsc() == tsc.t - 5000
+    assert t.stolen == 4900 and t.clock() == 0.0021 and t.guest_tsc() == tsc.t - 4900
     p.pit.armed_at = None                                 # no timer: nothing is counted
     t.follow(c)
     assert t.state[ON] == 0
     t.exited()
     tsc.t = 9000
     t.entering()
-    assert t.stolen == 5000
-    # Counter 2 counting (Linux calibrates its TSC against it through port
-    # 0x61) counts as a timer: the guest could measure the VMM's time there.
-    p.io(c, 0x43, 1, 0xB0)                                # counter 2, mode 0
-    p.io(c, 0x42, 1, 0xFF)
-    p.io(c, 0x42, 1, 0xFF)
-    assert t.state[ON] == 0                               # GATE 2 low: not counting
+    assert t.stolen == 4900
+    # Counter 2 counting (Linux calibrates its TSC against it) is no timer:
+    # it goes on counting, and a guest polling a clock would crawl.
     p.io(c, 0x61, 1, 1)
-    assert t.state[ON] == 1 and t.state[EXITED] == 9000
+    for port, value in ((0x43, 0xB0), (0x42, 0xFF), (0x42, 0xFF)):
+        p.io(c, port, 1, value)
+    assert t.state[ON] == 0
+
+
+def test_an_exit_costs_the_guest_at_most_its_charge():
+    # hv.vmm.ticks.EXIT_CHARGE_S (100 us): the VMM's time beyond it is left
+    # out, so a guest polling a clock between exits still sees time pass.
+    tsc = Tsc()
+    p = Platform(tsc, lambda: HZ)
+    t = p.ticks
+    program_pit(p, VCpu())
+    tsc.t = 1000
+    t.exited()
+    tsc.t = 1050                                          # 50 us: all of it the guest's
+    t.entering()
+    assert t.stolen == 0
+    t.exited()
+    tsc.t = 1350
+    t.entering()
+    assert t.stolen == 200
 
 
 def pc_at_100hz():

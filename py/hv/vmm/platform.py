@@ -93,8 +93,7 @@ class Platform:
         self.names = {}
         self._vcpu = None
         self._timed = []                # devices whose accesses may start or stop a timer
-        self.port61 = Port61(self.pit)
-        for name, dev in (("PIC", self.pic), ("PIT", self.pit), ("port 0x61", self.port61),
+        for name, dev in (("PIC", self.pic), ("PIT", self.pit), ("port 0x61", Port61(self.pit)),
                           ("COM1", self.uart), ("debug-exit", self.debug_exit), ("POST", Post()),
                           ("8042", self.i8042), ("port 0x92", Port92(self.i8042)),
                           ("PCI", self.pci), ("fw_cfg", self._fw_cfg)):
@@ -145,7 +144,7 @@ class Platform:
     def _handlers(self):
         # port -> (read, write) as the vCPU calls them (hv.vcpu.api.register_io).
         special = {self.pic: (None, self._pic_write), self.pit: (None, self._pit_write),
-                   self.port61: (None, self._gate_write), self.debug_exit: (None, self._debug_write)}
+                   self.debug_exit: (None, self._debug_write)}
         for dev in self._timed:
             special[dev] = (self._timed_read(dev), self._timed_write(dev))
         out = {}
@@ -250,10 +249,6 @@ class Platform:
         self.pit.io_write(port, width, value)
         self.ticks.follow(self._vcpu)
         self.ticks.poll(self._vcpu)     # a new count changes what is due
-
-    def _gate_write(self, port, width, value):
-        self.port61.io_write(port, width, value)
-        self.ticks.follow(self._vcpu)   # counter 2's GATE starts or stops its count
 
     def _timed_read(self, dev):
         def read(port, width):

@@ -24,6 +24,14 @@ _IRQ_PIT = const(0)
 ON = const(0)                   # 1: the VMM's time is left out of the guest's
 STOLEN = const(1)               # host cycles left out so far: the guest's TSC offset is -STOLEN
 EXITED = const(2)               # tsc() at the last exit while ON, until the next entry; else 0
+CHARGE = const(3)               # host cycles of each exit's VMM time that stay the guest's
+# What an exit may cost the guest's time: the VMM's time beyond it is left
+# out. Without it a guest that polls a clock (the RTC's update flag, a
+# counter) between exits would see only its own instructions pass per
+# exit under an emulator (a few microseconds), and a one-second wait would
+# take hundreds of thousands of exits; with it, a tick's handful of exits
+# still takes only a small part of a period.
+EXIT_CHARGE_S = 0.0001
 
 
 class Ticks:
@@ -34,7 +42,8 @@ class Ticks:
     A slow exit path (Python under Bochs, a trace on a 115200-baud console)
     must not bury the guest in ticks so that only its timer handler runs:
     - guest time is host time minus what the VMM spends between an exit
-      and the next entry (`stolen`, host cycles), frozen meanwhile; the
+      and the next entry beyond EXIT_CHARGE_S (`stolen`, host cycles),
+      frozen meanwhile; the
       guest's TSC runs on it too (its TSC offset is -stolen), so a guest
       that calibrates its TSC against the PIT finds the TSC's rate. The
       natives keep `state` at each entry and exit (vcpu.clock is it);
@@ -52,7 +61,7 @@ class Ticks:
         self.sources = []
         self.inputs = []
         self.timer = timer
-        self.state = array("Q", (0, 0, 0))     # ON, STOLEN, EXITED
+        self.state = array("Q", (0, 0, 0, 0))  # ON, STOLEN, EXITED, CHARGE
         self.lost = 0
         self._injected_at = None        # clock() when IRQ 0 went to the vCPU
         self._holdoff = 0.0             # clock() before which PIT edges are dropped
@@ -76,10 +85,13 @@ class Ticks:
         return self.guest_tsc() / self._hz()
 
     def counting(self):
-        """Whether a timer will interrupt the guest or the guest can watch
-        one count (PIT counter 2, which Linux calibrates its TSC against):
-        only then does guest time leave the VMM's out (follow())."""
-        if self.pit.counting():
+        """Whether a timer will interrupt the guest: only then does guest
+        time leave the VMM's out (follow()). Not for a count the guest
+        only reads (PIT counter 2, which goes on counting after Linux's TSC
+        calibration): a guest polling a clock would then see little more
+        than its own instructions pass per exit, and a one-second wait
+        would take a million exits."""
+        if self.pit.armed_at is not None:
             return True
         for s in self.sources:
             if getattr(s, "keeps_time", False) or s.next_deadline() is not None:
@@ -96,6 +108,7 @@ class Ticks:
         if self.counting():
             if not s[ON]:
                 s[ON] = 1
+                s[CHARGE] = int(EXIT_CHARGE_S * self._hz())
                 s[EXITED] = self._tsc()  # called from the VMM: its time from now on
         elif s[ON]:
             self.entering()             # the clock thaws: no exit will stamp it now
@@ -113,7 +126,9 @@ class Ticks:
         s = self.state
         t = s[EXITED]
         if t:
-            s[STOLEN] += self._tsc() - t
+            gap = self._tsc() - t
+            if gap > s[CHARGE]:
+                s[STOLEN] += gap - s[CHARGE]
             s[EXITED] = 0
 
     def _edges(self):

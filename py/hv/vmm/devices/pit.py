@@ -77,14 +77,6 @@ class Pit:
         c = self.counters[counter]
         return c.out(self._now_for(c))
 
-    def counting(self):
-        """Whether any counter counts now: a guest can then measure time
-        by reading it (counter 2 through port 0x61 calibrates the TSC)."""
-        for c in self.counters:
-            if c.start is not None and c.paused is None:
-                return True
-        return False
-
     # -- counter 0 as IRQ 0 -------------------------------------------------------
     @property
     def armed_at(self):
