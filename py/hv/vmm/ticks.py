@@ -43,10 +43,9 @@ class Ticks:
     must not bury the guest in ticks so that only its timer handler runs:
     - guest time is host time minus what the VMM spends between an exit
       and the next entry beyond EXIT_CHARGE_S (`stolen`, host cycles),
-      frozen meanwhile; the
-      guest's TSC runs on it too (its TSC offset is -stolen), so a guest
-      that calibrates its TSC against the PIT finds the TSC's rate. The
-      natives keep `state` at each entry and exit (vcpu.clock is it);
+      frozen meanwhile; the guest's TSC runs on it too (its TSC offset is
+      -stolen). The natives keep `state` at each entry and exit
+      (vcpu.clock is it);
     - a PIT edge while IRQ 0 is in service is dropped (`lost`), where a real
       8259A would latch it (KVM's PIT lost-tick policy "discard");
     - when a tick took more than a quarter period from injection to the

@@ -75,7 +75,6 @@ class Uart:
         self._thre_pending = False      # the THRE interrupt, until IIR reports it or THR is written
         self._level = False
         self.fast = None                # the vCPU's hv.vcpu.fastio.FastIo while attached
-        self._lsr_fast = False          # LSR listed there: the natives answer the guest's polls
 
     # -- registers --------------------------------------------------------------
     def io_write(self, port, width, value):
@@ -260,15 +259,13 @@ class Uart:
             self.fast.answer(self.base + _LSR, None)
             self.fast.collect(self.base, None)
         self.fast = fast
-        self._lsr_fast = False
         if fast is not None:
             self._list_fast()
 
     def _list_fast(self):
         f = self.fast
-        self._lsr_fast = not self.lsr_errors
-        f.answer(self.base + _LSR, LSR_THRE | LSR_TEMT | (LSR_DR if self.rx_count else 0)
-                 if self._lsr_fast else None)
+        f.answer(self.base + _LSR, None if self.lsr_errors
+                 else LSR_THRE | LSR_TEMT | (LSR_DR if self.rx_count else 0))
         thr = not (self.lcr & LCR_DLAB or self.ier & IER_THRE or self.mcr & MCR_LOOP)
         if thr != (f.sink is not None):
             f.collect(self.base, self.transmitted if thr else None)
@@ -296,8 +293,8 @@ class Uart:
         do not take host input in: the VMM then polls the console at each
         of its own polls (an exit for the host's COM1 interrupt among them),
         so DR shows."""
-        return self._lsr_fast and self.getc is not None and self.rx_count < (
-            _FIFO_SIZE if self.fcr & FCR_ENABLE else 1)
+        return (self.fast is not None and not self.lsr_errors and self.getc is not None
+                and self.rx_count < self._depth())
 
     def waiting(self):
         """Whether host console input would interrupt the guest now: a
