@@ -224,6 +224,33 @@ def test_the_host_timer_is_armed_once_per_deadline():
                           (0x40, 9900 * 1193182 // 1_000_000 >> 8)]
 
 
+def test_a_pic_write_asks_the_other_timers_nothing():
+    # Linux writes the PIC three times a tick (mask, EOI, unmask): a write
+    # delivers what it lets through, and only a PIT edge it takes moves the
+    # host timer; the other sources' deadlines stay armed as they were.
+    class Source:
+        asked = 0
+
+        def next_deadline(self):
+            self.asked += 1
+            return 1.0
+
+    tsc, io, p, c = pc_at_100hz()
+    src = Source()
+    p.ticks.sources.append(src)
+    p.ticks.poll(c)
+    asked, n = src.asked, len(io.out)
+    tsc.t = 2_000
+    p.io(c, 0x21, 1, 0xFF)                                # mask, EOI, unmask: no edge due
+    p.io(c, 0x20, 1, 0x20)
+    p.io(c, 0x21, 1, 0xFE)
+    assert src.asked == asked and len(io.out) == n and c.queue == []
+    tsc.t = 10_100                                        # the 10 ms edge, taken by a write
+    p.io(c, 0x21, 1, 0xFE)
+    assert c.queue == [0x20]                              # delivered at once
+    assert src.asked > asked and io.out[n:n + 1] == [(0x43, 0x34)]   # re-armed for 20 ms
+
+
 def test_ticks_reach_the_vcpu_one_at_a_time_through_the_pic():
     tsc, io, p, c = pc_at_100hz()
     assert io.out[-4:] == [(0x43, 0x34), (0x40, 11932 & 0xFF), (0x40, 11932 >> 8), (0x21, 0xEE)]

@@ -242,8 +242,7 @@ class Platform:
             self.ticks.deliver(vcpu)
 
     def _pic_write(self, port, width, value):
-        self.ticks.pic_write(lambda: self.pic.io_write(port, width, value))
-        self.ticks.poll(self._vcpu)     # an EOI or unmask changes what is due
+        self.ticks.pic_write(port, width, value, self._vcpu)
 
     def _pit_write(self, port, width, value):
         self.pit.io_write(port, width, value)

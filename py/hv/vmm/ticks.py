@@ -131,24 +131,36 @@ class Ticks:
             s[EXITED] = 0
 
     def _edges(self):
+        # PIT edges due now go to IRQ 0, or are lost; whether any were due.
         n = self.pit.due()
         if n:
             if self.pic.master.isr & 1 or self.clock() < self._holdoff:
                 self.lost += n
             else:
                 self.irqs.pulse(_IRQ_PIT)
+        return n
 
-    def pic_write(self, write):
-        """Apply a guest write to the PIC (write()), judging the edges due
-        before it with IRQ 0 as it was, and noting a slow tick at its EOI."""
-        self._edges()
-        in_service = self.pic.master.isr & 1
-        write()
-        if in_service and not self.pic.master.isr & 1 and self._injected_at is not None:
+    def pic_write(self, port, width, value, vcpu):
+        """Apply a guest write to the PIC, judging the edges due before it
+        with IRQ 0 as it was and noting a slow tick at its EOI, then offer
+        the vCPU what the write lets through (an EOI, an unmask). Only the
+        PIT's next deadline can move here (edges taken, a holdoff); the
+        host timer is set again only then: other sources' deadlines stay,
+        and the host timer armed for them polls them (Linux writes the PIC
+        three times a tick: mask, EOI, unmask)."""
+        moved = self._edges() if self.pit.armed_at is not None else 0
+        master = self.pic.master
+        in_service = master.isr & 1
+        self.pic.io_write(port, width, value)
+        if in_service and not master.isr & 1 and self._injected_at is not None:
             now = self.clock()
             if now - self._injected_at > self.pit.period() / 4:
                 self._holdoff = now + self.pit.period()
+                moved = 1
             self._injected_at = None
+        self.deliver(vcpu)
+        if moved:
+            self._arm()
 
     def next_deadline(self):
         """The earliest guest time a timer changes a line, or None."""
@@ -185,6 +197,10 @@ class Ticks:
             if d.waiting() or d.polled():
                 d.poll()
         self.deliver(vcpu)
+        self._arm()
+
+    def _arm(self):
+        # The host timer for the next deadline.
         if self.timer is not None:
             deadline = self.next_deadline()
             if deadline is not None and deadline != self._armed_for:
