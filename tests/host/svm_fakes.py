@@ -94,6 +94,10 @@ class FakeHw:
     def mem(self, addr, n):
         return self.memory.mem(addr, n)
 
+    def fill(self, addr, n, byte):
+        assert 0 <= byte <= 0xFF
+        self.memory.mem(addr, n)[:] = bytes([byte]) * n
+
     def _rd(self, addr, n):
         return int.from_bytes(self.memory.read(addr, n), "little")
 
