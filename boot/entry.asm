@@ -11,7 +11,9 @@
 %define CR0_EM        (1 << 2)
 %define CR0_WP        (1 << 16)
 %define CR0_PG        (1 << 31)
+%define CR4_PSE       (1 << 4)
 %define CR4_PAE       (1 << 5)
+%define CR4_PGE       (1 << 7)
 %define CR4_OSFXSR    (1 << 9)
 %define CR4_OSXMMEXCPT (1 << 10)
 %define CR4_OSXSAVE   (1 << 18)
@@ -130,6 +132,11 @@ long_mode_entry:
     mov cr0, rax
     mov rax, cr4
     or rax, CR4_OSFXSR | CR4_OSXMMEXCPT
+    ; PSE and PGE as guests set them (Linux does): no effect on these tables
+    ; (long mode ignores PSE, no entry is global), but QEMU TCG flushes its
+    ; whole TLB and jump cache on a world switch that changes either bit, on
+    ; top of the flush for CR3 (a flush per VMRUN and #VMEXIT more).
+    or rax, CR4_PSE | CR4_PGE
     mov cr4, rax
     fninit                      ; x87 control word 0x37F: exceptions masked, double
                                 ; extended precision (SDM 1 8.1.5); Bochs' firmware

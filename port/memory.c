@@ -4,13 +4,18 @@
 // (or of a REP string instruction) costs a translation-block chain, far
 // more than its stores, so bytes per iteration set the speed. Zeroing a
 // fresh 2 MiB block of guest RAM and copying a guest kernel into it are
-// the hot users. 64-bit ring 0; the host's SSE state is the C code's (port/fpu.h).
+// the hot users. Shorter spans with both ends 4-byte aligned go 4 bytes at
+// a time, as MicroPython's string0.c did: a copy of a device register
+// through hw.mem (a local APIC register: 32-bit accesses only, SDM 3A
+// 11.4.1) reads it whole. 64-bit ring 0; the host's SSE state is the C
+// code's (port/fpu.h).
 #include <stddef.h>
 #include <stdint.h>
 #include <emmintrin.h>
 
 // Keep GCC from turning the byte loops below back into calls to these.
 #define NO_LIBCALLS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+typedef uint32_t __attribute__((may_alias)) word_t;
 
 NO_LIBCALLS void *memset(void *s, int c, size_t n) {
     uint8_t *p = s;
@@ -25,6 +30,12 @@ NO_LIBCALLS void *memset(void *s, int c, size_t n) {
             _mm_store_si128((__m128i *)(p + 16), v);
             _mm_store_si128((__m128i *)(p + 32), v);
             _mm_store_si128((__m128i *)(p + 48), v);
+        }
+    }
+    if (!((uintptr_t)p & 3)) {
+        uint32_t w = (uint8_t)c * 0x01010101u;
+        for (; n >= 4; n -= 4, p += 4) {
+            *(word_t *)p = w;
         }
     }
     while (n--) {
@@ -52,6 +63,11 @@ NO_LIBCALLS static void copy_up(uint8_t *d, const uint8_t *s, size_t n) {
             _mm_store_si128((__m128i *)(d + 48), e);
         }
     }
+    if (!(((uintptr_t)d | (uintptr_t)s) & 3)) {
+        for (; n >= 4; n -= 4, d += 4, s += 4) {
+            *(word_t *)d = *(const word_t *)s;
+        }
+    }
     while (n--) {
         *d++ = *s++;
     }
@@ -77,6 +93,13 @@ NO_LIBCALLS static void copy_down(uint8_t *d, const uint8_t *s, size_t n) {
             _mm_store_si128((__m128i *)(d + 32), b);
             _mm_store_si128((__m128i *)(d + 16), c);
             _mm_store_si128((__m128i *)d, e);
+        }
+    }
+    if (!(((uintptr_t)d | (uintptr_t)s) & 3)) {
+        for (; n >= 4; n -= 4) {
+            d -= 4;
+            s -= 4;
+            *(word_t *)d = *(const word_t *)s;
         }
     }
     while (n--) {

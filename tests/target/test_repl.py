@@ -40,6 +40,9 @@ def test_efer_in_long_mode(qemu_repl):
     assert qemu_repl.eval("hw.rdmsr(0xC0000080)") == efer
     assert qemu_repl.eval("hw.cr0() >> 31") == 1                    # paging on
     assert qemu_repl.eval("hw.cr4() & (1 << 5)") != 0               # PAE
+    # PSE and PGE as Linux sets them: a world switch to such a guest then
+    # changes no CR4 bit QEMU TCG flushes its TLB for (boot/entry.asm).
+    assert qemu_repl.eval("hw.cr4() & 0x90") == 0x90
 
 
 def test_local_apic_version_via_physical_memory(qemu_repl):
