@@ -26,6 +26,7 @@ KINDS = {
     "npf": (7, 0x400, 48, 2),
 }
 _HLT = {"amd": 0x78, "intel": 12}
+_CR4_PSE_PGE = 0x90
 FAST_BATCH = 256                # port/modsvm.c, modvmx.c: CPUIDs served per native run() call
 
 
@@ -59,6 +60,12 @@ def _ready(kind, n):
     if r.reason != "Halt" or r.exits != 1:
         vm.close()
         raise RuntimeError("exit_loop did not stop at its first HLT: %r" % r)
+    if arch == "amd":
+        # CR4's PSE and PGE as the host's (boot/entry.asm) and Linux's: a
+        # world switch that changes them costs QEMU TCG a TLB flush more,
+        # which no exit path here should be measured with.
+        from hv.vcpu.svm import vmcb as V
+        c.vmcb.put(V.CR4, c.vmcb.get(V.CR4) | hw.cr4() & _CR4_PSE_PGE)
     return vm, c, arch
 
 

@@ -44,10 +44,12 @@ VENDOR_CHECKS = {"amd": ["perf ctl0", "perf ctr3", "de_cfg", "hwcr"],
 # the one-shot -1% (never early: the guest reads the TSC
 # before it arms the timer) to +10% (the delivery after the expiry: the world
 # switches' own instructions count as the guest's, 2.3 ms under Bochs ryzen
-# at its 10 MHz TSC); 10 periods -3% to +10% (they run from the first
-# interrupt's delivery to the eleventh's, each as late as the exit that
-# brings it: seen -0.5% under QEMU). Host time over the interval was +27% and
-# +41% under QEMU, which the guest's RDTSC read before its TSC was offset.
+# at its 10 MHz TSC); 10 periods -5% to +10% (they run from the first
+# interrupt's delivery to the eleventh's, each as late as the exits that
+# bring it: a first delivery two such exits late reads -4.6% of 100 ms;
+# seen -0.5% and -4.6% under QEMU, -3.4% under Bochs ryzen). Host time
+# over the interval was +27% and +41% under QEMU, which the guest's RDTSC
+# read before its TSC was offset.
 ONESHOT_S, PERIOD_S = 0.100, 0.010
 MARK = 0xFFFFFFFF
 
@@ -76,4 +78,4 @@ def test_apic_guest(repl, target):
     assert got["free_delta"] == 0
     raw1, guest1, raw10, guest10 = r = rates(got["report"], got["hz"])
     assert 0.99 <= guest1 <= 1.1 and raw1 >= 0.99, (r, got["report"], got["hz"])
-    assert 0.97 <= guest10 <= 1.1 and raw10 >= 0.97, (r, got["report"], got["hz"])
+    assert 0.95 <= guest10 <= 1.1 and raw10 >= 0.95, (r, got["report"], got["hz"])
