@@ -35,7 +35,11 @@ def test_demo_guest_cpuid_hypercall_timer_and_exit_port(repl):
                      ("IoWrite", 0x21, 1, 0xFE), ("IoWrite", 0x43, 1, 0x34),
                      ("IoWrite", 0x40, 1, 11932 & 0xFF), ("IoWrite", 0x40, 1, 11932 >> 8)]
     assert t.count(("IoWrite", 0x20, 1, 0x20)) == 3 and ("Halt",) in t     # 3 EOIs, waited in HLT
-    assert t[-2][:3] == ("IoWrite", 0x80, 1) and t[-1] == ("IoWrite", 0xF4, 1, 0)
+    # The guest's own last two exits: the host's timer (the guest's PIT
+    # still runs) may interrupt it between them, and the trace shows that
+    # too (seen in 5 of 25 runs: OUT 0x80, ExternalInterrupt, OUT 0xF4).
+    own = [x for x in t if x[0] != "ExternalInterrupt"]
+    assert own[-2][:3] == ("IoWrite", 0x80, 1) and own[-1] == ("IoWrite", 0xF4, 1, 0), t[-8:]
 
 
 def test_elf32_guest_reads_its_command_line_and_memory_map(repl):
