@@ -314,6 +314,25 @@ def test_halted_guest_waits_for_its_tick_or_stops():
     assert 0.010 <= p.ticks.clock() < 0.0105 and p.ticks.stolen < 1000   # the wait was guest time
 
 
+def test_a_halted_wait_that_overruns_wakes_the_guest_at_its_deadline():
+    # The wait's loop can overrun the deadline (a garbage collection, a slow
+    # host); the guest's time goes on from the deadline, not from the
+    # overrun, so its timers do not jump ahead.
+    class Jumpy(Tsc):
+        def __call__(self):
+            self.t += 400_000 if 9_000 < self.t < 10_000 else 100   # 0.4 s in one read
+            return self.t
+
+    tsc = Jumpy()
+    p = Platform(tsc, lambda: HZ)
+    c = VCpu()
+    init_pic(p, c)
+    program_pit(p, c)
+    p.ticks.exited()
+    assert p.ticks.halted(c) and c.queue == [0x20]
+    assert 0.010 <= p.ticks.clock() < 0.0105 and p.ticks.stolen >= 390_000
+
+
 def test_host_timer_clamps_and_restores_the_mask():
     io = Io()
     t = HostTimer(io)

@@ -40,16 +40,18 @@ VENDOR_CHECKS = {"amd": ["perf ctl0", "perf ctr3", "de_cfg", "hwcr"],
 # under Bochs an exit through Python costs more emulated time than a 10 ms
 # period), and so does the guest's TSC (the natives load -stolen as its
 # offset), so the guest's RDTSC interval must be the programmed time, and
-# host time over it (that interval plus the VMM's time in it) no shorter:
-# the one-shot -1% (never early: the guest reads the TSC
-# before it arms the timer) to +10% (the delivery after the expiry: the world
-# switches' own instructions count as the guest's, 2.3 ms under Bochs ryzen
-# at its 10 MHz TSC); 10 periods -5% to +10% (they run from the first
-# interrupt's delivery to the eleventh's, each as late as the exits that
-# bring it: a first delivery two such exits late reads -4.6% of 100 ms;
-# seen -0.5% and -4.6% under QEMU, -3.4% under Bochs ryzen). Host time
-# over the interval was +27% and +41% under QEMU, which the guest's RDTSC
-# read before its TSC was offset.
+# host time over it (that interval plus the VMM's time in it) no shorter.
+# Both run from the guest's RDTSC before it arms the timer to the delivery
+# of its last interrupt (the one-shot's, the periodic's tenth), so neither
+# is ever early: -1%; the delivery after the expiry is late by up to the
+# exit that brings it (the world switches' own instructions count as the
+# guest's, 2.3 ms under Bochs ryzen at its 10 MHz TSC): +10%. A first
+# periodic tick a whole second late (ten periods read 10.7x: a garbage
+# collection in the VMM's wait for the deadline counted as the guest's
+# time, hv.vmm.ticks.Ticks._woken_at) fails here; measured from the first
+# delivery instead, as before, it did not. Host time over the interval was
+# +27% and +41% under QEMU, which the guest's RDTSC read before its TSC was
+# offset.
 ONESHOT_S, PERIOD_S = 0.100, 0.010
 MARK = 0xFFFFFFFF
 
@@ -78,4 +80,4 @@ def test_apic_guest(repl, target):
     assert got["free_delta"] == 0
     raw1, guest1, raw10, guest10 = r = rates(got["report"], got["hz"])
     assert 0.99 <= guest1 <= 1.1 and raw1 >= 0.99, (r, got["report"], got["hz"])
-    assert 0.95 <= guest10 <= 1.1 and raw10 >= 0.95, (r, got["report"], got["hz"])
+    assert 0.99 <= guest10 <= 1.1 and raw10 >= 0.99, (r, got["report"], got["hz"])
