@@ -3,48 +3,13 @@
 # 16-byte receive FIFO, LCR/DLAB and the divisor, MCR with loopback, LSR,
 # MSR, SCR; the interrupt on IRQ 4 (COM1) through the PC's OUT2 gate.
 # Pure Python; host console input (getc) and output (write) come from the VMM.
-from micropython import const
+from hv.vmm.devices.uart_regs import (
+    BASE, RBR, IER, IIR, LCR, MCR, LSR, MSR, SCR, FIFO_SIZE, TRIGGER, MSR_CONNECTED,
+    IER_RDA, IER_THRE, IER_RLS, IER_MS,
+    IIR_NONE, IIR_RLS, IIR_RDA, IIR_TIMEOUT, IIR_THRE, IIR_MS, IIR_FIFO,
+    FCR_ENABLE, FCR_CLEAR_RX, LCR_DLAB, MCR_DTR, MCR_RTS, MCR_OUT1, MCR_OUT2, MCR_LOOP,
+    LSR_DR, LSR_OE, LSR_THRE, LSR_TEMT, MSR_CTS, MSR_DSR, MSR_RI, MSR_DCD)
 
-BASE = const(0x3F8)
-# Register offsets (Table II) and their bits.
-_RBR = const(0)                 # DLAB = 0: receive / transmit buffer; DLAB = 1: DLL
-_IER = const(1)                 # DLAB = 1: DLM
-_IIR = const(2)                 # read: IIR; write: FCR
-_LCR = const(3)
-_MCR = const(4)
-_LSR = const(5)
-_MSR = const(6)
-_SCR = const(7)
-IER_RDA = const(0x01)           # received data available (and FIFO timeout)
-IER_THRE = const(0x02)
-IER_RLS = const(0x04)           # receiver line status
-IER_MS = const(0x08)            # modem status
-IIR_NONE = const(0x01)          # bit 0 = 1: no interrupt pending
-IIR_RLS = const(0x06)
-IIR_RDA = const(0x04)
-IIR_TIMEOUT = const(0x0C)
-IIR_THRE = const(0x02)
-IIR_MS = const(0x00)
-IIR_FIFO = const(0xC0)          # bits 7:6 with FCR0 = 1
-FCR_ENABLE = const(0x01)
-FCR_CLEAR_RX = const(0x02)
-LCR_DLAB = const(0x80)
-MCR_DTR = const(0x01)
-MCR_RTS = const(0x02)
-MCR_OUT1 = const(0x04)
-MCR_OUT2 = const(0x08)          # on the PC: enables the IRQ line driver
-MCR_LOOP = const(0x10)
-LSR_DR = const(0x01)
-LSR_OE = const(0x02)
-LSR_THRE = const(0x20)
-LSR_TEMT = const(0x40)
-MSR_CTS = const(0x10)
-MSR_DSR = const(0x20)
-MSR_RI = const(0x40)
-MSR_DCD = const(0x80)
-_MSR_CONNECTED = const(0xB0)    # a console on the line: CTS, DSR, DCD asserted (as QEMU's)
-_FIFO_SIZE = const(16)
-_TRIGGER = (1, 4, 8, 14)        # FCR bits 7:6: receiver FIFO trigger level
 PREFIX = "guest| "              # default decoration of forwarded lines
 _BYTE = [bytes((b,)) for b in range(256)]   # a forwarded byte, without an allocation each
 
@@ -67,7 +32,7 @@ class Uart:
         self._line_start = True
         self.ier = self.lcr = self.mcr = self.scr = self.fcr = 0
         self.divisor = 12               # 9600 baud, a BIOS's choice
-        self._rx = bytearray(_FIFO_SIZE)  # receive FIFO ring (one byte deep in 16450 mode)
+        self._rx = bytearray(FIFO_SIZE)  # receive FIFO ring (one byte deep in 16450 mode)
         self._rx_head = self.rx_count = 0
         self.rbr = 0                    # the last byte received: what an empty RBR reads
         self.lsr_errors = 0             # OE (bits 4:1) until LSR is read
@@ -80,7 +45,7 @@ class Uart:
     def io_write(self, port, width, value):
         reg, value = port - self.base, value & 0xFF
         dlab = self.lcr & LCR_DLAB
-        if reg == _RBR:
+        if reg == RBR:
             if dlab:
                 self.divisor = (self.divisor & 0xFF00) | value
             else:
@@ -90,7 +55,7 @@ class Uart:
                 # interrupt line depends on changed.
                 if not (self.ier & IER_THRE or self.mcr & MCR_LOOP):
                     return
-        elif reg == _IER:
+        elif reg == IER:
             if dlab:
                 self.divisor = (self.divisor & 0xFF) | value << 8
             else:
@@ -99,19 +64,19 @@ class Uart:
                 if value & IER_THRE and not self.ier & IER_THRE:
                     self._thre_pending = True
                 self.ier = value & 0x0F
-        elif reg == _IIR:
+        elif reg == IIR:
             self._fcr(value)
-        elif reg == _LCR:
+        elif reg == LCR:
             self.lcr = value
-        elif reg == _MCR:
+        elif reg == MCR:
             self._set_mcr(value & 0x1F)
-        elif reg == _SCR:
+        elif reg == SCR:
             self.scr = value
         self._update()                  # LSR and MSR writes: factory test only, ignored
 
     def io_read(self, port, width):
         reg = port - self.base
-        if reg == _LSR:                     # first: a polled console reads it before each byte
+        if reg == LSR:                     # first: a polled console reads it before each byte
             n = self.rx_count
             self._receive()
             errors = self.lsr_errors
@@ -121,31 +86,31 @@ class Uart:
                 self._update()              # else the line cannot have changed
             return v
         dlab = self.lcr & LCR_DLAB
-        if reg == _RBR:
+        if reg == RBR:
             if dlab:
                 return self.divisor & 0xFF
             self._receive()
             if self.rx_count:
                 self.rbr = self._rx[self._rx_head]
-                self._rx_head = (self._rx_head + 1) % _FIFO_SIZE
+                self._rx_head = (self._rx_head + 1) % FIFO_SIZE
                 self.rx_count -= 1
                 self._receive()
             self._update()
             return self.rbr
-        if reg == _IER:
+        if reg == IER:
             return self.divisor >> 8 if dlab else self.ier
-        if reg == _IIR:
+        if reg == IIR:
             self._receive()
             iir = self._iir()
             if iir == IIR_THRE:
                 self._thre_pending = False   # 8.5: reading IIR clears a THRE interrupt
                 self._update()
             return iir | (IIR_FIFO if self.fcr & FCR_ENABLE else 0)
-        if reg == _LCR:
+        if reg == LCR:
             return self.lcr
-        if reg == _MCR:
+        if reg == MCR:
             return self.mcr
-        if reg == _MSR:
+        if reg == MSR:
             v = self._msr() | self.msr_delta
             self.msr_delta = 0
             self._update()
@@ -166,7 +131,7 @@ class Uart:
     def _msr(self):
         m = self.mcr
         if not m & MCR_LOOP:
-            return _MSR_CONNECTED
+            return MSR_CONNECTED
         # 8.6 loopback: CTS <- RTS, DSR <- DTR, RI <- OUT1, DCD <- OUT2.
         return ((MSR_CTS if m & MCR_RTS else 0) | (MSR_DSR if m & MCR_DTR else 0) |
                 (MSR_RI if m & MCR_OUT1 else 0) | (MSR_DCD if m & MCR_OUT2 else 0))
@@ -183,7 +148,7 @@ class Uart:
 
     # -- data -------------------------------------------------------------------
     def _depth(self):
-        return _FIFO_SIZE if self.fcr & FCR_ENABLE else 1
+        return FIFO_SIZE if self.fcr & FCR_ENABLE else 1
 
     def _transmit(self, byte):
         self._thre_pending = False          # written; the shift register empties at once
@@ -197,7 +162,7 @@ class Uart:
             self._thre_pending = True
 
     def _push(self, byte):
-        self._rx[(self._rx_head + self.rx_count) % _FIFO_SIZE] = byte
+        self._rx[(self._rx_head + self.rx_count) % FIFO_SIZE] = byte
         self.rx_count += 1
 
     def _put_rx(self, byte):
@@ -213,7 +178,7 @@ class Uart:
         # host keeps what the guest has no place for, so nothing overruns.
         if self.getc is None or self.mcr & MCR_LOOP:
             return
-        depth = _FIFO_SIZE if self.fcr & FCR_ENABLE else 1
+        depth = FIFO_SIZE if self.fcr & FCR_ENABLE else 1
         while self.rx_count < depth:
             c = self.getc()
             if c is None:
@@ -225,7 +190,7 @@ class Uart:
         if ier & IER_RLS and self.lsr_errors:
             return IIR_RLS
         if ier & IER_RDA and self.rx_count:
-            if not self.fcr & FCR_ENABLE or self.rx_count >= _TRIGGER[self.fcr >> 6]:
+            if not self.fcr & FCR_ENABLE or self.rx_count >= TRIGGER[self.fcr >> 6]:
                 return IIR_RDA
             # Below the trigger level the FIFO times out after 4 character
             # times; the host delivered its bytes at once, so that is now.
@@ -256,7 +221,7 @@ class Uart:
         a THR write while DLAB is 0 and neither the THRE interrupt nor
         loopback is on. The lists follow every state change (_update())."""
         if self.fast is not None:
-            self.fast.answer(self.base + _LSR, None)
+            self.fast.answer(self.base + LSR, None)
             self.fast.collect(self.base, None)
         self.fast = fast
         if fast is not None:
@@ -264,7 +229,7 @@ class Uart:
 
     def _list_fast(self):
         f = self.fast
-        f.answer(self.base + _LSR, None if self.lsr_errors
+        f.answer(self.base + LSR, None if self.lsr_errors
                  else LSR_THRE | LSR_TEMT | (LSR_DR if self.rx_count else 0))
         thr = not (self.lcr & LCR_DLAB or self.ier & IER_THRE or self.mcr & MCR_LOOP)
         if thr != (f.sink is not None):
