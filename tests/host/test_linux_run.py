@@ -69,6 +69,14 @@ def test_watch_ignores_output_before_it_started():
     assert w.check() is None
 
 
+def test_watch_takes_a_prompt_at_once():
+    # A shell's prompt ends no line: a marker with True counts when seen.
+    out = bytearray(b"boot\n")
+    w = console.Watch(out, console.MARKERS + ((b"linux # ", "Shell", True),))
+    out += b"Enter 'help'.\n\nlinux # "
+    assert w.check() == "Shell" and w.found == ("Shell", "linux #")
+
+
 def test_last_lines():
     assert console.last_lines(b"a\r\nb\r\n\r\n") == ["a", "b"]
     assert console.last_lines(b"".join(b"%d\n" % i for i in range(40)), 3) == ["37", "38", "39"]

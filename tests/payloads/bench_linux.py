@@ -61,7 +61,7 @@ def reaches_shell(cmdline, mem, budget=900):
 
     def make(m):
         vm = orig(m)
-        vm.vmm.markers = MARKERS + ((PROMPT, "Shell"),)
+        vm.vmm.markers = MARKERS + ((PROMPT, "Shell", True),)   # the prompt ends no line
         return vm
     hv.VM = make
     try:

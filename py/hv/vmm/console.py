@@ -12,16 +12,17 @@ class Watch:
     """Scans the bytes appended to `output` (a UART's bytearray) since the
     last check for each marker of `markers` ((bytes, reason) pairs); a
     marker counts once the line holding it has ended, so the report shows
-    the whole line. check() is cheap when nothing new arrived: one length
-    compare."""
+    the whole line, or at once when its pair has a third item, True (a
+    shell's prompt, which ends no line). check() is cheap when nothing new
+    arrived: one length compare."""
 
     def __init__(self, output, markers=MARKERS):
         self.output = output
         self.markers = markers
         self.pos = len(output)
-        self.longest = max([len(m) for m, _ in markers] or [0])
+        self.longest = max([len(m[0]) for m in markers] or [0])
         self.found = None               # (reason, the line that holds the marker)
-        self._held = None               # (offset, reason) of a marker whose line goes on
+        self._held = None               # (offset, reason, at once) of a marker whose line goes on
 
     def check(self):
         """The reason of the first marker in the new output, or None."""
@@ -33,15 +34,15 @@ class Watch:
         self.pos = n
         if self._held is None:
             new = bytes(out[start:n])
-            for marker, reason in self.markers:
-                i = new.find(marker)
+            for m in self.markers:
+                i = new.find(m[0])
                 if i >= 0:
-                    self._held = (start + i, reason)
+                    self._held = (start + i, m[1], len(m) > 2 and m[2])
                     break
         if self._held is None:
             return None
-        at, reason = self._held
-        if bytes(out[at:n]).find(b"\n") < 0:
+        at, reason, at_once = self._held
+        if not at_once and bytes(out[at:n]).find(b"\n") < 0:
             return None                 # the rest of its line is still to come
         self._held = None
         self.found = (reason, line_at(out, at))

@@ -42,7 +42,8 @@ class Vmm:
     ones, writes dropped). What else ends a VM: an unknown hypercall, more
     than `exit_budget` exits or `time_budget` seconds in one run() (None:
     no limit), an exception in a handler, a console line with one of
-    `markers` ((bytes, reason): hv.vmm.console; a Linux panic by default).
+    `markers` ((bytes, reason), or (bytes, reason, True) for one that ends
+    no line: hv.vmm.console; a Linux panic by default).
     `recent`: the last exits (hv.vmm.trace.Ring)."""
 
     def __init__(self, vm, tsc=None, hz=None, timer=None, host_time=None):
