@@ -111,6 +111,25 @@ def test_unmap_whole_large_page_keeps_it_large(machine):
     npt.close()
 
 
+def test_map_page_walks_once_per_block_and_never_into_a_replaced_table(machine, monkeypatch):
+    npt = NestedPageTable(machine.allocator)
+    walks = []
+    table_for = npt._table_for
+    monkeypatch.setattr(npt, "_table_for", lambda *a: walks.append(a) or table_for(*a))
+    for k in range(4):                                   # a run of fresh pages in one block
+        npt.map_page(0x200000 + k * PAGE_4K, 0x1400000 + k * PAGE_4K, R | W | X)
+    assert len(walks) == 1
+    assert npt.translate(0x203000) == (0x1403000, R | W | X)
+    # The block's pages unmapped, a 2 MiB leaf takes its page table's place:
+    # a page mapped there now is a mapping error, not a write into that table.
+    npt.unmap(0x200000, 4 * PAGE_4K)
+    npt.map(0x200000, 0x1600000, PAGE_2M, "rw")
+    with pytest.raises(paging.MappingError):
+        npt.map_page(0x204000, 0x1404000, R | W)
+    assert npt.translate(0x204000) == (0x1604000, R | W)
+    npt.close()
+
+
 # -- guest walk, decoder, and the viper stepper ------------------------------
 @pytest.mark.parametrize("code,long,n", [
     (b"\x0f\xa2", True, 2), (b"\x66\x0f\xa2", True, 3), (b"\x48\x0f\xa2", True, 3),

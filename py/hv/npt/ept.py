@@ -93,6 +93,7 @@ class EptTable(NestedPageTable):
                    bool(cap & defs.EPT_CAP_1G_PAGES))
 
     def map(self, gpa, hpa, size, perms):
+        self._last_pt = None            # a 1 GiB leaf may take the place of a table
         if not self.huge:
             return super().map(gpa, hpa, size, perms)
         perms = parse_perms(perms)
@@ -148,6 +149,7 @@ class EptTable(NestedPageTable):
             t = fmt.addr(e)
 
     def unmap(self, gpa, size):
+        self._last_pt = None
         g = gpa & ~(PAGE_1G - 1)
         while g < gpa + size:
             leaf = self._leaf(g)

@@ -85,6 +85,7 @@ class NestedPageTable:
         self._allocator = allocator
         self.fmt = fmt
         self._tables = {}
+        self._last_pt = None            # (gpa >> 21, its page table): map_page()'s last walk
         self.root = self._new_table()
 
     def _new_table(self):
@@ -120,6 +121,7 @@ class NestedPageTable:
     def map(self, gpa, hpa, size, perms):
         """Map [gpa, gpa+size) to [hpa, ...): 2 MiB leaves where both are
         2 MiB aligned and a whole 2 MiB remains, 4 KiB leaves otherwise."""
+        self._last_pt = None            # a large leaf may take the place of a table
         perms = parse_perms(perms)
         if (gpa | hpa | size) & (PAGE_4K - 1) or size <= 0:
             raise MappingError("unaligned map %#x -> %#x size %#x" % (gpa, hpa, size))
@@ -142,8 +144,17 @@ class NestedPageTable:
     def map_page(self, gpa, hpa, perms):
         """One 4 KiB leaf (perms an int) where the caller knows nothing is
         mapped yet, e.g. a fresh RAM page (hv.vmm.ram): map()'s argument
-        checks and its walk over the range left out of a hot path."""
-        pt = self._table_for(gpa, 3, True)
+        checks and its walk over the range left out of a hot path. The
+        page table of the last 2 MiB block it mapped into is kept: fresh
+        pages come in runs (a guest touching new memory), and the walk
+        was most of the cost. map() and unmap() forget it."""
+        block = gpa >> 21
+        last = self._last_pt
+        if last is not None and last[0] == block:
+            pt = last[1]
+        else:
+            pt = self._table_for(gpa, 3, True)
+            self._last_pt = (block, pt)
         self._set(pt, (gpa >> 12) & 511, self.fmt.leaf(hpa, perms, False))
 
     def _leaf(self, gpa):
@@ -200,6 +211,7 @@ class NestedPageTable:
         The caller flushes the guest's TLB (ASID) before the next run."""
         if (gpa | size) & (PAGE_4K - 1) or size <= 0:
             raise MappingError("unaligned unmap %#x size %#x" % (gpa, size))
+        self._last_pt = None
         removed = []
         end = gpa + size
         g = gpa
@@ -246,6 +258,7 @@ class NestedPageTable:
                 self._walk(fmt.addr(e), g, shift - 9, out)
 
     def close(self):
+        self._last_pt = None
         for f in self._tables.values():
             f.close()
         self._tables = {}
