@@ -131,7 +131,10 @@ class Ticks:
             s[EXITED] = 0
 
     def _edges(self):
-        # PIT edges due now go to IRQ 0, or are lost; whether any were due.
+        # PIT edges due now go to IRQ 0, or are lost; whether any were due
+        # (none while counter 0 does not count: no clock read).
+        if self.pit.armed_at is None:
+            return 0
         n = self.pit.due()
         if n:
             if self.pic.master.isr & 1 or self.clock() < self._holdoff:
@@ -148,7 +151,7 @@ class Ticks:
         host timer is set again only then: other sources' deadlines stay,
         and the host timer armed for them polls them (Linux writes the PIC
         three times a tick: mask, EOI, unmask)."""
-        moved = self._edges() if self.pit.armed_at is not None else 0
+        moved = self._edges()
         master = self.pic.master
         in_service = master.isr & 1
         self.pic.io_write(port, width, value)
@@ -183,8 +186,7 @@ class Ticks:
         """Bring every timer up to now (their lines raised for what is due),
         queue the pending vector on the vCPU and set the host timer for the
         next deadline."""
-        if self.pit.armed_at is not None:
-            self._edges()
+        self._edges()
         now = None                      # the clock is read only when a source needs it
         for s in self.sources:
             d = s.next_deadline()
