@@ -178,7 +178,7 @@ class Uart:
         # host keeps what the guest has no place for, so nothing overruns.
         if self.getc is None or self.mcr & MCR_LOOP:
             return
-        depth = FIFO_SIZE if self.fcr & FCR_ENABLE else 1
+        depth = self._depth()
         while self.rx_count < depth:
             c = self.getc()
             if c is None:
