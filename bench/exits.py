@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""`make bench`, VM exits: round trip by exit type, Python vs native, per boot.
+"""`make bench`, VM exits: round trip by exit type and path, per boot.
 
 Host tool (CPython). Boots the image in QEMU TCG (SVM, -cpu qemu64,+svm,+npt),
 Bochs corei7_skylake_x (VMX) and Bochs ryzen (SVM) and, in one boot each,
 runs tests/guests/exit_loop.asm once per exit type (CPUID, OUT, IN,
 hypercall, RDMSR, WRMSR, nested page fault) and path (tests/payloads/bench_exits.py):
-the normal path (vcpu.run() under the VMM, vm.run()), the native CPUID fast
-path, and the minimal native loop (svm/vmx.bench_loop: RIP stepped, nothing
+the normal path (vcpu.run() under the VMM, vm.run(): registered ports, MSRs
+and hypercalls and cached CPUID leaves answered by the natives' tier one,
+port/tier.h, which calls the Python handlers itself), the benchmark's
+native CPUID table (svm/vmx.fast_cpuid), and the minimal native loop (svm/vmx.bench_loop: RIP stepped, nothing
 else), which is the floor each is divided by. Each path runs n and 2n exits
 and the figure per exit is the difference over n: what one more exit costs,
 without vm.run()'s own cost per call (attaching the PC's devices, ...),
@@ -52,7 +54,7 @@ def measure(repl, n, runs):
     got["run"] = []                             # vm.run()'s own cost per call, seconds
 
     def python(k, m):
-        t, exits, left = repl.eval(f"B.python_path({k!r}, {m})", timeout=600)
+        t, exits, left, _ = repl.eval(f"B.python_path({k!r}, {m})", timeout=600)
         assert left == 0 and exits == m + 1, (k, exits, left)
         return t
 
@@ -96,8 +98,8 @@ def table(label, clock, n, runs, got, load):
            f"median (min-max), microseconds per exit "
            f"in {clock}; {datetime.date.today()}, host load average {load[0]:.2f} at start, "
            f"{load[1]:.2f} at end (2 cores).", "",
-           "| exit | Python path (vm.run) us | native fast path us | minimal native loop us "
-           "| Python / minimal | fast path / minimal |",
+           "| exit | vm.run() path us | native fast path us | minimal native loop us "
+           "| vm.run() / minimal | fast path / minimal |",
            "|---|---:|---:|---:|---:|---:|"]
     for k in KINDS:
         g = got[k]
@@ -107,7 +109,7 @@ def table(label, clock, n, runs, got, load):
                    f"| {spread(g['ratio'], x)} | {fast_ratio} |")
     rate = 1 / statistics.median(got["cpuid"]["python"])
     ms = lambda s: "%.1f" % (s * 1e3)                         # noqa: E731
-    out += ["", f"CPUID through the Python path: {rate:,.0f} exits/s ({clock}). "
+    out += ["", f"CPUID through vm.run(): {rate:,.0f} exits/s ({clock}). "
             f"vm.run()'s own cost per call (set-up and tear-down; from the fast path's runs): "
             f"{spread(got['run'], ms)} ms."]
     return out
@@ -119,7 +121,7 @@ def main():
     ap.add_argument("--only", choices=sorted(SETUPS), action="append")
     ap.add_argument("-n", type=int, help="exits per measurement (default: per emulator)")
     a = ap.parse_args()
-    report = ["### VM exits by type: Python path and native paths vs a minimal native loop", "",
+    report = ["### VM exits by type: vm.run() and native paths vs a minimal native loop", "",
               f"`build/venv/bin/python bench/exits.py --runs {a.runs}`", ""]
     for name in a.only or SETUPS:
         label, emu, opts, n, clock = SETUPS[name]

@@ -40,9 +40,12 @@
 #define EXIT_CPUID      0x72    // APM2 Appendix C
 #define EXIT_INTR       0x60
 #define EXIT_IOIO       0x7B
+#define EXIT_MSR        0x7C
+#define EXIT_VMMCALL    0x81
 #define EXIT_NPF        0x400
 
 #include "fpu.h"
+#include "tier.h"
 
 uint64_t svm_run(uint64_t vmcb_pa, uint64_t *gprs, uint64_t host_area_pa);   // port/svm.asm
 
@@ -134,7 +137,13 @@ static int64_t guest_linear_to_host(uint64_t vmcb_pa, uint64_t linear) {
 static fast_table_t fast;
 MP_REGISTER_ROOT_POINTER(mp_obj_t svm_fast_table);    // keeps the table alive
 
-static uint64_t next_rip_cpuid(uint64_t vmcb_pa) {
+// The RIP after the intercepted instruction, which must be the `len` bytes
+// `op`: nRIP with NRIPS (15.7.1), else RIP + len where the bytes at RIP,
+// translated at this exit (the guest's tables may have changed since the
+// last), are exactly those; 0 (Python's decoder, hv.vcpu.svm.nextrip)
+// for anything else: a prefix, a page crossing, a paging mode walk() does
+// not know.
+static uint64_t next_rip(uint64_t vmcb_pa, const uint8_t *op, int len) {
     uint64_t rip = *vmcb64(vmcb_pa, VMCB_RIP), next = *vmcb64(vmcb_pa, VMCB_NRIP);
     if (next != 0) {
         return next;                                // NRIPS (15.7.1)
@@ -146,23 +155,30 @@ static uint64_t next_rip_cpuid(uint64_t vmcb_pa) {
         linear &= 0xFFFFFFFFu;
     }
     int64_t h = guest_linear_to_host(vmcb_pa, linear);
-    if (h < 0 || (h & 0xFFF) == 0xFFF) {
+    if (h < 0 || (h & 0xFFF) > 0x1000 - len) {
         return 0;
     }
     const volatile uint8_t *p = (const volatile uint8_t *)(uintptr_t)h;
-    if (p[0] != 0x0F || p[1] != 0xA2) {
-        return 0;
+    for (int i = 0; i < len; i++) {
+        if (p[i] != op[i]) {
+            return 0;
+        }
     }
-    next = rip + 2;
+    next = rip + len;
     return code64 ? next : next & 0xFFFFFFFFu;
 }
+
+static const uint8_t OP_CPUID[2] = { 0x0F, 0xA2 };     // APM3: CPUID, RDMSR, WRMSR, VMMCALL
+static const uint8_t OP_RDMSR[2] = { 0x0F, 0x32 };
+static const uint8_t OP_WRMSR[2] = { 0x0F, 0x30 };
+static const uint8_t OP_VMMCALL[3] = { 0x0F, 0x01, 0xD9 };
 
 static int fast_cpuid(uint64_t vmcb_pa, uint64_t *gprs) {
     const uint32_t *e = fast_table_find(&fast, (uint32_t)*vmcb64(vmcb_pa, VMCB_RAX), (uint32_t)gprs[1]);
     if (e == NULL) {
         return 0;
     }
-    uint64_t next = next_rip_cpuid(vmcb_pa);
+    uint64_t next = next_rip(vmcb_pa, OP_CPUID, 2);
     if (next == 0) {
         return 0;
     }
@@ -172,7 +188,6 @@ static int fast_cpuid(uint64_t vmcb_pa, uint64_t *gprs) {
     gprs[2] = e[5];
     *vmcb64(vmcb_pa, VMCB_RIP) = next;
     *vmcb64(vmcb_pa, VMCB_INT_STATE) &= ~INTERRUPT_SHADOW;
-    fast.served++;
     return 1;
 }
 
@@ -197,8 +212,112 @@ static int fast_ioio(uint64_t vmcb_pa) {
     }
     *vmcb64(vmcb_pa, VMCB_RIP) = *vmcb64(vmcb_pa, VMCB_EXITINFO2);
     *vmcb64(vmcb_pa, VMCB_INT_STATE) &= ~INTERRUPT_SHADOW;
-    fast.served++;
     return 1;
+}
+
+// --- Tier one (port/tier.h): registered ports, MSRs and hypercalls, and
+// the CPUID leaves the policy answers by leaf alone ---
+// As hv.vcpu.svm.exits has them: IOIO decoded from EXITINFO1 (15.10.2),
+// RIP := EXITINFO2 and the interrupt state cleared before the handler;
+// RDMSR/WRMSR (15.11) on ECX, EDX:EAX, RIP stepped after the handler;
+// VMMCALL on RAX, RIP stepped before it. A result goes into RAX by width:
+// IN AL/AX keeps the rest of RAX, IN EAX zero-extends (SDM 1 3.4.1.1).
+static tier_t tier;
+MP_REGISTER_ROOT_POINTER(mp_obj_t svm_tier);
+
+static const uint64_t WIDTH_MASK[5] = { 0, 0xFF, 0xFFFF, 0, 0xFFFFFFFF };
+
+static int tier_ioio(uint64_t vmcb_pa) {
+    uint64_t info = *vmcb64(vmcb_pa, VMCB_EXITINFO1), *rax = vmcb64(vmcb_pa, VMCB_RAX);
+    uint64_t *rip = vmcb64(vmcb_pa, VMCB_RIP), at = *rip, value = 0;
+    uint32_t port = (info >> 16) & 0xFFFF, width = (info >> 4) & 7;
+    int in = info & IOIO_IN;
+    mp_obj_t fn;
+    if ((info & IOIO_STR_REP) || width > 4 || (fn = tier_io_handler(&tier, port, in)) == MP_OBJ_NULL) {
+        return 0;
+    }
+    *rip = *vmcb64(vmcb_pa, VMCB_EXITINFO2);
+    *vmcb64(vmcb_pa, VMCB_INT_STATE) = 0;
+    int r = tier_io_call(&tier, fn, port, width, in, *rax & WIDTH_MASK[width], at, &value);
+    if (in) {
+        *rax = width == 4 ? value : (*rax & ~WIDTH_MASK[width]) | value;
+    }
+    return r;
+}
+
+static int tier_msr(uint64_t vmcb_pa, uint64_t *gprs) {
+    uint64_t *rax = vmcb64(vmcb_pa, VMCB_RAX), at = *vmcb64(vmcb_pa, VMCB_RIP), value = 0;
+    uint32_t msr = (uint32_t)gprs[1];
+    int write = *vmcb64(vmcb_pa, VMCB_EXITINFO1) & 1;
+    mp_obj_t fn = tier_msr_handler(&tier, msr, write);
+    uint64_t next = fn == MP_OBJ_NULL ? 0 : next_rip(vmcb_pa, write ? OP_WRMSR : OP_RDMSR, 2);
+    if (next == 0) {
+        return 0;
+    }
+    uint64_t v = write ? (gprs[2] & 0xFFFFFFFFu) << 32 | (*rax & 0xFFFFFFFFu) : 0;
+    int r = tier_msr_call(&tier, fn, msr, write, v, at, &value);
+    if (r != 1) {
+        return r;
+    }
+    if (!write) {
+        *rax = value & 0xFFFFFFFFu;         // EDX:EAX, upper halves cleared
+        gprs[2] = value >> 32;
+    }
+    *vmcb64(vmcb_pa, VMCB_RIP) = next;
+    *vmcb64(vmcb_pa, VMCB_INT_STATE) = 0;
+    return 1;
+}
+
+static int tier_cpuid_exit(uint64_t vmcb_pa, uint64_t *gprs) {
+    uint32_t r[4];
+    uint64_t next;
+    if (!tier_cpuid(&tier, (uint32_t)*vmcb64(vmcb_pa, VMCB_RAX), r)
+        || (next = next_rip(vmcb_pa, OP_CPUID, 2)) == 0) {
+        return 0;
+    }
+    *vmcb64(vmcb_pa, VMCB_RAX) = r[0];          // CPUID zero-extends into RAX..RDX
+    gprs[3] = r[1];
+    gprs[1] = r[2];
+    gprs[2] = r[3];
+    *vmcb64(vmcb_pa, VMCB_RIP) = next;
+    *vmcb64(vmcb_pa, VMCB_INT_STATE) = 0;
+    return 1;
+}
+
+static int tier_vmmcall(uint64_t vmcb_pa, uint64_t *gprs) {
+    uint64_t *rax = vmcb64(vmcb_pa, VMCB_RAX), at = *vmcb64(vmcb_pa, VMCB_RIP), value = 0;
+    mp_obj_t fn = tier_hypercall_handler(&tier, *rax);
+    uint64_t next = fn == MP_OBJ_NULL ? 0 : next_rip(vmcb_pa, OP_VMMCALL, 3);
+    if (next == 0) {
+        return 0;
+    }
+    *vmcb64(vmcb_pa, VMCB_RIP) = next;
+    *vmcb64(vmcb_pa, VMCB_INT_STATE) = 0;
+    int r = tier_hypercall_call(&tier, fn, *rax, gprs, at, &value);
+    if (r == 1) {
+        *rax = value;
+    }
+    return r;
+}
+
+// An exit served here: 1 (enter again), TIER_END (Python finishes it), 0
+// (Python's, untouched). Every served exit counts in fast_served() and in
+// the run's allowance.
+static int serve(uint64_t vmcb_pa, uint64_t *gprs, uint64_t code) {
+    if (tier.vcpu != MP_OBJ_NULL && !*tier.left) {
+        return 0;                               // this run's allowance is spent
+    }
+    int r = 0;
+    if ((code == EXIT_CPUID && fast.table && fast_cpuid(vmcb_pa, gprs))
+        || (code == EXIT_IOIO && fast_io.table && fast_ioio(vmcb_pa))) {
+        r = 1;
+    } else if (tier_ready(&tier, &fast_io)) {
+        r = code == EXIT_CPUID ? tier_cpuid_exit(vmcb_pa, gprs)
+            : code == EXIT_IOIO ? tier_ioio(vmcb_pa)
+            : code == EXIT_MSR ? tier_msr(vmcb_pa, gprs)
+            : code == EXIT_VMMCALL ? tier_vmmcall(vmcb_pa, gprs) : 0;
+    }
+    return tier_spend(&tier, r, &fast.served);
 }
 
 // svm.run(vmcb_pa, gprs, host_area_pa, clock) -> EXITCODE; clock: the
@@ -210,7 +329,7 @@ static mp_obj_t svm_run_obj_fn(size_t n_args, const mp_obj_t *args) {
     uint64_t *gprs = gprs_of(args[1], GPRS_FPU_SIZE), flags;
     guest_clock_t *clock = clock_of(args[3]);
     __asm__ volatile ("pushfq; pop %0" : "=r" (flags));
-    int batch = 0;
+    int batch = 0, served;
     do {
         fpu_enter(gprs);
         *vmcb64(vmcb_pa, VMCB_TSC_OFFSET) = clock_entering(clock);
@@ -221,9 +340,12 @@ static mp_obj_t svm_run_obj_fn(size_t n_args, const mp_obj_t *args) {
         if (flags & (1u << 9)) {
             __asm__ volatile ("sti");           // the host takes the interrupt now
         }
-    } while (batch++ < FAST_BATCH && MP_STATE_THREAD(mp_pending_exception) == MP_OBJ_NULL
-             && ((code == EXIT_CPUID && fast.table && fast_cpuid(vmcb_pa, gprs))
-                 || (code == EXIT_IOIO && fast_io.table && fast_ioio(vmcb_pa))));
+        served = batch++ < FAST_BATCH && MP_STATE_THREAD(mp_pending_exception) == MP_OBJ_NULL
+                 ? serve(vmcb_pa, gprs, code) : 0;
+    } while (served == 1);
+    if (served == TIER_END || served == TIER_DONE) {
+        code = served;
+    }
     return mp_obj_new_int_from_uint(code);          // a small int: no allocation
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(svm_run_obj, 4, 4, svm_run_obj_fn);
@@ -239,6 +361,12 @@ static mp_obj_t svm_fast_io(size_t n_args, const mp_obj_t *args) {
     return fast_io_set(&fast_io, n_args, args, &MP_STATE_VM(svm_fast_io));
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(svm_fast_io_obj, 1, 3, svm_fast_io);
+
+// svm.tier_one(tuple) or svm.tier_one(None) (port/tier.h).
+static mp_obj_t svm_tier_one(mp_obj_t arg) {
+    return tier_set(&tier, arg, &MP_STATE_VM(svm_tier));
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(svm_tier_one_obj, svm_tier_one);
 
 static mp_obj_t svm_fast_served(void) {
     return mp_obj_new_int_from_uint(fast.served);
@@ -331,6 +459,7 @@ static const mp_rom_map_elem_t svm_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_fast_cpuid), MP_ROM_PTR(&svm_fast_cpuid_obj) },
     { MP_ROM_QSTR(MP_QSTR_fast_served), MP_ROM_PTR(&svm_fast_served_obj) },
     { MP_ROM_QSTR(MP_QSTR_fast_io), MP_ROM_PTR(&svm_fast_io_obj) },
+    { MP_ROM_QSTR(MP_QSTR_tier_one), MP_ROM_PTR(&svm_tier_one_obj) },
     { MP_ROM_QSTR(MP_QSTR_bench_loop), MP_ROM_PTR(&svm_bench_loop_obj) },
     { MP_ROM_QSTR(MP_QSTR_vmload), MP_ROM_PTR(&svm_vmload_obj) },
     { MP_ROM_QSTR(MP_QSTR_vmsave), MP_ROM_PTR(&svm_vmsave_obj) },

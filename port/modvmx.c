@@ -27,7 +27,10 @@
 #define EXIT_EXCEPTION_NMI          0       // SDM App. C, Table C-1
 #define EXIT_EXTERNAL_INTERRUPT     1
 #define EXIT_CPUID                  10
+#define EXIT_VMCALL                 18
 #define EXIT_IO_INSTRUCTION         30
+#define EXIT_RDMSR                  31
+#define EXIT_WRMSR                  32
 #define EXIT_EPT_VIOLATION          48
 #define EXIT_FAILED_ENTRY           (1u << 31)  // SDM 3C 25.9.1, Table 25-18
 #define INTR_INFO_VALID             (1u << 31)  // SDM 3C 25.9.2, Table 25-19
@@ -36,6 +39,7 @@
 #define NUM_HOST_VECTORS            48          // boot/vectors.asm stubs
 
 #include "fpu.h"
+#include "tier.h"
 
 int vmx_run(uint64_t *gprs, int launched);      // port/vmx.asm
 extern const uint64_t trap_vectors[];           // boot/vectors.asm
@@ -247,7 +251,6 @@ static int fast_cpuid(uint64_t *gprs) {
     gprs[1] = e[4];
     gprs[2] = e[5];
     skip_instruction();
-    fast.served++;
     return 1;
 }
 
@@ -272,8 +275,111 @@ static int fast_io_exit(uint64_t *gprs) {
         gprs[0] = (gprs[0] & ~0xFFull) | al;
     }
     skip_instruction();
-    fast.served++;
     return 1;
+}
+
+// --- Tier one (port/tier.h): registered ports, MSRs and hypercalls, and
+// the CPUID leaves the policy answers by leaf alone ---
+// As hv.vcpu.vmx.exits has them: I/O decoded from the exit qualification
+// (Table 28-5), RIP stepped before the handler; RDMSR/WRMSR on ECX,
+// EDX:EAX, RIP stepped after it; VMCALL on RAX, RIP stepped before it.
+// RIP steps by the exit's instruction length (skip_instruction). A result
+// goes into RAX by width: IN AL/AX keeps the rest of RAX, IN EAX
+// zero-extends (SDM 1 3.4.1.1). The handlers run with interrupts on, as
+// Python does between entries, and off again for the next entry.
+static tier_t tier;
+MP_REGISTER_ROOT_POINTER(mp_obj_t vmx_tier);
+
+static const uint64_t WIDTH_MASK[5] = { 0, 0xFF, 0xFFFF, 0, 0xFFFFFFFF };
+
+static int tier_io(uint64_t *gprs) {
+    uint64_t q = vmread_raw(EXIT_QUALIFICATION), at = vmread_raw(GUEST_RIP), value = 0;
+    uint32_t port = (q >> 16) & 0xFFFF, width = (q & 7) + 1;
+    int in = (q >> 3) & 1;
+    mp_obj_t fn;
+    if ((q & 0x30) || width == 3 || width > 4 || (fn = tier_io_handler(&tier, port, in)) == MP_OBJ_NULL) {
+        return 0;
+    }
+    skip_instruction();
+    int r = tier_io_call(&tier, fn, port, width, in, gprs[0] & WIDTH_MASK[width], at, &value);
+    if (in) {
+        gprs[0] = width == 4 ? value : (gprs[0] & ~WIDTH_MASK[width]) | value;
+    }
+    return r;
+}
+
+static int tier_msr(uint64_t *gprs, int write) {
+    uint64_t at = vmread_raw(GUEST_RIP), value = 0;
+    uint32_t msr = (uint32_t)gprs[1];
+    mp_obj_t fn = tier_msr_handler(&tier, msr, write);
+    if (fn == MP_OBJ_NULL) {
+        return 0;
+    }
+    uint64_t v = write ? (gprs[2] & 0xFFFFFFFFu) << 32 | (gprs[0] & 0xFFFFFFFFu) : 0;
+    int r = tier_msr_call(&tier, fn, msr, write, v, at, &value);
+    if (r != 1) {
+        return r;
+    }
+    if (!write) {
+        gprs[0] = value & 0xFFFFFFFFu;      // EDX:EAX, upper halves cleared
+        gprs[2] = value >> 32;
+    }
+    skip_instruction();
+    return 1;
+}
+
+static int tier_cpuid_exit(uint64_t *gprs) {
+    uint32_t r[4];
+    if (!tier_cpuid(&tier, (uint32_t)gprs[0], r)) {
+        return 0;
+    }
+    gprs[0] = r[0];                             // CPUID zero-extends into RAX..RDX
+    gprs[3] = r[1];
+    gprs[1] = r[2];
+    gprs[2] = r[3];
+    skip_instruction();
+    return 1;
+}
+
+static int tier_vmcall(uint64_t *gprs) {
+    uint64_t at = vmread_raw(GUEST_RIP), value = 0;
+    mp_obj_t fn = tier_hypercall_handler(&tier, gprs[0]);
+    if (fn == MP_OBJ_NULL) {
+        return 0;
+    }
+    skip_instruction();
+    int r = tier_hypercall_call(&tier, fn, gprs[0], gprs, at, &value);
+    if (r == 1) {
+        gprs[0] = value;
+    }
+    return r;
+}
+
+// An exit served here: 1 (enter again), TIER_END (Python finishes it), 0
+// (Python's, untouched). Every served exit counts in fast_served() and in
+// the run's allowance. Tier one only once the VMCS is launched when run()
+// was called: a handler's exception leaves run() before Python could note it.
+static int serve(uint64_t *gprs, uint64_t reason, int launched, uint64_t flags) {
+    if (tier.vcpu != MP_OBJ_NULL && !*tier.left) {
+        return 0;                               // this run's allowance is spent
+    }
+    int r = 0;
+    if ((reason == EXIT_CPUID && fast.table && fast_cpuid(gprs))
+        || (reason == EXIT_IO_INSTRUCTION && fast_io.table && fast_io_exit(gprs))) {
+        r = 1;
+    } else if (reason == EXIT_CPUID && tier_ready(&tier, &fast_io)) {
+        r = tier_cpuid_exit(gprs);
+    } else if (launched && tier_ready(&tier, &fast_io)
+               && (reason == EXIT_IO_INSTRUCTION || reason == EXIT_RDMSR || reason == EXIT_WRMSR
+                   || reason == EXIT_VMCALL)) {
+        if (flags & (1u << 9)) {
+            __asm__ volatile ("sti");
+        }
+        r = reason == EXIT_IO_INSTRUCTION ? tier_io(gprs)
+            : reason == EXIT_VMCALL ? tier_vmcall(gprs) : tier_msr(gprs, reason == EXIT_WRMSR);
+        __asm__ volatile ("cli" : : : "memory");
+    }
+    return tier_spend(&tier, r, &fast.served);
 }
 
 // vmx.run(gprs, launched, clock) -> exit reason (bit 31 set: failed entry,
@@ -283,7 +389,7 @@ static int fast_io_exit(uint64_t *gprs) {
 // field (25.6.5; the "use TSC offsetting" control is on: 26.3).
 static mp_obj_t vmx_run_obj_fn(mp_obj_t gprs_in, mp_obj_t launched_in, mp_obj_t clock_in) {
     uint64_t *gprs = gprs_of(gprs_in, GPRS_FPU_SIZE), flags, reason;
-    int launched = mp_obj_is_true(launched_in);
+    int launched = mp_obj_is_true(launched_in), was_launched = launched;
     guest_clock_t *clock = clock_of(clock_in);
     __asm__ volatile ("pushfq; pop %0; cli" : "=r" (flags) : : "memory");
     for (int batch = 0;; batch++) {
@@ -305,9 +411,12 @@ static mp_obj_t vmx_run_obj_fn(mp_obj_t gprs_in, mp_obj_t launched_in, mp_obj_t 
         }
         launched = 1;
         host_event(reason);
-        if (!(batch < FAST_BATCH && MP_STATE_THREAD(mp_pending_exception) == MP_OBJ_NULL
-              && ((reason == EXIT_CPUID && fast.table && fast_cpuid(gprs))
-                  || (reason == EXIT_IO_INSTRUCTION && fast_io.table && fast_io_exit(gprs))))) {
+        int served = batch < FAST_BATCH && MP_STATE_THREAD(mp_pending_exception) == MP_OBJ_NULL
+                     ? serve(gprs, reason, was_launched, flags) : 0;
+        if (served != 1) {
+            if (served == TIER_END || served == TIER_DONE) {
+                reason = served;
+            }
             break;
         }
     }
@@ -329,6 +438,12 @@ static mp_obj_t vmx_fast_io(size_t n_args, const mp_obj_t *args) {
     return fast_io_set(&fast_io, n_args, args, &MP_STATE_VM(vmx_fast_io));
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(vmx_fast_io_obj, 1, 3, vmx_fast_io);
+
+// vmx.tier_one(tuple) or vmx.tier_one(None) (port/tier.h).
+static mp_obj_t vmx_tier_one(mp_obj_t arg) {
+    return tier_set(&tier, arg, &MP_STATE_VM(vmx_tier));
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(vmx_tier_one_obj, vmx_tier_one);
 
 static mp_obj_t vmx_fast_served(void) {
     return mp_obj_new_int_from_ull(fast.served);
@@ -403,6 +518,7 @@ static const mp_rom_map_elem_t vmx_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_fast_cpuid), MP_ROM_PTR(&vmx_fast_cpuid_obj) },
     { MP_ROM_QSTR(MP_QSTR_fast_served), MP_ROM_PTR(&vmx_fast_served_obj) },
     { MP_ROM_QSTR(MP_QSTR_fast_io), MP_ROM_PTR(&vmx_fast_io_obj) },
+    { MP_ROM_QSTR(MP_QSTR_tier_one), MP_ROM_PTR(&vmx_tier_one_obj) },
     { MP_ROM_QSTR(MP_QSTR_bench_loop), MP_ROM_PTR(&vmx_bench_loop_obj) },
 };
 static MP_DEFINE_CONST_DICT(vmx_globals, vmx_globals_table);

@@ -56,6 +56,61 @@ SCENARIOS = [
 ]
 
 
+# What the target runs (the tests exec it once per boot): a scenario as the
+# table has it (trace on: every exit goes up to the VMM), and the same
+# guest with every exit that can stay inside the vCPU staying there (no
+# trace: the natives' tier one, port/tier.h, answers the registered ports,
+# MSRs and hypercalls), where the guest's own checks must pass the same.
+# There, a registered handler refuses the MSR the long-mode guest expects
+# #GP from (GuestFault), so that fault is the natives' path too.
+RUNNER = """
+import hv, hw, guests
+from hv.vcpu.api import GuestFault
+
+def run_scenario(guest, mode, vmm):
+    free0 = hv.frames.free_count()
+    r = hv.run_guest(guests.ALL[guest], mode, trace=True, echo=False, max_exits=100000, **vmm)
+    return {'reason': r.reason, 'exits': r.trace, 'output': r.output.decode(),
+            'free_delta': hv.frames.free_count() - free0}
+
+def run_inside(guest, mode, vmm):
+    free0 = hv.frames.free_count()
+    native = __import__('svm' if hv.vendor() == 'amd' else 'vmx')
+    faults = []
+    def refuse(msr):
+        faults.append(msr)
+        raise GuestFault(13, 0)
+    vm = hv.VM(16 << 20)
+    try:
+        c = vm.new_vcpu()
+        vm.write(%d, guests.ALL[guest])
+        c.set_entry(%d)
+        c.setup(mode)
+        vm.vmm.ports.update(vmm.get('ports', {}))
+        vm.vmm.msrs.update(vmm.get('msrs', {}))
+        c.register_msr(%d, refuse, None)
+        s0 = native.fast_served()
+        r = vm.run(c, echo=False, max_exits=100000)
+        served = native.fast_served() - s0
+    finally:
+        vm.close()
+    return {'reason': r.reason, 'output': r.output.decode(), 'faults': faults, 'served': served,
+            'exits': r.exits, 'free_delta': hv.frames.free_count() - free0}
+
+XSAVE = bool(hw.cpuid(1)[2] & (1 << 26))
+""" % (LOAD, LOAD, TEST_MSR + 1)
+
+
+def check_inside(got, scenario, xsave):
+    """run_inside()'s result against the scenario: the same output, end and
+    frames; the long-mode guest's #GP came from the refusing handler."""
+    assert got["output"] == expected_output(scenario, xsave)
+    assert got["reason"] == scenario["reason"]
+    assert got["faults"] == ([TEST_MSR + 1] if scenario["guest"] == "long64" else [])
+    assert got["free_delta"] == 0, "frames leaked by the VM"
+    assert got["served"] < got["exits"]
+
+
 def pick(line, xsave):
     """The expected text of an output line for a CPU with/without XSAVE."""
     if isinstance(line, tuple):

@@ -255,7 +255,7 @@ def test_unmapping_flushes_the_guest_tlb_at_the_next_entry(rig):
     rig.run(rig.stop())
     rig.vm.map_ram(0x400000, 0x1000)
     rig.vm.unmap(0x400000, 0x1000)
-    assert rig.c._tlb_flush and rig.c._slow_entry
+    assert rig.c._tlb_flush and rig.c._slow[0]
     rig.run(rig.stop())
     assert not rig.c._tlb_flush
     if rig.arch == "svm":

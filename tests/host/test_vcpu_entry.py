@@ -13,6 +13,7 @@ from hv.x86 import bits
 from hv.x86.regs import RAX, RCX, RDX
 from hv.vcpu.svm import defs as sdefs
 from hv.vcpu.vmx import defs as xdefs
+from hv.vcpu.entry import SLOW_WORK, SLOW_XCR0
 from mmio_rig import LOAD, Rig
 import svm_fakes
 import vmx_fakes
@@ -86,18 +87,22 @@ def test_a_refused_xsetbv_is_gp0_and_does_not_advance(rig, rax, rcx):
 def test_the_slow_entry_is_taken_only_while_there_is_work(rig):
     rig.load("hlt\nhlt\nhlt")
     rig.run(rig.hlt())                           # the first entry flushes
-    assert not rig.c._slow_entry
+    assert not rig.c._slow[0]
     rig.c.inject_interrupt(0x30)
-    assert rig.c._slow_entry
+    assert rig.c._slow[0]
     rig.c.rflags = 0x202
     rig.run(rig.hlt())
-    assert rig.injected() == (0x30, None) and not rig.c._slow_entry
+    assert rig.injected() == (0x30, None) and not rig.c._slow[0]
     rig.c.set_xcr0(7)
     rig.run(rig.hlt())
-    assert rig.c._slow_entry                     # stays while XCR0 differs from the host's
+    assert rig.c._slow[0] == SLOW_XCR0          # stays while XCR0 differs from the host's,
+    rig.c.inject_interrupt(0x31)                # and events are work besides
+    assert rig.c._slow[0] == SLOW_XCR0 | SLOW_WORK
+    rig.run(rig.hlt())
+    assert rig.injected() == (0x31, None) and rig.c._slow[0] == SLOW_XCR0
     rig.c.set_xcr0(rig.c.host_xcr0)
     rig.run(rig.hlt())
-    assert not rig.c._slow_entry
+    assert not rig.c._slow[0]
 
 
 def test_an_event_cut_short_by_an_exit_is_delivered_again(rig):

@@ -11,25 +11,12 @@ import pytest
 from conftest import ELF, ISO, booted, image
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "guests"))
-from scenarios import SCENARIOS, expected_output  # noqa: E402
+from scenarios import RUNNER, SCENARIOS, check_inside, expected_output  # noqa: E402
 
 EMULATORS = {
     "qemu": dict(kernel=ELF),
     "bochs": dict(iso=ISO, model="ryzen"),
 }
-
-# Runs on the target: one scenario, returning what the host compares.
-RUNNER = """
-import hv, hw, guests
-
-def run_scenario(guest, mode, vmm):
-    free0 = hv.frames.free_count()
-    r = hv.run_guest(guests.ALL[guest], mode, trace=True, echo=False, max_exits=100000, **vmm)
-    return {'reason': r.reason, 'exits': r.trace, 'output': r.output.decode(),
-            'free_delta': hv.frames.free_count() - free0}
-
-XSAVE = bool(hw.cpuid(1)[2] & (1 << 26))
-"""
 
 
 # Scenario x emulator cases. A scenario's "skip" entry names an emulator
@@ -60,3 +47,11 @@ def test_scenario(target, scenario):
     assert got["reason"] == scenario["reason"]
     assert got["free_delta"] == 0, "frames leaked by the VM"
     assert "BAD" not in got["output"]
+
+
+@pytest.mark.parametrize("target, scenario", CASES, indirect=["target"])
+def test_scenario_with_exits_inside(target, scenario):
+    emulator, repl = target
+    got = repl.eval(f"run_inside({scenario['guest']!r}, {scenario['mode']!r}, {scenario['vmm']!r})",
+                    timeout=300)
+    check_inside(got, scenario, repl.eval("XSAVE"))

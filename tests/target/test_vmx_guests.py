@@ -10,25 +10,13 @@ import pytest
 from conftest import ISO, booted, image
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "guests"))
-from scenarios import SCENARIOS, expected_output  # noqa: E402
+from scenarios import RUNNER, SCENARIOS, check_inside, expected_output  # noqa: E402
 
 # A scenario's "skip" entry names an emulator defect that makes it
 # meaningless there; such a case is not generated. The "bochs" entries are
 # Bochs' SVM (model=ryzen); this target's key is:
 TARGET = "bochs-vmx"
 CASES = [pytest.param(s, id=s["name"]) for s in SCENARIOS if TARGET not in s.get("skip", {})]
-
-RUNNER = """
-import hv, hw, guests
-
-def run_scenario(guest, mode, vmm):
-    free0 = hv.frames.free_count()
-    r = hv.run_guest(guests.ALL[guest], mode, trace=True, echo=False, max_exits=100000, **vmm)
-    return {'reason': r.reason, 'exits': r.trace, 'output': r.output.decode(),
-            'free_delta': hv.frames.free_count() - free0}
-
-XSAVE = bool(hw.cpuid(1)[2] & (1 << 26))
-"""
 
 
 @pytest.fixture(scope="module")
@@ -49,3 +37,10 @@ def test_scenario(bochs_vmx, scenario):
     assert got["reason"] == scenario["reason"]
     assert got["free_delta"] == 0, "frames leaked by the VM"
     assert "BAD" not in got["output"]
+
+
+@pytest.mark.parametrize("scenario", CASES)
+def test_scenario_with_exits_inside(bochs_vmx, scenario):
+    got = bochs_vmx.eval(f"run_inside({scenario['guest']!r}, {scenario['mode']!r}, "
+                         f"{scenario['vmm']!r})", timeout=300)
+    check_inside(got, scenario, bochs_vmx.eval("XSAVE"))

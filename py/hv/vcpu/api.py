@@ -9,7 +9,7 @@ from hv.x86.regs import MASK64, RAX, RDX
 from hv.vcpu import ring as _ring
 from hv.vcpu.emul import Emulation
 from hv.vcpu.fastio import FastIo
-from hv.vcpu.entry import Entry
+from hv.vcpu.entry import SLOW_WORK, Entry
 from hv.vcpu.mmio import Mmio
 from hv.vcpu.strio import StringIo
 # GuestFault: raised by a registered MSR or hypercall handler (and the
@@ -20,6 +20,7 @@ from hv.vcpu.dispatch import GuestFault, TierOne  # noqa: F401
 from hv.vcpu.record import FIELDS, Exit, UnexpectedExit  # noqa: F401
 
 _WIDTH_MASK = (0, 0xFF, 0xFFFF, 0, 0xFFFFFFFF, 0, 0, 0, MASK64)
+NO_SLICE = 1 << 60              # VCpu._left in a run() without a slice: no limit
 
 class VCpu(TierOne, Entry, Mmio, StringIo, Emulation):
     """Arch-neutral API. Back ends provide the register and state accessors
@@ -39,6 +40,7 @@ class VCpu(TierOne, Entry, Mmio, StringIo, Emulation):
         self._fast_served = getattr(native, "fast_served", None)   # exits the natives serve
         self.fast_io = FastIo()         # ports the natives serve while this vCPU is bound
         self._native_fast_io = getattr(native, "fast_io", None)
+        self._native_tier = getattr(native, "tier_one", None)   # tier one in the natives
         self._allocator = allocator
         self.exit = Exit()
         self._pending_read = None       # (kind, width) of an IoRead/SysRegRead
@@ -56,6 +58,13 @@ class VCpu(TierOne, Entry, Mmio, StringIo, Emulation):
         self._hypercalls = self.hypercalls
         self.ram_fault = self._ram_fault = None   # register_ram_fault()
         self._hc_args = [0] * 6         # reused: a hypercall handler must not keep it
+        # Shared with the natives (port/tier.h): what the next entry must do
+        # first (hv.vcpu.entry.SLOW_*); exits they may still serve in this
+        # run() call; what a handler they called left for Python (tier_end).
+        self._slow = array("Q", (1,))
+        self._left = array("Q", (0,))
+        self._tier_info = array("Q", (0, 0, 0, 0))
+        self._tier_box = [None]
         self.ring = _ring.Ring()        # the last exits, for reports
         self.ring_buf = self.ring.buf
         # Guest time's state, which the natives keep at each entry and exit
@@ -137,18 +146,26 @@ class VCpu(TierOne, Entry, Mmio, StringIo, Emulation):
         return False
 
     # -- shared -----------------------------------------------------------
-    def _bind_fast_io(self, bound):
-        # The natives serve this vCPU's fast ports while it is bound and
-        # exits may stay inside (hv.vcpu.fastio; every_exit_out); what they
-        # collected goes on first.
+    def _bind_natives(self, bound):
+        # While this vCPU is bound and exits may stay inside (every_exit_out),
+        # the natives serve its fast ports (hv.vcpu.fastio; what they
+        # collected goes on first) and its tier one (port/tier.h: the active
+        # tables, so every_exit_out binds again after it swapped them).
+        inside = bound and self._mmio_active
         f = self._native_fast_io
         if f is not None:
             fio = self.fast_io
             fio.drain()
-            if bound and self._mmio_active:
+            if inside:
                 f(fio.table, fio.ring, fio.count)
             else:
                 f(None)
+        t = self._native_tier
+        if t is not None:
+            t((self, self._io_in, self._io_out, self._msr_in, self._msr_out, self._hypercalls,
+               self._internal_msrs, self.ring_buf, self._erip, self._hc_args, self._slow,
+               self._left, self._tier_info, self._tier_box, GuestFault, self.vm.cpuid.by_leaf)
+              if inside else None)
 
     def inject_exception(self, vector, error_code=None):
         """Deliver exception `vector` (0-31) at the next entry. Whether it
@@ -166,14 +183,14 @@ class VCpu(TierOne, Entry, Mmio, StringIo, Emulation):
         if not 32 <= vector <= 255:
             raise ValueError("external interrupt vector %d outside 32-255" % vector)
         self._irq_queue.append(vector)
-        self._slow_entry = True
+        self._slow[0] |= SLOW_WORK
 
     def inject_nmi(self):
         """Queue an NMI (vector 2). It is delivered when the guest does not
         block NMIs: not inside the handler of the last one, before its IRET
         (SDM 3A 6.7.1); two requests meanwhile make one NMI, as on the pin."""
         self._nmi_pending = True
-        self._slow_entry = True
+        self._slow[0] |= SLOW_WORK
 
     def pending_interrupts(self):
         """How many queued interrupts the guest has not been given yet."""

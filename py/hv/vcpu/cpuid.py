@@ -55,6 +55,7 @@ class CpuidPolicy:
         # The vCPUs' fast lane: the cached answer of a leaf that ignores
         # ECX, or None (then they call answer()).
         self.cached = self._by_leaf.get
+        self.by_leaf = self._by_leaf    # the same lane's dict, for the natives (port/tier.h)
         sig = struct.unpack("<3I", SIGNATURE)
         self._hv = {HV_LEAF_BASE: (HV_LEAF_MAX, sig[0], sig[1], sig[2]),
                     HV_LEAF_MAX: (0, 0, 0, 0)}

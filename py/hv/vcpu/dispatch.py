@@ -11,6 +11,8 @@ from hv.x86.regs import MASK64, RCX, RDX, RSI, RDI, R8, R9
 GuestFault = _fault.GuestFault
 _IN_PENDING = const(0x11)       # ring.IN | ring.PENDING
 _OUT = const(2)                 # ring.OUT
+TIER_END = const(0xFFFF)        # port/tier.h: the natives' exit codes for tier_end()
+TIER_DONE = const(0xFFFE)       # and tier_done()
 _RFLAGS_IF = const(1 << 9)
 _WIDTH_MASK = (0, 0xFF, 0xFFFF, 0, 0xFFFFFFFF, 0, 0, 0, MASK64)
 
@@ -68,8 +70,6 @@ class TierOne:
         registered handlers itself), the natives' fast ports too; off:
         registered ones stay inside."""
         self._mmio_active = not on
-        if self._bound:
-            self._bind_fast_io(True)
         if on:
             self._io_in, self._io_out, self._msr_in, self._msr_out = {}, {}, {}, {}
             self._hypercalls = {}
@@ -79,6 +79,8 @@ class TierOne:
             self._msr_in, self._msr_out = self.msr_in, self.msr_out
             self._hypercalls = self.hypercalls
             self._ram_fault = self.ram_fault
+        if self._bound:
+            self._bind_natives(True)
 
 
 # -- the hot paths, as module functions of the vCPU (exits.py calls them) --
@@ -188,6 +190,30 @@ def hypercall_exit(c, nr, rip):
     e.reason, e.nr = "Hypercall", nr
     e.args = (g[RDI], g[RSI], g[RDX], g[RCX], g[R8], g[R9])
     return e
+
+
+def tier_end(c):
+    """The exit the natives' tier one began and left to Python
+    (port/tier.h, TIER_END): a GuestFault an MSR or hypercall handler
+    raised goes to the guest (a hypercall's RIP back on its instruction,
+    as _hypercall_inside does), an OUT handler's reason to stop ends the
+    run as the IoWrite record."""
+    info, box = c._tier_info, c._tier_box
+    why, box[0] = box[0], None
+    if info[0] != _OUT:
+        if info[0] == _ring.HYPERCALL:
+            c.rip = c._erip[0]
+        c.inject_exception(why.vector, why.error_code)
+        return None
+    e = io_exit(c, "IoWrite", info[1], info[2], c._erip[0])
+    e.data, e.stop = info[3], why
+    return e
+
+
+def tier_done(c):
+    """An exit the natives' tier one served whose handler left work for
+    the next entry (an interrupt to deliver): run() enters by the slow path."""
+    return None
 
 
 def halt_exit(c):

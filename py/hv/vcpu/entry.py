@@ -4,9 +4,16 @@
 # slow-entry flag that keeps all of it off the common path, XSETBV, and
 # requeueing an event an exit cut short. Bare metal and CPython (host tests).
 from hv.x86.bits import CR4_OSXSAVE, xsetbv_faults
+from micropython import const
 from hv.x86.regs import RAX, RCX, RDX
 
 _VEC_GP = 13
+# VCpu._slow[0], shared with the natives (port/tier.h): nonzero takes the
+# slow entry. WORK: events to deliver or a TLB flush, which the natives'
+# tier one leaves to Python; XCR0: the guest's differs from the host's,
+# which the slow entry swaps around the natives' whole run() call.
+SLOW_WORK = const(1)
+SLOW_XCR0 = const(2)
 
 
 class Entry:
@@ -20,22 +27,22 @@ class Entry:
         self.host_xcr0 = io.xgetbv(0) if io.cr4() & CR4_OSXSAVE else 1
         self.xcr0 = self.host_xcr0
         self._tlb_flush = True          # a new ASID/VPID or a reused one starts clean
-        self._slow_entry = True         # something to do before the next entry
+        self._slow[0] = SLOW_WORK       # something to do before the next entry
 
     def flush_tlb(self):
         """Flush this guest's TLB entries at the next entry (after the
         nested tables lost a mapping or a permission)."""
         self._tlb_flush = True
-        self._slow_entry = True
+        self._slow[0] |= SLOW_WORK
 
     def set_xcr0(self, value):
         """The guest's XCR0, loaded around each entry while it differs from
         the host's."""
         self.xcr0 = value
-        self._slow_entry = True
+        self._slow[0] |= SLOW_XCR0
 
     def _enter_slow(self):
-        # The entry when _slow_entry is set: interrupts first (they may open
+        # The entry when _slow[0] is set: interrupts first (they may open
         # a window), the flush, XCR0 for the guest and back for the host
         # whatever the entry raised. The flag stays set while XCR0 differs
         # or interrupts wait. This Python is the VMM's time: the guest's
@@ -59,7 +66,8 @@ class Entry:
             if flush:
                 self._flush_end()
                 self._tlb_flush = False
-            self._slow_entry = swap or bool(self._irq_queue) or self._nmi_pending
+            self._slow[0] = (SLOW_XCR0 if swap else 0) | (
+                SLOW_WORK if self._irq_queue or self._nmi_pending else 0)
         return code
 
     def _xsetbv_exit(self):

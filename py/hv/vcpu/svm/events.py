@@ -3,6 +3,7 @@
 # VINTR intercept as the window otherwise (15.21), and requeueing an event an
 # exit cut short (15.7.2). Mixed into SvmVCpu; bare metal and CPython.
 from hv.x86.bits import CR0_PE, RFLAGS_IF
+from hv.vcpu.entry import SLOW_WORK
 from hv.vcpu.svm import defs, vmcb as V
 
 
@@ -38,7 +39,7 @@ class SvmEvents:
         v.put(V.INTERCEPT_MISC1, v.get(V.INTERCEPT_MISC1) & ~defs.INTERCEPT_IRET)
         self._iret_rip = v.get(V.RIP)
         if self._nmi_pending:
-            self._slow_entry = True
+            self._slow[0] |= SLOW_WORK
 
     def _deliver_interrupts(self):
         # EVENTINJ when the guest can take an interrupt now; otherwise a

@@ -9,7 +9,8 @@ from hv.x86 import efer
 from hv.x86.regs import MASK64, RCX, RDX
 from micropython import const
 from hv.vcpu.cpuid import guest_cpuid
-from hv.vcpu.dispatch import halt_exit, hypercall_exit, io_exit, msr_exit, port_in, port_out
+from hv.vcpu.dispatch import (TIER_DONE, TIER_END, halt_exit, hypercall_exit, io_exit, msr_exit, port_in,
+                              port_out, tier_done, tier_end)
 from hv.vcpu.svm import defs, vmcb as V
 from hv.x86.insn import TABLE, DecodeError, mov_to_cr
 from hv.vcpu.svm.checks import vmrun_failures
@@ -261,4 +262,6 @@ HANDLERS = {
     defs.VMEXIT_INVALID: invalid,
     0xFFFFFFFF: invalid,                    # QEMU TCG writes EXITCODE as 32 bits
     MASK64: invalid,                        # -1 as the 64-bit field reads
+    TIER_END: tier_end,                     # not the CPU's: the natives' (port/tier.h)
+    TIER_DONE: tier_done,
 }

@@ -15,7 +15,7 @@ from hv.vcpu.svm import defs, modes, names, percpu, vmcb as V
 from hv.vcpu.svm.checks import vmrun_failures
 from hv.vcpu.svm.exits import HANDLERS
 from hv.vcpu.svm.structs import Iopm, Msrpm
-from hv.vcpu.api import VCpu, UnexpectedExit
+from hv.vcpu.api import NO_SLICE, VCpu, UnexpectedExit
 from hv.vcpu.svm.events import SvmEvents
 from hv.vcpu.svm.state import SvmState
 
@@ -140,10 +140,10 @@ class SvmVCpu(SvmState, SvmEvents, VCpu):
         if self.vmcb is None:
             raise ValueError("vCPU is closed")
         self._bound = True
-        self._bind_fast_io(True)
+        self._bind_natives(True)
 
     def unbind(self):
-        self._bind_fast_io(False)
+        self._bind_natives(False)
         self._bound = False
 
     def run(self):
@@ -166,17 +166,19 @@ class SvmVCpu(SvmState, SvmEvents, VCpu):
         cached = self.vm.cpuid.cached
         k, limit = 0, self.run_slice or 0   # exits in this call; 0: no slice
         f = self._fast_served
-        s0 = f() if f is not None else 0    # exits the natives' fast path serves
+        s0 = f() if f is not None else 0    # exits the natives serve
         fio = self.fast_io
         collected = fio.count               # bytes the natives took at a fast OUT port
+        slow, left = self._slow, self._left
+        left[0] = limit or NO_SLICE        # what the natives may serve of the slice
         while True:
-            if limit and (k >= limit or f is not None and k and not k & 63 and k + f() - s0 >= limit):
-                # A storm of exits handled here or by the natives' fast path
-                # (CPUID, ...): let the caller look at its budgets now and then.
+            if limit and k >= left[0]:
+                # A storm of exits handled here or by the natives (tier one,
+                # CPUID, ...): let the caller look at its budgets now and then.
                 return self._nothing(k, s0)
             # The common case is one native call; interrupts to deliver, a
             # TLB flush and a guest XCR0 take the slow entry.
-            if self._slow_entry:
+            if slow[0]:
                 code = self._enter_slow()
             else:
                 code = enter(pa, gprs, host, self.clock)

@@ -7,7 +7,8 @@ from hv.x86 import efer
 from micropython import const
 from hv.x86.regs import MASK64, RAX, RCX, RDX, RBX
 from hv.vcpu.cpuid import guest_cpuid
-from hv.vcpu.dispatch import halt_exit, hypercall_exit, io_exit, msr_exit, port_in, port_out
+from hv.vcpu.dispatch import (TIER_DONE, TIER_END, halt_exit, hypercall_exit, io_exit, msr_exit, port_in,
+                              port_out, tier_done, tier_end)
 from hv.vcpu.api import UnexpectedExit
 from hv.x86.insn import DecodeError, length
 from hv.vcpu.vmx import checks, cr, defs, fields as F, names
@@ -302,4 +303,6 @@ HANDLERS = {
     defs.EXIT_INVVPID: undefined,
     defs.EXIT_XSETBV: xsetbv,
     defs.EXIT_VMFUNC: undefined,
+    TIER_END: tier_end,                             # not the CPU's: the natives' (port/tier.h)
+    TIER_DONE: tier_done,
 }

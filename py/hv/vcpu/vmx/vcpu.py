@@ -10,7 +10,7 @@ from hv.x86.guest_tables import SEL_CODE, TABLES_GPA
 from hv.x86.msr import (IA32_EFER, IA32_FS_BASE, IA32_GS_BASE, IA32_KERNEL_GS_BASE, IA32_STAR,
                     IA32_LSTAR, IA32_CSTAR, IA32_FMASK, IA32_SYSENTER_CS, IA32_SYSENTER_ESP,
                     IA32_SYSENTER_EIP)
-from hv.vcpu.api import VCpu, UnexpectedExit
+from hv.vcpu.api import NO_SLICE, VCpu, UnexpectedExit
 from hv.vcpu.vmx.events import VmxEvents
 from hv.vcpu.vmx.state import VmxState
 from hv.npt import ept
@@ -176,10 +176,10 @@ class VmxVCpu(VmxState, VmxEvents, VCpu):
         """Make this vCPU's VMCS current on this CPU (VMPTRLD)."""
         self._vmcs()
         self._bound = True
-        self._bind_fast_io(True)
+        self._bind_natives(True)
 
     def unbind(self):
-        self._bind_fast_io(False)
+        self._bind_natives(False)
         self._bound = False
 
     def run(self):
@@ -197,19 +197,21 @@ class VmxVCpu(VmxState, VmxEvents, VCpu):
         delivery = self.DELIVERY_EXITS
         k, limit = 0, self.run_slice or 0   # exits in this call; 0: no slice
         f = self._fast_served
-        s0 = f() if f is not None else 0    # exits the natives' fast path serves
+        s0 = f() if f is not None else 0    # exits the natives serve
         fio = self.fast_io
         collected = fio.count               # bytes the natives took at a fast OUT port
+        slow, left = self._slow, self._left
+        left[0] = limit or NO_SLICE         # what the natives may serve of the slice
         while True:
-            if limit and (k >= limit or f is not None and k and not k & 63 and k + f() - s0 >= limit):
-                # A storm of exits handled here or by the natives' fast path
-                # (CPUID, ...): let the caller look at its budgets now and then.
+            if limit and k >= left[0]:
+                # A storm of exits handled here or by the natives (tier one,
+                # CPUID, ...): let the caller look at its budgets now and then.
                 return self._nothing(k, s0)
             k += 1
             # The common case is one native call; interrupts to deliver, a
             # TLB flush and a guest XCR0 take the slow entry (hv.vcpu.entry).
             try:
-                if self._slow_entry:
+                if slow[0]:
                     reason = self._enter_slow()
                 else:
                     reason = enter(gprs, v.launched, self.clock)
