@@ -173,22 +173,25 @@ static const uint8_t OP_RDMSR[2] = { 0x0F, 0x32 };
 static const uint8_t OP_WRMSR[2] = { 0x0F, 0x30 };
 static const uint8_t OP_VMMCALL[3] = { 0x0F, 0x01, 0xD9 };
 
-static int fast_cpuid(uint64_t vmcb_pa, uint64_t *gprs) {
-    const uint32_t *e = fast_table_find(&fast, (uint32_t)*vmcb64(vmcb_pa, VMCB_RAX), (uint32_t)gprs[1]);
-    if (e == NULL) {
-        return 0;
-    }
-    uint64_t next = next_rip(vmcb_pa, OP_CPUID, 2);
+// CPUID's results (EAX, EBX, ECX, EDX at abcd, or NULL: not answered
+// here), RIP past it when the bytes there are CPUID's; 1 when done.
+static int cpuid_done(uint64_t vmcb_pa, uint64_t *gprs, const uint32_t *abcd) {
+    uint64_t next = abcd == NULL ? 0 : next_rip(vmcb_pa, OP_CPUID, 2);
     if (next == 0) {
         return 0;
     }
-    *vmcb64(vmcb_pa, VMCB_RAX) = e[2];          // CPUID zero-extends into RAX..RDX
-    gprs[3] = e[3];
-    gprs[1] = e[4];
-    gprs[2] = e[5];
+    *vmcb64(vmcb_pa, VMCB_RAX) = abcd[0];       // CPUID zero-extends into RAX..RDX
+    gprs[3] = abcd[1];
+    gprs[1] = abcd[2];
+    gprs[2] = abcd[3];
     *vmcb64(vmcb_pa, VMCB_RIP) = next;
     *vmcb64(vmcb_pa, VMCB_INT_STATE) &= ~INTERRUPT_SHADOW;
     return 1;
+}
+
+static int fast_cpuid(uint64_t vmcb_pa, uint64_t *gprs) {
+    const uint32_t *e = fast_table_find(&fast, (uint32_t)*vmcb64(vmcb_pa, VMCB_RAX), (uint32_t)gprs[1]);
+    return cpuid_done(vmcb_pa, gprs, e == NULL ? NULL : e + 2);
 }
 
 // --- Fast port I/O (port/natives.h; hv.vcpu.fastio lists the ports) ---
@@ -270,18 +273,7 @@ static int tier_msr(uint64_t vmcb_pa, uint64_t *gprs) {
 
 static int tier_cpuid_exit(uint64_t vmcb_pa, uint64_t *gprs) {
     uint32_t r[4];
-    uint64_t next;
-    if (!tier_cpuid(&tier, (uint32_t)*vmcb64(vmcb_pa, VMCB_RAX), r)
-        || (next = next_rip(vmcb_pa, OP_CPUID, 2)) == 0) {
-        return 0;
-    }
-    *vmcb64(vmcb_pa, VMCB_RAX) = r[0];          // CPUID zero-extends into RAX..RDX
-    gprs[3] = r[1];
-    gprs[1] = r[2];
-    gprs[2] = r[3];
-    *vmcb64(vmcb_pa, VMCB_RIP) = next;
-    *vmcb64(vmcb_pa, VMCB_INT_STATE) = 0;
-    return 1;
+    return cpuid_done(vmcb_pa, gprs, tier_cpuid(&tier, (uint32_t)*vmcb64(vmcb_pa, VMCB_RAX), r) ? r : NULL);
 }
 
 static int tier_vmmcall(uint64_t vmcb_pa, uint64_t *gprs) {

@@ -241,17 +241,19 @@ static mp_obj_t vmx_skip(void) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_0(vmx_skip_obj, vmx_skip);
 
-static int fast_cpuid(uint64_t *gprs) {
-    const uint32_t *e = fast_table_find(&fast, (uint32_t)gprs[0], (uint32_t)gprs[1]);
-    if (e == NULL) {
-        return 0;
-    }
-    gprs[0] = e[2];                             // CPUID zero-extends into RAX..RDX
-    gprs[3] = e[3];
-    gprs[1] = e[4];
-    gprs[2] = e[5];
+// CPUID's results (EAX, EBX, ECX, EDX at abcd), RIP past it.
+static int cpuid_done(uint64_t *gprs, const uint32_t *abcd) {
+    gprs[0] = abcd[0];                          // CPUID zero-extends into RAX..RDX
+    gprs[3] = abcd[1];
+    gprs[1] = abcd[2];
+    gprs[2] = abcd[3];
     skip_instruction();
     return 1;
+}
+
+static int fast_cpuid(uint64_t *gprs) {
+    const uint32_t *e = fast_table_find(&fast, (uint32_t)gprs[0], (uint32_t)gprs[1]);
+    return e != NULL && cpuid_done(gprs, e + 2);
 }
 
 // --- Fast port I/O (port/natives.h; hv.vcpu.fastio lists the ports) ---
@@ -330,15 +332,7 @@ static int tier_msr(uint64_t *gprs, int write) {
 
 static int tier_cpuid_exit(uint64_t *gprs) {
     uint32_t r[4];
-    if (!tier_cpuid(&tier, (uint32_t)gprs[0], r)) {
-        return 0;
-    }
-    gprs[0] = r[0];                             // CPUID zero-extends into RAX..RDX
-    gprs[3] = r[1];
-    gprs[1] = r[2];
-    gprs[2] = r[3];
-    skip_instruction();
-    return 1;
+    return tier_cpuid(&tier, (uint32_t)gprs[0], r) && cpuid_done(gprs, r);
 }
 
 static int tier_vmcall(uint64_t *gprs) {
