@@ -296,20 +296,20 @@ static int tier_vmmcall(uint64_t vmcb_pa, uint64_t *gprs) {
 // (Python's, untouched). Every served exit counts in fast_served() and in
 // the run's allowance.
 static int serve(uint64_t vmcb_pa, uint64_t *gprs, uint64_t code) {
-    if (tier.vcpu != MP_OBJ_NULL && !*tier.left) {
+    if (tier_mine(&tier, gprs) && !*tier.left) {
         return 0;                               // this run's allowance is spent
     }
     int r = 0;
     if ((code == EXIT_CPUID && fast.table && fast_cpuid(vmcb_pa, gprs))
         || (code == EXIT_IOIO && fast_io.table && fast_ioio(vmcb_pa))) {
         r = 1;
-    } else if (tier_ready(&tier, &fast_io)) {
+    } else if (tier_ready(&tier, &fast_io, gprs)) {
         r = code == EXIT_CPUID ? tier_cpuid_exit(vmcb_pa, gprs)
             : code == EXIT_IOIO ? tier_ioio(vmcb_pa)
             : code == EXIT_MSR ? tier_msr(vmcb_pa, gprs)
             : code == EXIT_VMMCALL ? tier_vmmcall(vmcb_pa, gprs) : 0;
     }
-    return tier_spend(&tier, r, &fast.served);
+    return tier_spend(&tier, r, &fast.served, gprs);
 }
 
 // svm.run(vmcb_pa, gprs, host_area_pa, clock) -> EXITCODE; clock: the

@@ -354,16 +354,16 @@ static int tier_vmcall(uint64_t *gprs) {
 // the run's allowance. Tier one only once the VMCS is launched when run()
 // was called: a handler's exception leaves run() before Python could note it.
 static int serve(uint64_t *gprs, uint64_t reason, int launched, uint64_t flags) {
-    if (tier.vcpu != MP_OBJ_NULL && !*tier.left) {
+    if (tier_mine(&tier, gprs) && !*tier.left) {
         return 0;                               // this run's allowance is spent
     }
     int r = 0;
     if ((reason == EXIT_CPUID && fast.table && fast_cpuid(gprs))
         || (reason == EXIT_IO_INSTRUCTION && fast_io.table && fast_io_exit(gprs))) {
         r = 1;
-    } else if (reason == EXIT_CPUID && tier_ready(&tier, &fast_io)) {
+    } else if (reason == EXIT_CPUID && tier_ready(&tier, &fast_io, gprs)) {
         r = tier_cpuid_exit(gprs);
-    } else if (launched && tier_ready(&tier, &fast_io)
+    } else if (launched && tier_ready(&tier, &fast_io, gprs)
                && (reason == EXIT_IO_INSTRUCTION || reason == EXIT_RDMSR || reason == EXIT_WRMSR
                    || reason == EXIT_VMCALL)) {
         if (flags & (1u << 9)) {
@@ -373,7 +373,7 @@ static int serve(uint64_t *gprs, uint64_t reason, int launched, uint64_t flags) 
             : reason == EXIT_VMCALL ? tier_vmcall(gprs) : tier_msr(gprs, reason == EXIT_WRMSR);
         __asm__ volatile ("cli" : : : "memory");
     }
-    return tier_spend(&tier, r, &fast.served);
+    return tier_spend(&tier, r, &fast.served, gprs);
 }
 
 // vmx.run(gprs, launched, clock) -> exit reason (bit 31 set: failed entry,

@@ -54,15 +54,17 @@ enum { INFO_KIND, INFO_A, INFO_WIDTH, INFO_VALUE, INFO_WORDS };
 
 // The tuple hv.vcpu.api.VCpu._bind_natives() gives: (vcpu, io_in, io_out,
 // msr_in, msr_out, hypercalls, internal MSRs, ring buffer, erip, hypercall
-// args, slow, left, info, box, GuestFault, the CPUID answers by leaf).
+// args, slow, left, info, box, GuestFault, the CPUID answers by leaf, the
+// vCPU's register file: only run() calls with that one are served).
 enum { T_VCPU, T_IO_IN, T_IO_OUT, T_MSR_IN, T_MSR_OUT, T_HYPERCALLS, T_INTERNAL, T_RING,
-       T_ERIP, T_HC_ARGS, T_SLOW, T_LEFT, T_INFO, T_BOX, T_GUEST_FAULT, T_CPUID, T_FIELDS };
+       T_ERIP, T_HC_ARGS, T_SLOW, T_LEFT, T_INFO, T_BOX, T_GUEST_FAULT, T_CPUID, T_GPRS, T_FIELDS };
 
 typedef struct {
     mp_obj_t vcpu;
     mp_map_t *io_in, *io_out, *msr_in, *msr_out, *hypercalls, *internal, *cpuid;
     uint32_t *ring;
     uint64_t *erip, *slow, *left, *info;
+    const uint64_t *gprs;
     mp_obj_list_t *hc_args, *box;
     mp_obj_t guest_fault;
 } tier_t;
@@ -102,7 +104,7 @@ static inline mp_obj_t tier_set(tier_t *t, mp_obj_t arg, mp_obj_t *root) {
     mp_obj_t *f;
     mp_obj_tuple_get(arg, &n, &f);
     if (n != T_FIELDS) {
-        mp_raise_TypeError(MP_ERROR_TEXT("tier_one: a tuple of 16 (hv.vcpu.api.VCpu._bind_natives)"));
+        mp_raise_TypeError(MP_ERROR_TEXT("tier_one: a tuple of 17 (hv.vcpu.api.VCpu._bind_natives)"));
     }
     tier_t s;
     s.io_in = tier_map(f[T_IO_IN]);
@@ -117,6 +119,7 @@ static inline mp_obj_t tier_set(tier_t *t, mp_obj_t arg, mp_obj_t *root) {
     s.slow = tier_words(f[T_SLOW], 8);
     s.left = tier_words(f[T_LEFT], 8);
     s.info = tier_words(f[T_INFO], INFO_WORDS * 8);
+    s.gprs = tier_words(f[T_GPRS], 16 * 8);
     s.hc_args = tier_list(f[T_HC_ARGS], 6);
     s.box = tier_list(f[T_BOX], 1);
     if (!mp_obj_is_type(f[T_GUEST_FAULT], &mp_type_type)) {
@@ -129,19 +132,24 @@ static inline mp_obj_t tier_set(tier_t *t, mp_obj_t arg, mp_obj_t *root) {
     return mp_const_none;
 }
 
-// Whether an exit may be served here now (before anything is decoded): on,
-// no entry work waiting, allowance left, and no fast-OUT bytes that must
-// reach Python first (their order).
-static inline int tier_ready(const tier_t *t, const fast_io_t *fio) {
-    return t->vcpu != MP_OBJ_NULL && !(*t->slow & SLOW_WORK) && *t->left
+// Whether an exit may be served here now (before anything is decoded): on
+// for the vCPU whose register file run() was given, no entry work waiting,
+// allowance left, and no fast-OUT bytes that must reach Python first (their
+// order).
+static inline int tier_mine(const tier_t *t, const uint64_t *gprs) {
+    return t->vcpu != MP_OBJ_NULL && t->gprs == gprs;
+}
+
+static inline int tier_ready(const tier_t *t, const fast_io_t *fio, const uint64_t *gprs) {
+    return tier_mine(t, gprs) && !(*t->slow & SLOW_WORK) && *t->left
            && (fio->table == NULL || *fio->count == 0);
 }
 
 // One exit served by the natives (r = 1): counts towards the run's
 // allowance (the fast paths' exits too, while tier one is on) and in
 // *served; TIER_DONE instead when a handler left work for the next entry.
-static inline int tier_spend(tier_t *t, int r, uint64_t *served) {
-    if (r != 1 || t->vcpu == MP_OBJ_NULL) {
+static inline int tier_spend(tier_t *t, int r, uint64_t *served, const uint64_t *gprs) {
+    if (r != 1 || !tier_mine(t, gprs)) {
         *served += r == 1;
         return r;
     }

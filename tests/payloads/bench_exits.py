@@ -95,6 +95,43 @@ def python_path(kind, n):
         vm.close()
 
 
+def two_bound(n):
+    """Two exit_loop VMs making INs of BENCH_PORT, their vCPUs bound at once
+    (the second last, so the natives hold its tier one), each with its own
+    handler for the port; the first runs to its HLT with vcpu.run(). (calls
+    of the first's handler, calls of the second's): (n, 0), as the natives
+    serve only the vCPU whose tables they hold and leave the rest to Python."""
+    calls = [0, 0]
+
+    def handler(i):
+        def read(port, width):
+            calls[i] += 1
+            return i
+        return read
+    vm1, c1, _ = _ready("in", n)
+    try:
+        vm2, c2, _ = _ready("in", n)
+        try:
+            c1.register_io(BENCH_PORT, 1, handler(0), None)
+            c2.register_io(BENCH_PORT, 1, handler(1), None)
+            c1.bind()
+            c2.bind()
+            try:
+                e = c1.run()
+                while e.reason == "Nothing" or e.reason == "ExternalInterrupt":
+                    e = c1.run()
+            finally:
+                c2.unbind()
+                c1.unbind()
+            if e.reason != "Halt":
+                raise RuntimeError("exit_loop in ended with %r" % (e.reason,))
+            return tuple(calls)
+        finally:
+            vm2.close()
+    finally:
+        vm1.close()
+
+
 def fast_cpuid_path(n):
     """(seconds, CPUIDs the native fast path served, R12 left) for n CPUID
     exits under vm.run() with the fast path of port/modsvm.c or modvmx.c

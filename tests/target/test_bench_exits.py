@@ -41,3 +41,9 @@ def test_fast_path_hands_every_batch_boundary_to_python(target):
     # 600 CPUIDs cross FAST_BATCH twice: 2 answered by Python, 598 natively.
     assert target.eval("B.fast_served(600)") == 598
     assert target.eval("B.check('cpuid', 600)", timeout=300) is None
+
+
+def test_the_natives_serve_only_the_vcpu_whose_tables_they_hold(target):
+    # Two vCPUs bound at once: tier one (port/tier.h) holds the last one's
+    # handlers, so the other's INs go to its own handler through Python.
+    assert target.eval("B.two_bound(50)", timeout=300) == (50, 0)
