@@ -162,3 +162,20 @@ def test_bits_are_defined_once_and_folded_copies_agree():
             bad.append("%s:%d %s" % (path, line, ", ".join(names)))
     assert not bad, "copies of hv.x86.bits outside it (import them, or fold one as _NAME = const(...)): " + "; ".join(bad)
     assert any(True for _ in _definitions())    # the scan sees the folded copies (dispatch, ticks, gwalk)
+
+
+def test_a_flush_asked_for_inside_a_flushing_entry_is_kept(rig):
+    # The natives' tier one calls handlers inside the entry (port/tier.h):
+    # a flush one asks for while the entry flushes is the next entry's work.
+    rig.load("hlt\nhlt\nhlt")
+    rig.run(rig.hlt())
+    rig.c.flush_tlb()                            # this entry flushes
+    hlt = rig.hlt()
+
+    def step(v, gprs):
+        rig.c.flush_tlb()                        # a handler's, during the entry
+        return hlt(v, gprs)
+    rig.run(step)
+    assert rig.c._tlb_flush and rig.c._slow[0] & SLOW_WORK
+    rig.run(rig.hlt())
+    assert not rig.c._tlb_flush and not rig.c._slow[0]

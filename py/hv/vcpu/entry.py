@@ -46,8 +46,11 @@ class Entry:
         # a window), the flush, XCR0 for the guest and back for the host
         # whatever the entry raised. The flag stays set while XCR0 differs
         # or interrupts wait. This Python is the VMM's time: the guest's
-        # clock starts at the entry itself (the natives: hv.vmm.ticks). A pending NMI goes first (it
-        # outranks maskable interrupts, SDM 3A 6.9).
+        # clock starts at the entry itself (the natives: hv.vmm.ticks). A
+        # pending NMI goes first (it outranks maskable interrupts, SDM 3A
+        # 6.9). The natives' tier one may call handlers inside _enter()
+        # (port/tier.h): what they ask for (interrupts, another flush) is
+        # kept for the next entry, so the flush request is taken before.
         if self._nmi_pending:
             self._deliver_nmi()
         if self._irq_queue:
@@ -55,6 +58,7 @@ class Entry:
         flush = self._tlb_flush
         if flush:
             self._flush_begin()
+            self._tlb_flush = False
         swap = self.xcr0 != self.host_xcr0
         if swap:
             self.io.xsetbv(0, self.xcr0)
@@ -65,9 +69,8 @@ class Entry:
                 self.io.xsetbv(0, self.host_xcr0)
             if flush:
                 self._flush_end()
-                self._tlb_flush = False
             self._slow[0] = (SLOW_XCR0 if swap else 0) | (
-                SLOW_WORK if self._irq_queue or self._nmi_pending else 0)
+                SLOW_WORK if self._irq_queue or self._nmi_pending or self._tlb_flush else 0)
         return code
 
     def _xsetbv_exit(self):
