@@ -26,6 +26,9 @@
 #define VMCB_RIP        0x578
 #define VMCB_RAX        0x5F8
 #define VMCB_EXITINFO1  0x078
+#define VMCB_EXITINTINFO 0x088
+#define EVENT_VALID     (1ull << 31)    // EXITINTINFO (APM2 15.7.2)
+#define NPF_P           1ull            // EXITINFO1 of a nested page fault (15.25.6)
 #define INTERRUPT_SHADOW 1ull   // INT_STATE bit 0 (APM2 15.21.5)
 #define IOIO_IN         1ull    // EXITINFO1 of an IOIO intercept (APM2 15.10.2): TYPE
 #define IOIO_STR_REP    0xCull  // STR (bit 2), REP (bit 3)
@@ -276,6 +279,16 @@ static int tier_cpuid_exit(uint64_t vmcb_pa, uint64_t *gprs) {
     return cpuid_done(vmcb_pa, gprs, tier_cpuid(&tier, (uint32_t)*vmcb64(vmcb_pa, VMCB_RAX), r) ? r : NULL);
 }
 
+// Fresh RAM (port/tier.h) for a fault on a not-present page (EXITINFO1 P
+// clear), not one that cut an event's delivery short (EXITINTINFO valid:
+// Python requeues the event); the guest retries the access.
+static int tier_npf(uint64_t vmcb_pa) {
+    if ((*vmcb64(vmcb_pa, VMCB_EXITINFO1) & NPF_P) || (*vmcb64(vmcb_pa, VMCB_EXITINTINFO) & EVENT_VALID)) {
+        return 0;
+    }
+    return tier_ram_fault(&tier, *vmcb64(vmcb_pa, VMCB_EXITINFO2));
+}
+
 static int tier_vmmcall(uint64_t vmcb_pa, uint64_t *gprs) {
     uint64_t *rax = vmcb64(vmcb_pa, VMCB_RAX), at = *vmcb64(vmcb_pa, VMCB_RIP), value = 0;
     mp_obj_t fn = tier_hypercall_handler(&tier, *rax);
@@ -307,7 +320,8 @@ static int serve(uint64_t vmcb_pa, uint64_t *gprs, uint64_t code) {
         r = code == EXIT_CPUID ? tier_cpuid_exit(vmcb_pa, gprs)
             : code == EXIT_IOIO ? tier_ioio(vmcb_pa)
             : code == EXIT_MSR ? tier_msr(vmcb_pa, gprs)
-            : code == EXIT_VMMCALL ? tier_vmmcall(vmcb_pa, gprs) : 0;
+            : code == EXIT_VMMCALL ? tier_vmmcall(vmcb_pa, gprs)
+            : code == EXIT_NPF ? tier_npf(vmcb_pa) : 0;
     }
     return tier_spend(&tier, r, &fast.served, gprs);
 }

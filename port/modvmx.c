@@ -20,6 +20,8 @@
 #define VM_EXIT_REASON              0x4402
 #define VM_EXIT_INTR_INFO           0x4404
 #define VM_EXIT_INSTRUCTION_LEN     0x440C
+#define IDT_VECTORING_INFO          0x4408
+#define GUEST_PHYSICAL_ADDRESS      0x2400
 #define GUEST_INTERRUPTIBILITY_INFO 0x4824
 #define GUEST_RIP                   0x681E
 #define TSC_OFFSET                  0x2010
@@ -335,6 +337,17 @@ static int tier_cpuid_exit(uint64_t *gprs) {
     return tier_cpuid(&tier, (uint32_t)gprs[0], r) && cpuid_done(gprs, r);
 }
 
+// Fresh RAM (port/tier.h) for an EPT violation on a not-present page (the
+// qualification's bits 5:3, what the entry allowed, all clear: SDM 3C
+// Table 28-7), not one during event delivery (IDT-vectoring information
+// valid: Python requeues the event); the guest retries the access.
+static int tier_ept_violation(void) {
+    if ((vmread_raw(EXIT_QUALIFICATION) & 0x38) || (vmread_raw(IDT_VECTORING_INFO) & INTR_INFO_VALID)) {
+        return 0;
+    }
+    return tier_ram_fault(&tier, vmread_raw(GUEST_PHYSICAL_ADDRESS));
+}
+
 static int tier_vmcall(uint64_t *gprs) {
     uint64_t at = vmread_raw(GUEST_RIP), value = 0;
     mp_obj_t fn = tier_hypercall_handler(&tier, gprs[0]);
@@ -365,12 +378,13 @@ static int serve(uint64_t *gprs, uint64_t reason, int launched, uint64_t flags) 
         r = tier_cpuid_exit(gprs);
     } else if (launched && tier_ready(&tier, &fast_io, gprs)
                && (reason == EXIT_IO_INSTRUCTION || reason == EXIT_RDMSR || reason == EXIT_WRMSR
-                   || reason == EXIT_VMCALL)) {
+                   || reason == EXIT_VMCALL || reason == EXIT_EPT_VIOLATION)) {
         if (flags & (1u << 9)) {
             __asm__ volatile ("sti");
         }
         r = reason == EXIT_IO_INSTRUCTION ? tier_io(gprs)
-            : reason == EXIT_VMCALL ? tier_vmcall(gprs) : tier_msr(gprs, reason == EXIT_WRMSR);
+            : reason == EXIT_VMCALL ? tier_vmcall(gprs)
+            : reason == EXIT_EPT_VIOLATION ? tier_ept_violation() : tier_msr(gprs, reason == EXIT_WRMSR);
         __asm__ volatile ("cli" : : : "memory");
     }
     return tier_spend(&tier, r, &fast.served, gprs);

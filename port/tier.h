@@ -55,9 +55,11 @@ enum { INFO_KIND, INFO_A, INFO_WIDTH, INFO_VALUE, INFO_WORDS };
 // The tuple hv.vcpu.api.VCpu._bind_natives() gives: (vcpu, io_in, io_out,
 // msr_in, msr_out, hypercalls, internal MSRs, ring buffer, erip, hypercall
 // args, slow, left, info, box, GuestFault, the CPUID answers by leaf, the
-// vCPU's register file: only run() calls with that one are served).
+// vCPU's register file: only run() calls with that one are served; the
+// fresh-RAM fault fn(gpa) -> True once backed, or None).
 enum { T_VCPU, T_IO_IN, T_IO_OUT, T_MSR_IN, T_MSR_OUT, T_HYPERCALLS, T_INTERNAL, T_RING,
-       T_ERIP, T_HC_ARGS, T_SLOW, T_LEFT, T_INFO, T_BOX, T_GUEST_FAULT, T_CPUID, T_GPRS, T_FIELDS };
+       T_ERIP, T_HC_ARGS, T_SLOW, T_LEFT, T_INFO, T_BOX, T_GUEST_FAULT, T_CPUID, T_GPRS, T_RAM,
+       T_FIELDS };
 
 typedef struct {
     mp_obj_t vcpu;
@@ -67,6 +69,7 @@ typedef struct {
     const uint64_t *gprs;
     mp_obj_list_t *hc_args, *box;
     mp_obj_t guest_fault;
+    mp_obj_t ram;                       // MP_OBJ_NULL: no fresh-RAM faults here
 } tier_t;
 
 static mp_map_t *tier_map(mp_obj_t o) {
@@ -104,7 +107,7 @@ static inline mp_obj_t tier_set(tier_t *t, mp_obj_t arg, mp_obj_t *root) {
     mp_obj_t *f;
     mp_obj_tuple_get(arg, &n, &f);
     if (n != T_FIELDS) {
-        mp_raise_TypeError(MP_ERROR_TEXT("tier_one: a tuple of 17 (hv.vcpu.api.VCpu._bind_natives)"));
+        mp_raise_TypeError(MP_ERROR_TEXT("tier_one: a tuple of 18 (hv.vcpu.api.VCpu._bind_natives)"));
     }
     tier_t s;
     s.io_in = tier_map(f[T_IO_IN]);
@@ -126,6 +129,7 @@ static inline mp_obj_t tier_set(tier_t *t, mp_obj_t arg, mp_obj_t *root) {
         mp_raise_TypeError(MP_ERROR_TEXT("tier_one: GuestFault must be a class"));
     }
     s.guest_fault = f[T_GUEST_FAULT];
+    s.ram = f[T_RAM] == mp_const_none ? MP_OBJ_NULL : f[T_RAM];
     s.vcpu = f[T_VCPU];
     *root = arg;
     *t = s;
@@ -254,6 +258,15 @@ static inline int tier_cpuid(const tier_t *t, uint32_t leaf, uint32_t r[4]) {
         r[i] = (uint32_t)MP_OBJ_SMALL_INT_VALUE(v[i]);
     }
     return 1;
+}
+
+// A nested page fault on a not-present page, not during event delivery:
+// 1 when fn(gpa) backed it with fresh RAM (hv.vcpu.dispatch's
+// _ram_inside: no device claims the page), and the guest retries the
+// access; 0 leaves the fault to Python (which asks the same again, and
+// finds the MMIO device or the NestedPageFault).
+static inline int tier_ram_fault(const tier_t *t, uint64_t gpa) {
+    return t->ram != MP_OBJ_NULL && mp_obj_is_true(mp_call_function_1(t->ram, tier_obj(gpa)));
 }
 
 // --- The three kinds. Each: the handler (MP_OBJ_NULL: Python's exit), then,

@@ -165,7 +165,7 @@ class VCpu(TierOne, Entry, Mmio, StringIo, Emulation):
             t((self, self._io_in, self._io_out, self._msr_in, self._msr_out, self._hypercalls,
                self._internal_msrs, self.ring_buf, self._erip, self._hc_args, self._slow,
                self._left, self._tier_info, self._tier_box, GuestFault, self.vm.cpuid.by_leaf,
-               self.gprs)
+               self.gprs, None if self._ram_fault is None else self._ram_inside)
               if inside else None)
 
     def inject_exception(self, vector, error_code=None):

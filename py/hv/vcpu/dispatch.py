@@ -63,6 +63,14 @@ class TierOne:
         self.ram_fault = fn
         if self._mmio_active:
             self._ram_fault = fn
+            if self._bound:
+                self._bind_natives(True)        # the natives' tier one calls it too
+
+    def _ram_inside(self, gpa):
+        # Tier one's fresh-RAM fault (port/tier.h), for a not-present page
+        # outside event delivery: the same test as the exit handlers' npf /
+        # ept_violation (no device claims the page), then the VMM's fn.
+        return not self.mmio_claims(gpa) and self._ram_fault(gpa)
 
     def every_exit_out(self, on):
         """on: every I/O, MSR and hypercall exit leaves run() as an Exit,
