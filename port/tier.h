@@ -3,7 +3,8 @@
 // calls the Python handler itself and enters the guest again, so such an
 // exit costs the world switch and the handler, not a trip through
 // vcpu.run()'s Python loop (KVM's in-kernel I/O bus does the same for its
-// devices); a CPUID leaf the policy caches is answered without Python. What it records is what hv.vcpu.dispatch would: the exit ring
+// devices); a CPUID leaf the policy caches is answered without Python, and
+// a nested page fault on fresh guest RAM goes to the VMM's fn the same way. What it records is what hv.vcpu.dispatch would: the exit ring
 // (hv.vcpu.ring), the RIP behind the exit (VCpu._erip), the same register
 // results. The back ends (modsvm.c, modvmx.c) decode the exit, step RIP
 // and write the results; this file holds what they share. Python gets the
