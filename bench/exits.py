@@ -40,9 +40,9 @@ SETUPS = {
     "qemu": ("QEMU 7.2 TCG, -cpu qemu64,+svm,+npt (SVM, no NRIPS)", "qemu",
              dict(kernel=ELF), 10000, "wall clock"),
     "bochs-vmx": (f"Bochs 2.7, corei7_skylake_x (VMX), ips={BOCHS_IPS:,}", "bochs",
-                  dict(iso=ISO, model="corei7_skylake_x"), 1000, "emulated time"),
+                  dict(iso=ISO, model="corei7_skylake_x"), 4000, "emulated time"),
     "bochs-svm": (f"Bochs 2.7, ryzen (SVM, NRIPS), ips={BOCHS_IPS:,}", "bochs",
-                  dict(iso=ISO, model="ryzen"), 1000, "emulated time"),
+                  dict(iso=ISO, model="ryzen"), 4000, "emulated time"),
 }
 
 

@@ -178,7 +178,7 @@ static const uint8_t OP_VMMCALL[3] = { 0x0F, 0x01, 0xD9 };
 
 // CPUID's results (EAX, EBX, ECX, EDX at abcd, or NULL: not answered
 // here), RIP past it when the bytes there are CPUID's; 1 when done.
-static int cpuid_done(uint64_t vmcb_pa, uint64_t *gprs, const uint32_t *abcd) {
+static inline int cpuid_done(uint64_t vmcb_pa, uint64_t *gprs, const uint32_t *abcd) {
     uint64_t next = abcd == NULL ? 0 : next_rip(vmcb_pa, OP_CPUID, 2);
     if (next == 0) {
         return 0;
@@ -308,22 +308,25 @@ static int tier_vmmcall(uint64_t vmcb_pa, uint64_t *gprs) {
 // An exit served here: 1 (enter again), TIER_END (Python finishes it), 0
 // (Python's, untouched). Every served exit counts in fast_served() and in
 // the run's allowance.
-static int serve(uint64_t vmcb_pa, uint64_t *gprs, uint64_t code) {
-    if (tier_mine(&tier, gprs) && !*tier.left) {
+static inline int serve(uint64_t vmcb_pa, uint64_t *gprs, uint64_t code) {
+    int mine = tier_mine(&tier, gprs), r = 0;
+    if (mine && !*tier.left) {
         return 0;                               // this run's allowance is spent
     }
-    int r = 0;
     if ((code == EXIT_CPUID && fast.table && fast_cpuid(vmcb_pa, gprs))
         || (code == EXIT_IOIO && fast_io.table && fast_ioio(vmcb_pa))) {
         r = 1;
-    } else if (tier_ready(&tier, &fast_io, gprs)) {
-        r = code == EXIT_CPUID ? tier_cpuid_exit(vmcb_pa, gprs)
-            : code == EXIT_IOIO ? tier_ioio(vmcb_pa)
-            : code == EXIT_MSR ? tier_msr(vmcb_pa, gprs)
-            : code == EXIT_VMMCALL ? tier_vmmcall(vmcb_pa, gprs)
-            : code == EXIT_NPF ? tier_npf(vmcb_pa) : 0;
+    } else if (mine && tier_ready(&tier, &fast_io)) {
+        r = tier_after(&tier, code == EXIT_CPUID ? tier_cpuid_exit(vmcb_pa, gprs)
+                       : code == EXIT_IOIO ? tier_ioio(vmcb_pa)
+                       : code == EXIT_MSR ? tier_msr(vmcb_pa, gprs)
+                       : code == EXIT_VMMCALL ? tier_vmmcall(vmcb_pa, gprs)
+                       : code == EXIT_NPF ? tier_npf(vmcb_pa) : 0);
     }
-    return tier_spend(&tier, r, &fast.served, gprs);
+    if (r == 1) {
+        tier_spend(&tier, mine, &fast.served);
+    }
+    return r;
 }
 
 // svm.run(vmcb_pa, gprs, host_area_pa, clock) -> EXITCODE; clock: the

@@ -244,7 +244,7 @@ static mp_obj_t vmx_skip(void) {
 static MP_DEFINE_CONST_FUN_OBJ_0(vmx_skip_obj, vmx_skip);
 
 // CPUID's results (EAX, EBX, ECX, EDX at abcd), RIP past it.
-static int cpuid_done(uint64_t *gprs, const uint32_t *abcd) {
+static inline int cpuid_done(uint64_t *gprs, const uint32_t *abcd) {
     gprs[0] = abcd[0];                          // CPUID zero-extends into RAX..RDX
     gprs[3] = abcd[1];
     gprs[1] = abcd[2];
@@ -366,28 +366,34 @@ static int tier_vmcall(uint64_t *gprs) {
 // (Python's, untouched). Every served exit counts in fast_served() and in
 // the run's allowance. Tier one only once the VMCS is launched when run()
 // was called: a handler's exception leaves run() before Python could note it.
-static int serve(uint64_t *gprs, uint64_t reason, int launched, uint64_t flags) {
-    if (tier_mine(&tier, gprs) && !*tier.left) {
+static inline int serve(uint64_t *gprs, uint64_t reason, int launched, uint64_t flags) {
+    int mine = tier_mine(&tier, gprs), r = 0;
+    if (mine && !*tier.left) {
         return 0;                               // this run's allowance is spent
     }
-    int r = 0;
     if ((reason == EXIT_CPUID && fast.table && fast_cpuid(gprs))
         || (reason == EXIT_IO_INSTRUCTION && fast_io.table && fast_io_exit(gprs))) {
         r = 1;
-    } else if (reason == EXIT_CPUID && tier_ready(&tier, &fast_io, gprs)) {
+    } else if (!mine || !tier_ready(&tier, &fast_io)) {
+        return 0;
+    } else if (reason == EXIT_CPUID) {
         r = tier_cpuid_exit(gprs);
-    } else if (launched && tier_ready(&tier, &fast_io, gprs)
-               && (reason == EXIT_IO_INSTRUCTION || reason == EXIT_RDMSR || reason == EXIT_WRMSR
-                   || reason == EXIT_VMCALL || reason == EXIT_EPT_VIOLATION)) {
+    } else if (launched && (reason == EXIT_IO_INSTRUCTION || reason == EXIT_RDMSR
+                            || reason == EXIT_WRMSR || reason == EXIT_VMCALL
+                            || reason == EXIT_EPT_VIOLATION)) {
         if (flags & (1u << 9)) {
             __asm__ volatile ("sti");
         }
-        r = reason == EXIT_IO_INSTRUCTION ? tier_io(gprs)
-            : reason == EXIT_VMCALL ? tier_vmcall(gprs)
-            : reason == EXIT_EPT_VIOLATION ? tier_ept_violation() : tier_msr(gprs, reason == EXIT_WRMSR);
+        r = tier_after(&tier, reason == EXIT_IO_INSTRUCTION ? tier_io(gprs)
+                       : reason == EXIT_VMCALL ? tier_vmcall(gprs)
+                       : reason == EXIT_EPT_VIOLATION ? tier_ept_violation()
+                       : tier_msr(gprs, reason == EXIT_WRMSR));
         __asm__ volatile ("cli" : : : "memory");
     }
-    return tier_spend(&tier, r, &fast.served, gprs);
+    if (r == 1) {
+        tier_spend(&tier, mine, &fast.served);
+    }
+    return r;
 }
 
 // vmx.run(gprs, launched, clock) -> exit reason (bit 31 set: failed entry,

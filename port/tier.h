@@ -33,9 +33,10 @@
 // Python loop counts it.
 #define TIER_DONE 0xFFFE
 
-// VCpu._slow[0]'s bit for events to deliver or a TLB flush before the next
-// entry (hv.vcpu.entry.SLOW_WORK); its other bit, a guest XCR0, the slow
-// entry swaps around the whole run() call, so the natives may go on.
+// VCpu._slow[0]'s bit for new events to deliver or a TLB flush before the
+// next entry (hv.vcpu.entry.SLOW_WORK). Its other bits the natives may go
+// on with: a guest XCR0, which the slow entry swaps around the whole run()
+// call, and events waiting for a window the hardware will report.
 #define SLOW_WORK 1
 
 // hv.vcpu.ring's slot kinds and layout: 8 slots of 6 u32 (kind | width << 5
@@ -145,27 +146,25 @@ static inline int tier_mine(const tier_t *t, const uint64_t *gprs) {
     return t->vcpu != MP_OBJ_NULL && t->gprs == gprs;
 }
 
-static inline int tier_ready(const tier_t *t, const fast_io_t *fio, const uint64_t *gprs) {
-    return tier_mine(t, gprs) && !(*t->slow & SLOW_WORK) && *t->left
-           && (fio->table == NULL || *fio->count == 0);
+// For a vCPU tier_mine() holds for, whose allowance is left (serve() checks).
+static inline int tier_ready(const tier_t *t, const fast_io_t *fio) {
+    return !(*t->slow & SLOW_WORK) && (fio->table == NULL || *fio->count == 0);
 }
 
-// One exit served by the natives (r = 1): counts towards the run's
-// allowance (the fast paths' exits too, while tier one is on) and in
-// *served; TIER_DONE instead when a handler left work for the next entry.
-static inline int tier_spend(tier_t *t, int r, uint64_t *served, const uint64_t *gprs) {
-    if (r != 1 || !tier_mine(t, gprs)) {
-        *served += r == 1;
-        return r;
-    }
-    if (*t->slow & SLOW_WORK) {
-        return TIER_DONE;
-    }
-    if (*t->left) {
+// After a handler tier one called (r = 1: served): TIER_DONE instead when
+// it left work for the next entry (tier_ready() saw none before it).
+static inline int tier_after(const tier_t *t, int r) {
+    return r == 1 && (*t->slow & SLOW_WORK) ? TIER_DONE : r;
+}
+
+// One exit served by the natives: counts in *served and, for the vCPU
+// tier one is on for (`mine`), towards the run's allowance (the fast
+// paths' exits too).
+static inline void tier_spend(tier_t *t, int mine, uint64_t *served) {
+    (*served)++;
+    if (mine) {
         (*t->left)--;
     }
-    (*served)++;
-    return 1;
 }
 
 static inline mp_obj_t tier_lookup(mp_map_t *m, uint64_t key) {

@@ -13,7 +13,7 @@ from hv.x86 import bits
 from hv.x86.regs import RAX, RCX, RDX
 from hv.vcpu.svm import defs as sdefs
 from hv.vcpu.vmx import defs as xdefs
-from hv.vcpu.entry import SLOW_WORK, SLOW_XCR0
+from hv.vcpu.entry import SLOW_WAIT, SLOW_WORK, SLOW_XCR0
 from mmio_rig import LOAD, Rig
 import svm_fakes
 import vmx_fakes
@@ -179,3 +179,15 @@ def test_a_flush_asked_for_inside_a_flushing_entry_is_kept(rig):
     assert rig.c._tlb_flush and rig.c._slow[0] & SLOW_WORK
     rig.run(rig.hlt())
     assert not rig.c._tlb_flush and not rig.c._slow[0]
+
+
+def test_an_interrupt_the_guest_cannot_take_yet_waits_for_its_window(rig):
+    # SLOW_WAIT, not SLOW_WORK: the slow entry armed the window, which exits
+    # when the guest can take it, so the natives' tier one may go on.
+    rig.load("hlt\nhlt\nhlt")
+    rig.run(rig.hlt())
+    rig.c.rflags = 0x2                           # IF = 0
+    rig.c.inject_interrupt(0x30)
+    assert rig.c._slow[0] == SLOW_WORK
+    rig.run(rig.hlt())
+    assert rig.c.pending_interrupts() == 1 and rig.c._slow[0] == SLOW_WAIT

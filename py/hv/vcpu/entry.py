@@ -9,11 +9,15 @@ from hv.x86.regs import RAX, RCX, RDX
 
 _VEC_GP = 13
 # VCpu._slow[0], shared with the natives (port/tier.h): nonzero takes the
-# slow entry. WORK: events to deliver or a TLB flush, which the natives'
+# slow entry. WORK: new events to deliver or a TLB flush, which the natives'
 # tier one leaves to Python; XCR0: the guest's differs from the host's,
-# which the slow entry swaps around the natives' whole run() call.
+# which the slow entry swaps around the natives' whole run() call; WAIT:
+# events the slow entry could not deliver yet, for which it armed a window
+# (or the NMI's IRET intercept) that exits when they can go in, so the
+# natives may go on meanwhile.
 SLOW_WORK = const(1)
 SLOW_XCR0 = const(2)
+SLOW_WAIT = const(4)
 
 
 class Entry:
@@ -70,7 +74,8 @@ class Entry:
             if flush:
                 self._flush_end()
             self._slow[0] = (SLOW_XCR0 if swap else 0) | (
-                SLOW_WORK if self._irq_queue or self._nmi_pending or self._tlb_flush else 0)
+                SLOW_WAIT if self._irq_queue or self._nmi_pending else 0) | (
+                SLOW_WORK if self._tlb_flush else 0)
         return code
 
     def _xsetbv_exit(self):
