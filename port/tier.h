@@ -3,15 +3,17 @@
 // calls the Python handler itself and enters the guest again, so such an
 // exit costs the world switch and the handler, not a trip through
 // vcpu.run()'s Python loop (KVM's in-kernel I/O bus does the same for its
-// devices); a CPUID leaf the policy caches is answered without Python, and
-// a nested page fault on fresh guest RAM goes to the VMM's fn the same way. What it records is what hv.vcpu.dispatch would: the exit ring
+// devices). A CPUID leaf the policy caches is answered without Python, and
+// a nested page fault on fresh guest RAM goes to the VMM's fn the same way.
+// What it records is what hv.vcpu.dispatch would: the exit ring
 // (hv.vcpu.ring), the RIP behind the exit (VCpu._erip), the same register
 // results. The back ends (modsvm.c, modvmx.c) decode the exit, step RIP
 // and write the results; this file holds what they share. Python gets the
 // exit instead, untouched, whenever it must see it: nothing registered, an
-// entry with work to do first (VCpu._slow: SLOW_WORK), the run's exit allowance spent
-// (VCpu._left), bytes a fast OUT port collected, a string or REP
-// instruction, an internal MSR (EFER). Header-only; 64-bit ring 0.
+// entry with new work first (VCpu._slow: SLOW_WORK), the run's exit
+// allowance spent (VCpu._left), bytes a fast OUT port collected, a string
+// or REP instruction, an internal MSR (EFER), a fault during event
+// delivery. Header-only; 64-bit ring 0.
 #ifndef MPVISOR_TIER_H
 #define MPVISOR_TIER_H
 
@@ -138,15 +140,14 @@ static inline mp_obj_t tier_set(tier_t *t, mp_obj_t arg, mp_obj_t *root) {
     return mp_const_none;
 }
 
-// Whether an exit may be served here now (before anything is decoded): on
-// for the vCPU whose register file run() was given, no entry work waiting,
-// allowance left, and no fast-OUT bytes that must reach Python first (their
-// order).
+// Tier one is on for the vCPU whose register file run() was given.
 static inline int tier_mine(const tier_t *t, const uint64_t *gprs) {
     return t->vcpu != MP_OBJ_NULL && t->gprs == gprs;
 }
 
-// For a vCPU tier_mine() holds for, whose allowance is left (serve() checks).
+// Whether an exit of that vCPU, its allowance not spent (serve() checks),
+// may be served here now, before anything is decoded: no new entry work,
+// and no fast-OUT bytes that must reach Python first (their order).
 static inline int tier_ready(const tier_t *t, const fast_io_t *fio) {
     return !(*t->slow & SLOW_WORK) && (fio->table == NULL || *fio->count == 0);
 }
