@@ -129,7 +129,7 @@ static int64_t guest_linear_to_host(uint64_t vmcb_pa, uint64_t linear) {
     return gpa < 0 ? -1 : nested_to_host(ncr3, (uint64_t)gpa);
 }
 
-// --- Native CPUID fast path (benchmark only; Python owns the table) ---
+// --- Native CPUID table (the benchmark's; Python owns the table) ---
 // Entries of 6 u32: leaf, subleaf (0xFFFFFFFF: any), EAX, EBX, ECX, EDX.
 // Without NRIPS the next RIP is RIP + 2 only when the bytes at the guest's
 // RIP, translated at this exit (its page tables may have changed since the

@@ -216,7 +216,7 @@ static void host_event(uint64_t reason) {
     }
 }
 
-// --- Native CPUID fast path (benchmark only; Python owns the table) ---
+// --- Native CPUID table (the benchmark's; Python owns the table) ---
 // Entries of 6 u32: leaf, subleaf (0xFFFFFFFF: any), EAX, EBX, ECX, EDX.
 // At most FAST_BATCH exits per vmx.run() (port/natives.h), so also a host
 // interrupt the exits did not take (Bochs holds one while the guest's IF is
