@@ -23,8 +23,10 @@ import socket
 import subprocess
 import sys
 import tempfile
+import termios
 import threading
 import time
+import tty
 
 OVMF = '/usr/share/ovmf/OVMF.fd'
 BOCHS_BIOS = '/usr/share/bochs/BIOS-bochs-latest'
@@ -327,6 +329,8 @@ class Machine(SerialLink):
                                              stderr=subprocess.STDOUT, start_new_session=True,
                                              preexec_fn=_die_with_parent)
             self.attach(self._accept(listener), f'{self.emulator}-com1')
+            if self.emulator == 'bochs':
+                self._drain_screen()
         except BaseException:
             self.kill()
             raise
@@ -359,6 +363,39 @@ class Machine(SerialLink):
                                               f'{self.proc.returncode} before COM1 connected'))
             if time.monotonic() > deadline:
                 raise TimeoutError(self._diag(f'COM1 did not connect in {self.connect_timeout} s'))
+
+    def _drain_screen(self):
+        # Bochs' term display draws the VGA text screen into a pty of its
+        # own ("Bochs connected to screen /dev/pts/N", before COM1
+        # connects) that nobody reads: once a few KiB of screen updates
+        # wait there, Bochs blocks in that write and the machine stops
+        # (seen: a Linux guest under Bochs ryzen, minutes in). Read it,
+        # raw, into screen.out until Bochs closes it.
+        deadline = time.monotonic() + 5     # `script` relays Bochs' output a moment later
+        while True:
+            with open(self.log, 'rb') as f:
+                m = re.search(rb'connected to screen "(/dev/pts/\d+)"', f.read())
+            if m is not None:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(self._diag('Bochs named no screen pty (display_library: term)'))
+            time.sleep(0.02)
+        fd = os.open(m.group(1), os.O_RDONLY | os.O_NOCTTY)
+        tty.setraw(fd, termios.TCSANOW)
+
+        def drain():
+            with open(os.path.join(self.workdir, 'screen.out'), 'wb') as out:
+                try:
+                    while True:
+                        data = os.read(fd, 65536)
+                        if not data:
+                            break
+                        out.write(data)
+                except OSError:
+                    pass                    # EIO: Bochs closed its side
+                finally:
+                    os.close(fd)
+        threading.Thread(target=drain, name='bochs-screen', daemon=True).start()
 
     def kill(self):
         """Kill the emulator's whole process tree; idempotent. Polite first:
