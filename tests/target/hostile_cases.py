@@ -118,7 +118,7 @@ def test_exit_storms_spend_their_budget(repl, target):
 
 def test_native_fast_path_storm_spends_its_budget(repl, target):
     # The CPUID storm answered by the natives' fast path (benchmarks): it
-    # returns to Python every 256 exits, and they count in the budget.
+    # returns to Python every FAST_BATCH (1024) exits, and they count in the budget.
     native = "svm" if target["arch"] == "amd" else "vmx"
     enable = f"{native}.fast_cpuid(vm.cpuid.table([(0x40000000, 0)]))"
     budget = target["fast_budget"]
@@ -240,3 +240,22 @@ except KeyboardInterrupt:
 vm.close()
 print(after(free0))""")
     assert err == "" and out == "reraised False\ninterrupted False\n{'next': 0, 'free_delta': 0}\n"
+
+
+def test_console_bytes_that_are_no_text_end_in_a_report(repl, target):
+    # A real-mode guest writes "A", 0xFF, half a UTF-8 character and a
+    # newline to COM1 and halts with interrupts off: the echo passes the
+    # bytes on as they are, the report quotes the line with U+FFFD for each
+    # bad byte (the fuzzer's guest 264 of seed 0x5eed2026 made the report
+    # raise UnicodeError: MicroPython's decode() ignores errors="replace").
+    out = repl.exec("""
+free0 = hv.frames.free_count()
+code = bytes([0xBA, 0xF8, 0x03, 0xB0, 0x41, 0xEE, 0xB0, 0xFF, 0xEE, 0xB0, 0xE2, 0xEE,
+              0xB0, 0x0A, 0xEE, 0xFA, 0xF4])
+r = hv.run_guest(code, 'real', echo=True, report=False)
+print('RESULT=' + repr((r.reason, r.output, r.report.splitlines()[-1].encode(), after(free0))))""")
+    reason, output, last, nxt = ast.literal_eval(out.rpartition("RESULT=")[2].strip())
+    assert output == b"A\xff\xe2\n"
+    assert last == "  | A\ufffd\ufffd".encode()
+    assert reason == "Halt"
+    normal_after(nxt)

@@ -49,18 +49,43 @@ class Watch:
         return reason
 
 
+def text(data):
+    """Console bytes as text: UTF-8, and U+FFFD for each byte that starts
+    no valid sequence (a guest writes what it likes; a tail cut out of the
+    output may start inside a character). MicroPython's bytes.decode()
+    raises UnicodeError whatever its errors argument says."""
+    try:
+        return data.decode()
+    except UnicodeError:
+        pass
+    out, i, n = [], 0, len(data)
+    while i < n:
+        b = data[i]
+        k = 1 if b < 0x80 else 2 if 0xC2 <= b < 0xE0 else 3 if 0xE0 <= b < 0xF0 else \
+            4 if 0xF0 <= b < 0xF5 else 0
+        try:
+            if not k or i + k > n:
+                raise UnicodeError
+            out.append(data[i:i + k].decode())
+            i += k
+        except UnicodeError:
+            out.append("\ufffd")
+            i += 1
+    return "".join(out)
+
+
 def line_at(output, i):
     """The text of the line of output (bytes) that holds offset i."""
     data = bytes(output)
     a = data.rfind(b"\n", 0, i) + 1
     b = data.find(b"\n", i)
-    return data[a:b if b >= 0 else len(data)].decode("utf-8", "replace").strip()
+    return text(data[a:b if b >= 0 else len(data)]).strip()
 
 
 def last_lines(output, n=15):
     """The guest's last n console lines (text, CRs and empty trailing
     lines dropped), for a report."""
-    tail = bytes(output[-4096:]).decode("utf-8", "replace").replace("\r", "")
+    tail = text(bytes(output[-4096:])).replace("\r", "")
     lines = tail.split("\n")
     if len(output) > 4096:
         lines = lines[1:]               # cut off in the middle
