@@ -66,10 +66,14 @@ static inline void clock_exited(guest_clock_t *c) {
 }
 
 // --- The native CPUID fast path's table: entries of 6 u32: leaf, subleaf
-// (0xFFFFFFFF: any), EAX, EBX, ECX, EDX. At most FAST_BATCH exits per
-// run() call, so Python's exit budget and clock still get a look during a
-// storm (fast_served() counts them). ---
-#define FAST_BATCH 256
+// (0xFFFFFFFF: any), EAX, EBX, ECX, EDX. At most FAST_BATCH exits (fast
+// paths and tier one, port/tier.h) per run() call, so Python gets a look
+// during a storm, with interrupts on (a host interrupt Bochs holds while
+// the guest's IF is 0, Ctrl-C); the run's exit allowance the natives keep
+// themselves (VCpu._left). Each look costs a Python loop iteration: from
+// 256 to 1024, the benchmark's native CPUID cost 15 (ryzen) to 43 (VMX)
+// emulated instructions an exit less under Bochs (docs/performance.md). ---
+#define FAST_BATCH 1024
 typedef struct {
     const uint32_t *table;
     size_t entries;
