@@ -226,16 +226,13 @@ static int fast_ioio(uint64_t vmcb_pa) {
 // As hv.vcpu.svm.exits has them: IOIO decoded from EXITINFO1 (15.10.2),
 // RIP := EXITINFO2 and the interrupt state cleared before the handler;
 // RDMSR/WRMSR (15.11) on ECX, EDX:EAX, RIP stepped after the handler;
-// VMMCALL on RAX, RIP stepped before it. A result goes into RAX by width:
-// IN AL/AX keeps the rest of RAX, IN EAX zero-extends (SDM 1 3.4.1.1).
+// VMMCALL on RAX, RIP stepped before it.
 static tier_t tier;
 MP_REGISTER_ROOT_POINTER(mp_obj_t svm_tier);
 
-static const uint64_t WIDTH_MASK[5] = { 0, 0xFF, 0xFFFF, 0, 0xFFFFFFFF };
-
 static int tier_ioio(uint64_t vmcb_pa) {
     uint64_t info = *vmcb64(vmcb_pa, VMCB_EXITINFO1), *rax = vmcb64(vmcb_pa, VMCB_RAX);
-    uint64_t *rip = vmcb64(vmcb_pa, VMCB_RIP), at = *rip, value = 0;
+    uint64_t *rip = vmcb64(vmcb_pa, VMCB_RIP), at = *rip;
     uint32_t port = (info >> 16) & 0xFFFF, width = (info >> 4) & 7;
     int in = info & IOIO_IN;
     mp_obj_t fn;
@@ -244,11 +241,7 @@ static int tier_ioio(uint64_t vmcb_pa) {
     }
     *rip = *vmcb64(vmcb_pa, VMCB_EXITINFO2);
     *vmcb64(vmcb_pa, VMCB_INT_STATE) = 0;
-    int r = tier_io_call(&tier, fn, port, width, in, *rax & WIDTH_MASK[width], at, &value);
-    if (in) {
-        *rax = width == 4 ? value : (*rax & ~WIDTH_MASK[width]) | value;
-    }
-    return r;
+    return tier_io_call(&tier, fn, port, width, in, rax, at);
 }
 
 static int tier_msr(uint64_t vmcb_pa, uint64_t *gprs) {

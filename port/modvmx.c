@@ -287,17 +287,14 @@ static int fast_io_exit(uint64_t *gprs) {
 // As hv.vcpu.vmx.exits has them: I/O decoded from the exit qualification
 // (Table 28-5), RIP stepped before the handler; RDMSR/WRMSR on ECX,
 // EDX:EAX, RIP stepped after it; VMCALL on RAX, RIP stepped before it.
-// RIP steps by the exit's instruction length (skip_instruction). A result
-// goes into RAX by width: IN AL/AX keeps the rest of RAX, IN EAX
-// zero-extends (SDM 1 3.4.1.1). The handlers run with interrupts on, as
+// RIP steps by the exit's instruction length (skip_instruction). The
+// handlers run with interrupts on, as
 // Python does between entries, and off again for the next entry.
 static tier_t tier;
 MP_REGISTER_ROOT_POINTER(mp_obj_t vmx_tier);
 
-static const uint64_t WIDTH_MASK[5] = { 0, 0xFF, 0xFFFF, 0, 0xFFFFFFFF };
-
 static int tier_io(uint64_t *gprs) {
-    uint64_t q = vmread_raw(EXIT_QUALIFICATION), at = vmread_raw(GUEST_RIP), value = 0;
+    uint64_t q = vmread_raw(EXIT_QUALIFICATION), at = vmread_raw(GUEST_RIP);
     uint32_t port = (q >> 16) & 0xFFFF, width = (q & 7) + 1;
     int in = (q >> 3) & 1;
     mp_obj_t fn;
@@ -305,11 +302,7 @@ static int tier_io(uint64_t *gprs) {
         return 0;
     }
     skip_instruction();
-    int r = tier_io_call(&tier, fn, port, width, in, gprs[0] & WIDTH_MASK[width], at, &value);
-    if (in) {
-        gprs[0] = width == 4 ? value : (gprs[0] & ~WIDTH_MASK[width]) | value;
-    }
-    return r;
+    return tier_io_call(&tier, fn, port, width, in, &gprs[0], at);
 }
 
 static int tier_msr(uint64_t *gprs, int write) {

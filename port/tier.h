@@ -277,16 +277,21 @@ static inline mp_obj_t tier_io_handler(const tier_t *t, uint32_t port, int in) {
     return tier_lookup(in ? t->io_in : t->io_out, port);
 }
 
-// IN: *value (masked to the width) for the back end to write into AL/AX/EAX.
-// OUT: a handler's non-None result is the reason the run stops (IoWrite .stop).
+static const uint64_t TIER_WIDTH_MASK[5] = { 0, 0xFF, 0xFFFF, 0, 0xFFFFFFFF };
+
+// rax: where the back end keeps the guest's RAX (VMCB or register file).
+// OUT writes AL/AX/EAX; a handler's non-None result is the reason the run
+// stops (IoWrite .stop). IN's value goes into AL/AX/EAX: AL and AX keep
+// the rest of RAX, EAX zero-extends (SDM 1 3.4.1.1).
 static inline int tier_io_call(tier_t *t, mp_obj_t fn, uint32_t port, uint32_t width, int in,
-                               uint64_t data, uint64_t rip, uint64_t *value) {
+                               uint64_t *rax, uint64_t rip) {
+    uint64_t mask = TIER_WIDTH_MASK[width], data = *rax & mask;
     mp_obj_t args[3] = { MP_OBJ_NEW_SMALL_INT(port), MP_OBJ_NEW_SMALL_INT(width), tier_obj(data) };
-    uint64_t mask = width == 4 ? 0xFFFFFFFFull : width == 2 ? 0xFFFFull : 0xFFull;
     if (in) {
         tier_record(t, RING_IN | RING_PENDING, width, port, 0, rip);
-        *value = tier_int(tier_call(t, fn, 2, args, 0, 0, 0), "port", port) & mask;
-        tier_ring_settle(t, *value);
+        uint64_t value = tier_int(tier_call(t, fn, 2, args, 0, 0, 0), "port", port) & mask;
+        tier_ring_settle(t, value);
+        *rax = width == 4 ? value : (*rax & ~mask) | value;
         return 1;
     }
     tier_record(t, RING_OUT, width, port, data, rip);
