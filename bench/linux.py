@@ -97,8 +97,8 @@ def bochs_times(iso):
             repl.wait_prompt(300)
             repl.load(payload)
             repl.exec("import bench_linux")
-            out = repl.exec(f"print(repr(bench_linux.emulated_to_shell({DEFAULTS!r})))")
-            got = eval(out.strip().splitlines()[-1])
+            text = repl.exec(f"print(repr(bench_linux.emulated_to_shell({DEFAULTS!r})))")
+            got = eval(text.strip().splitlines()[-1])   # after the run's report
             out[model] = got + (time.monotonic() - m.started_at,)
             print(f"  Bochs {model}: {got}", flush=True)
     return out
