@@ -95,9 +95,15 @@ def qemu_argv(kernel=None, iso=None, uefi=False, kvm=False, gdb=False,
 
 
 def bochs_config(iso, model='corei7_skylake_x', serial=('client', 0),
-                 mem_mb=256, log='bochs.log', ips=BOCHS_IPS):
+                 mem_mb=256, log='bochs.log', ips=BOCHS_IPS, time0=None,
+                 ignore_bad_msrs=False):
     """bochsrc text booting ISO from an ATAPI CD-ROM. serial: ('client', PORT)
-    (Bochs connects to the harness), ('server', PORT) or ('file', PATH)."""
+    (Bochs connects to the harness), ('server', PORT) or ('file', PATH).
+    time0: the CMOS clock's time at reset as Unix seconds (default: the host's
+    local time when Bochs starts); with sync=none that clock then counts
+    emulated seconds, so a guest reading it knows the emulated time since reset.
+    ignore_bad_msrs: MSRs Bochs lacks read 0 rather than raise #GP (a kernel
+    run directly needs it: Linux reads IA32_MISC_ENABLE, which Bochs lacks)."""
     if model not in BOCHS_MODELS:
         raise ValueError(f'model must be one of {BOCHS_MODELS}')
     mode, where = serial
@@ -105,13 +111,14 @@ def bochs_config(iso, model='corei7_skylake_x', serial=('client', 0),
             'server': f'mode=socket-server, dev=localhost:{where}',
             'file': f'mode=file, dev={where}'}[mode]
     return '\n'.join([
-        f'cpu: model={model}, ips={ips}, reset_on_triple_fault=0, ignore_bad_msrs=0',
+        f'cpu: model={model}, ips={ips}, reset_on_triple_fault=0, '
+        f'ignore_bad_msrs={int(ignore_bad_msrs)}',
         f'memory: guest={mem_mb}, host={mem_mb}',
         f'romimage: file={BOCHS_BIOS}',
         f'vgaromimage: file={BOCHS_VGABIOS}',
         f'ata0-slave: type=cdrom, path={iso}, status=inserted',
         'boot: cdrom',
-        'clock: sync=none',
+        'clock: sync=none' + ('' if time0 is None else f', time0={int(time0)}'),
         'display_library: term',
         f'log: {log}',
         'panic: action=fatal',

@@ -15,6 +15,13 @@ def _bytes(m):
     return hw.mem(m.start, m.end - m.start)
 
 
+def _since_reset():
+    # The TSC counts from the machine's reset (SDM Vol. 3B, "Time-Stamp
+    # Counter": zero after RESET; a VMM below mpvisor may offset it): the
+    # seconds since then, BIOS and boot loader included.
+    return hw.rdtsc() / hw.tsc_hz()
+
+
 def main():
     modules = multiboot.info().modules
     if not modules:
@@ -24,6 +31,7 @@ def main():
         linux = k == "linux"
         print("autoboot: %s%s" % (m.cmdline, "".join(" + %s %s" % ("initrd" if linux else "module", d.name)
                                                       for d in data)))
+        print("autoboot: %s starts %.1f s after the machine's reset" % (m.name, _since_reset()))
         try:
             if linux:
                 r = hv.boot(_bytes(m), cmdline=linux_cmdline(m.cmdline),
@@ -37,6 +45,7 @@ def main():
             print("autoboot: stopped; the REPL follows")
             return
         print("autoboot: %s: %r, result %r" % (m.name, r, r.result))
+        print("autoboot: %s ended %.1f s after the machine's reset" % (m.name, _since_reset()))
 
 
 main()
