@@ -136,8 +136,17 @@ def test_bochs_config():
                  'com1: enabled=1, mode=socket-client, dev=localhost:4321'):
         assert line in rc.splitlines()
     assert rc.startswith('cpu: model=ryzen, ips=')
+    assert 'reset_on_triple_fault=0, ignore_bad_msrs=0\n' in rc
     with pytest.raises(ValueError):
         launch.bochs_config('/x.iso', model='pentium')
+
+
+def test_bochs_config_clock_start_and_missing_msrs():
+    # bench/linux.py's direct boot: the CMOS clock starts at a known time, and
+    # MSRs Bochs lacks read 0 (Linux reads IA32_MISC_ENABLE early).
+    rc = launch.bochs_config('/x.iso', time0=946684800, ignore_bad_msrs=True)
+    assert 'clock: sync=none, time0=946684800' in rc.splitlines()
+    assert 'reset_on_triple_fault=0, ignore_bad_msrs=1\n' in rc
 
 
 def test_mkiso_is_reproducible_and_carries_the_cmdline(trivial, tmp_path):
