@@ -5,6 +5,7 @@
 # that is no kernel itself is that kernel's initrd, as GRUB's own `linux` +
 # `initrd` pair would be; the data modules after a multiboot kernel are its
 # boot modules (`multiboot` + `module`), each with its whole module line.
+# Each boot's start and end are printed in seconds since the machine's reset.
 # Runs on the bare-metal port, once, after the banner.
 import hw
 import hv
