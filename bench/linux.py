@@ -41,6 +41,7 @@ BOCHS_MODELS = ("corei7_skylake_x",)
 TIME0 = 946684800                   # Bochs' CMOS clock at reset: 2000-01-01 00:00:00 UTC
 RTC_LINE = re.compile(rb"init: rtc0 since_epoch (\d+)")    # tools/linux/init
 AUTOBOOT_START = re.compile(rb"autoboot: \S+ starts ([0-9.]+) s after the machine's reset")
+PAYLOAD = os.path.join(ROOT, "tests", "payloads", "bench_linux.py")
 MiB = 1 << 20
 
 
@@ -95,14 +96,25 @@ def bochs_from_hv_boot(iso, model):
     """(reason, emulated s from reset to the prompt, of which from hv.boot,
     exits, wall s) by the TSC, hv.boot from the REPL (so the first figure
     includes the time the REPL waited for the harness)."""
-    payload = os.path.join(ROOT, "tests", "payloads", "bench_linux.py")
     with Machine("bochs", iso=iso, model=model) as m:
-        repl = Repl(m, timeout=4000)
-        repl.wait_prompt(300)
-        repl.load(payload)
-        repl.exec("import bench_linux")
-        text = repl.exec(f"print(repr(bench_linux.emulated_to_shell({DEFAULTS!r})))")
-        return eval(text.strip().splitlines()[-1]) + (time.monotonic() - m.started_at,)  # after the report
+        got = Payload(m, 4000, 300).call(f"emulated_to_shell({DEFAULTS!r})")
+        return got + (time.monotonic() - m.started_at,)
+
+
+class Payload:
+    """tests/payloads/bench_linux.py at a machine's REPL."""
+
+    def __init__(self, m, timeout, prompt_timeout):
+        self.repl = Repl(m, timeout=timeout)
+        self.repl.wait_prompt(prompt_timeout)
+        self.repl.load(PAYLOAD)
+        self.repl.exec("import bench_linux")
+
+    def call(self, expr):
+        """The value of bench_linux.`expr`, printed as its repr on the last
+        line (after a run's report)."""
+        out = self.repl.exec(f"print(repr(bench_linux.{expr}))")
+        return eval(out.strip().splitlines()[-1])
 
 
 def to_prompt(**options):
@@ -129,18 +141,12 @@ def boot_times(runs, iso):
 
 
 def on_target(iso, mems):
-    payload = os.path.join(ROOT, "tests", "payloads", "bench_linux.py")
     with Machine("qemu", iso=iso) as m:
-        repl = Repl(m, timeout=1800)
-        repl.wait_prompt(60)
-        repl.load(payload)
-        repl.exec("import bench_linux")
-        out = repl.exec(f"print(repr(bench_linux.exits_to_shell({CMDLINE!r})))")
-        reason, counts, exits, seconds = eval(out.strip().splitlines()[-1])
+        payload = Payload(m, 1800, 60)
+        reason, counts, exits, seconds = payload.call(f"exits_to_shell({CMDLINE!r})")
         ram = []
         for mem in mems:
-            out = repl.exec(f"print(repr(bench_linux.reaches_shell({CMDLINE!r}, {mem})))")
-            ram.append((mem, eval(out.strip().splitlines()[-1])))
+            ram.append((mem, payload.call(f"reaches_shell({CMDLINE!r}, {mem})")))
             print(f"  {mem // MiB} MiB: {ram[-1][1]}", flush=True)
             if ram[-1][1] == "Shell":
                 break
