@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include "py/runtime.h"
 #include "cpu.h"
+#include "timer.h"
 
 static inline uint64_t arg_u64(mp_obj_t o) {
     return mp_obj_int_get_uint_checked(o);
@@ -27,34 +28,67 @@ static inline uint64_t *gprs_of(mp_obj_t buf, size_t size) {
     return info.buf;
 }
 
-// --- Guest time (hv.vmm.ticks.Ticks.state, an array('Q') of 4): while
+// --- Guest time (hv.vmm.ticks.Ticks.state, an array('Q') of 6): while
 // `on`, the VMM's time from an exit to the next entry, less `charge` (what
 // each exit may cost the guest), is left out of the guest's clock and TSC:
 // the entry adds it to `stolen`, the exit stamps `exited_at`, and every
 // entry loads -stolen as the TSC offset (so the guest's RDTSC agrees with
 // its PIT and LAPIC timer). Done here, at the entry and exit themselves, so
-// the accounting costs no Python per exit. ---
+// the accounting costs no Python per exit.
+// `deadline` (guest TSC; 0: none) is the guest's next timer deadline
+// (hv.vmm.ticks), which falls at host TSC deadline + stolen: an entry after
+// VMM time moved that sets the host's 8254 again (`armed`: the host TSC it
+// was last set for). Set only where the VMM decided, the timer fired during
+// the VMM's own time whenever that outlasted the wait (Python under Bochs:
+// milliseconds against a 4 ms tick), and the guest, entered with that
+// interrupt pending, exited at once. ---
 typedef struct {
-    uint64_t on, stolen, exited_at, charge;
+    uint64_t on, stolen, exited_at, charge, deadline, armed;
 } guest_clock_t;
 
 static inline guest_clock_t *clock_of(mp_obj_t buf) {
     mp_buffer_info_t info;
     mp_get_buffer_raise(buf, &info, MP_BUFFER_RW);
     if (info.len < sizeof(guest_clock_t) || ((uintptr_t)info.buf & 7)) {
-        mp_raise_ValueError(MP_ERROR_TEXT("clock must be array('Q') of 4 (hv.vmm.ticks)"));
+        mp_raise_ValueError(MP_ERROR_TEXT("clock must be array('Q') of 6 (hv.vmm.ticks)"));
     }
     return info.buf;
 }
 
+// The host's 8254 channel 0 as hv.host.timer programs it (8254 datasheet:
+// control word 0x34 = counter 0, LSB then MSB, mode 2 rate generator; the
+// count at 1.193182 MHz, 60 to 0xFFFF), set for host TSC `at`.
+#define HOST_PIT_HZ 1193182u
+#define HOST_PIT_MIN_COUNT 60u
+#define HOST_PIT_MAX_COUNT 0xFFFFu
+static inline void host_timer_set(uint64_t at, uint64_t now) {
+    uint64_t hz = timer_tsc_hz(), cycles = at > now ? at - now : 0;
+    if (cycles > hz / 16) {                     // beyond 0xFFFF counts (55 ms) anyway
+        cycles = hz / 16;
+    }
+    uint64_t count = cycles * HOST_PIT_HZ / hz;
+    count = count < HOST_PIT_MIN_COUNT ? HOST_PIT_MIN_COUNT
+            : count > HOST_PIT_MAX_COUNT ? HOST_PIT_MAX_COUNT : count;
+    outb(0x43, 0x34);
+    outb(0x40, count & 0xFF);
+    outb(0x40, count >> 8);
+}
+
 // At the entry: the TSC offset to load.
 static inline uint64_t clock_entering(guest_clock_t *c) {
-    if (c->on && c->exited_at) {
-        uint64_t gap = rdtsc() - c->exited_at;
-        if (gap > c->charge) {
-            c->stolen += gap - c->charge;
+    if (c->on) {
+        uint64_t now = rdtsc();
+        if (c->exited_at) {
+            uint64_t gap = now - c->exited_at;
+            if (gap > c->charge) {
+                c->stolen += gap - c->charge;
+            }
+            c->exited_at = 0;
         }
-        c->exited_at = 0;
+        if (c->deadline && c->deadline + c->stolen != c->armed) {
+            c->armed = c->deadline + c->stolen;
+            host_timer_set(c->armed, now);
+        }
     }
     return -c->stolen;
 }

@@ -16,6 +16,14 @@ READY = re.compile(rb"MPVISOR-INITRAMFS-READY (\S+)\r?\n")     # /init's marker 
 PROMPT = b"linux # "                                           # PS1 in tools/linux/init
 LEGACY = "console=ttyS0 noapic nolapic acpi=off pci=off"        # the PIC, PIT and COM1 only
 RAW_END = re.compile(rb"\x04([^\x04]*)\x04>")                   # raw REPL: stdout \x04 stderr \x04 >
+# Bochs' speed for Linux under mpvisor: 100 MIPS (its default in
+# qemu/launch.py, 10 MIPS, is a CPU some 300 times slower than hardware).
+# mpvisor's per-tick work is Python, ~400,000 instructions for the legacy
+# PC's tick (the PIT's edge, three PIC writes, the injection): 40 ms of
+# emulated time at 10 MIPS against Linux's 4 ms tick, 4 ms at 100 MIPS.
+# Bochs' TSC runs at `ips` and mpvisor tells the guest so (CPUID 15H/16H,
+# hv.vcpu.cpuid), where Bochs' own leaves say 3.5 GHz.
+BOCHS_IPS = 100_000_000
 
 # Plain QEMU TCG booting the kernel itself (its linuxboot option ROM):
 # `pc` with the kernel's defaults (LAPIC, I/O APIC, ACPI), and `microvm`

@@ -3,16 +3,20 @@ natives: the guest time's state at each entry and exit (guest_clock_t,
 clock_entering(), clock_exited(): the TSC offset an entry loads) and the
 fast ports (fast_io_t, fast_io_serve())."""
 from hv.vcpu.fastio import IN, OUT
-from hv.vmm.ticks import CHARGE, EXITED, ON, STOLEN
+from hv.vmm.ticks import ARMED, CHARGE, DEADLINE, EXITED, ON, STOLEN
 from hv.x86.regs import MASK64
 
 
 def entering(clock, tsc):
-    if clock[ON] and clock[EXITED]:
-        gap = tsc() - clock[EXITED]
-        if gap > clock[CHARGE]:
-            clock[STOLEN] += gap - clock[CHARGE]
-        clock[EXITED] = 0
+    if clock[ON]:
+        now = tsc()
+        if clock[EXITED]:
+            gap = now - clock[EXITED]
+            if gap > clock[CHARGE]:
+                clock[STOLEN] += gap - clock[CHARGE]
+            clock[EXITED] = 0
+        if clock[DEADLINE] and clock[DEADLINE] + clock[STOLEN] != clock[ARMED]:
+            clock[ARMED] = clock[DEADLINE] + clock[STOLEN]   # the natives set the host's 8254
     return -clock[STOLEN] & MASK64
 
 

@@ -57,3 +57,44 @@ def test_leaf_1_stays_out_of_the_fast_lane_and_fixed_tables():
         with pytest.raises(ValueError, match="follows each vCPU"):
             p.table([(leaf, sub)])
     assert len(p.table([(7, 1), (0xD, 2)])) == 12
+
+
+def _host(leaves):
+    return lambda leaf, sub: leaves.get(leaf, (0, 0, 0, 0))
+
+
+# Bochs 2.7's corei7_skylake_x: leaf 15H names no crystal, 16H a 3.5 GHz
+# base (Linux: "tsc: Detected 3499.912 MHz TSC"), for a TSC that runs at
+# Bochs' `ips`, 10 MHz at the default.
+BOCHS_SKYLAKE = {0: (0x16, 0, 0, 0), 0x15: (2, 292, 0, 0), 0x16: (3500, 4000, 100, 0)}
+
+
+def test_tsc_leaves_that_misstate_the_tsc_rate_state_the_measured_one():
+    p = CpuidPolicy(_host(BOCHS_SKYLAKE), 9_999_900)
+    a, b, c, d = p.answer(0x15, 0)
+    # Linux's native_calibrate_tsc: TSC kHz = ECX / 1000 * EBX / EAX, the
+    # product in 32 bits; the crystal is the emulated LAPIC's 1 GHz bus.
+    assert (c, d) == (1_000_000_000, 0) and c // 1000 * b // a == 10_000
+    assert c // 1000 * b < 1 << 32
+    assert p.answer(0x16, 0) == (10, 10, 100, 0)                 # base and maximum MHz; bus kept
+    assert p.answer(0x15, 0) is p.answer(0x15, 0)               # cached: the natives' lane too
+
+
+@pytest.mark.parametrize("leaves, hz", [
+    (BOCHS_SKYLAKE, 3_490_000_000),                             # 16H's 3.5 GHz, within 2%
+    ({0: (0x16, 0, 0, 0), 0x15: (2, 292, 24_000_000, 0)}, 3_504_000_000),   # a crystal: 15H alone
+    ({0: (0xD, 0, 0, 0), 0x15: (2, 292, 0, 0)}, 10_000_000),   # no leaf 15H (ryzen's 0xD top)
+    (BOCHS_SKYLAKE, None),                                      # rate unknown: the host's leaves
+])
+def test_tsc_leaves_that_agree_or_are_absent_stay_the_hosts(leaves, hz):
+    p = CpuidPolicy(_host(leaves), hz)
+    assert p.answer(0x15, 0) == leaves.get(0x15, (0, 0, 0, 0))
+    assert p.answer(0x16, 0) == leaves.get(0x16, (0, 0, 0, 0))
+
+
+@pytest.mark.parametrize("hz", [10_000_000, 1_500_000, 200_000_000, 2_893_421_000, 4_200_000_000])
+def test_a_corrected_leaf_15h_states_the_rate_within_linuxs_32_bits(hz):
+    leaves = {**BOCHS_SKYLAKE, 0x16: (1, 1, 100, 0)}           # a 1 MHz base: wrong for each
+    a, b, c, _ = CpuidPolicy(_host(leaves), hz).answer(0x15, 0)
+    assert c // 1000 * b < 1 << 32
+    assert abs(c * b / a - hz) <= max(500, hz // 2000)           # to the kHz, or the MHz past 4.29 GHz

@@ -7,7 +7,7 @@ import pytest
 from hv.vmm.devices.uart import Uart
 from hv.host.timer import HostTimer
 from hv.vmm.platform import Platform
-from hv.vmm.ticks import ON, Ticks
+from hv.vmm.ticks import ARMED, DEADLINE, ON, Ticks
 from hv.vmm.devices.pic import Pic
 from time_fakes import Tsc
 
@@ -224,6 +224,22 @@ def test_the_host_timer_is_armed_once_per_deadline():
                           (0x40, 9900 * 1193182 // 1_000_000 >> 8)]
 
 
+def test_the_natives_get_the_next_deadline_in_guest_tsc():
+    # port/natives.h sets the host's 8254 again at an entry for host TSC
+    # DEADLINE + STOLEN when VMM time moved it (ARMED: theirs): the
+    # deadline as a guest TSC, never before the edge; none once stopped.
+    tsc, io, p, c = pc_at_100hz()
+    t = p.ticks
+    t.poll(c)
+    assert t.state[DEADLINE] == int(t.next_deadline() * HZ) + 1 and 10_000 <= t.state[DEADLINE] <= 10_001
+    t.state[ARMED] = 12_345
+    tsc.t = 10_100                                        # the first edge taken: the next, 20 ms
+    t.poll(c)
+    assert 20_000 <= t.state[DEADLINE] <= 20_001
+    t.stop()
+    assert t.state[DEADLINE] == t.state[ARMED] == 0
+
+
 def test_a_pic_write_asks_the_other_timers_nothing():
     # Linux writes the PIC three times a tick (mask, EOI, unmask): a write
     # delivers what it lets through, and only a PIT edge it takes moves the
@@ -245,10 +261,25 @@ def test_a_pic_write_asks_the_other_timers_nothing():
     p.io(c, 0x20, 1, 0x20)
     p.io(c, 0x21, 1, 0xFE)
     assert src.asked == asked and len(io.out) == n and c.queue == []
-    tsc.t = 10_100                                        # the 10 ms edge, taken by a write
-    p.io(c, 0x21, 1, 0xFE)
+    tsc.t = 10_100                                        # the 10 ms edge, taken by an EOI
+    p.io(c, 0x20, 1, 0x20)
     assert c.queue == [0x20]                              # delivered at once
     assert src.asked > asked and io.out[n:n + 1] == [(0x43, 0x34)]   # re-armed for 20 ms
+
+
+def test_a_new_mask_takes_no_edge_and_an_unmask_offers_what_is_latched():
+    # Linux masks IRQ 0, EOIs and unmasks it every tick: the mask writes
+    # (OCW1) read no clock; an edge due meanwhile waits for the next exit.
+    tsc, io, p, c = pc_at_100hz()
+    p.ticks.poll(c)
+    tsc.t = 10_100                                        # the 10 ms edge is due
+    tsc.step = 1                                          # every clock read moves the TSC
+    p.io(c, 0x21, 1, 0xFF)
+    assert tsc.t == 10_100 and c.queue == [] and not p.pic.master.irr
+    p.ticks.poll(c)                                       # the host timer's exit: latched, masked
+    assert p.pic.master.irr == 1 and c.queue == []
+    p.io(c, 0x21, 1, 0xFE)                                # the unmask lets it through at once
+    assert c.queue == [0x20]
 
 
 def test_ticks_reach_the_vcpu_one_at_a_time_through_the_pic():

@@ -69,7 +69,7 @@ class VCpu(TierOne, Entry, Mmio, StringIo, Emulation):
         self.ring_buf = self.ring.buf
         # Guest time's state, which the natives keep at each entry and exit
         # and load the TSC offset from (hv.vmm.ticks.Ticks.state once a VMM follows this vCPU).
-        self.clock = array("Q", (0, 0, 0, 0))
+        self.clock = array("Q", (0, 0, 0, 0, 0, 0))
         self.tpr_hook = None            # fn() after the guest's MOV CR8 or TPR-window exit (a LAPIC)
         self._init_emulation()
         self._init_mmio()

@@ -37,6 +37,12 @@ _EXT1_ECX_SVM = const(1 << 2)                   # APM3 Fn8000_0001
 _EXT1_ECX_MONITORX = const(1 << 29)             # MONITORX/MWAITX: #UD here, as MONITOR/MWAIT (15.9)
 _SVM_LEAF = const(0x8000000A)                   # SVM features: hidden entirely
 _SEV_LEAF = const(0x8000001F)                   # SME/SEV/SNP (APM3): no memory encryption for guests
+_TSC_LEAF = const(0x15)                         # SDM 2A CPUID 15H: TSC = ECX (crystal Hz) * EBX / EAX
+_FREQ_LEAF = const(0x16)                        # SDM 2A CPUID 16H: base, maximum, bus MHz
+# The crystal a corrected leaf 15H states: the emulated local APIC's 1 GHz
+# bus (hv.vmm.devices.lapic_timer), which Linux takes the crystal for.
+_CRYSTAL_HZ = const(1000000000)
+_TSC_TOLERANCE = 0.02           # leaves stating a rate this far off the measured one are wrong
 # Leaves whose output depends on ECX (SDM 2A Table 3-8, APM3 Appendix E).
 _SUBLEAF_LEAVES = (0x4, 0x7, 0xB, 0xD, 0xF, 0x10, 0x12, 0x14, 0x17, 0x18, 0x1D, 0x1E,
                    0x1F, 0x20, 0x23, 0x24, 0x8000001D, 0x80000020, 0x80000026)
@@ -48,8 +54,10 @@ class CpuidPolicy:
     leaves that ignore ECX (one dict lookup on the hot path), by (leaf, sub)
     for the others."""
 
-    def __init__(self, host_cpuid):
+    def __init__(self, host_cpuid, tsc_hz=None):
         self._host = host_cpuid
+        self._tsc_hz = tsc_hz           # the host TSC's rate as measured (the guest's runs at it)
+        self._tsc_leaves = None         # corrected leaves 15H and 16H, once computed
         self._by_leaf = {}
         self._by_sub = {}
         # The vCPUs' fast lane: the cached answer of a leaf that ignores
@@ -97,6 +105,10 @@ class CpuidPolicy:
             return self._hv.get(leaf, (0, 0, 0, 0))
         if leaf == _SVM_LEAF or leaf == _PMU_LEAF or leaf == _AMD_PERFMON_V2 or leaf == _SEV_LEAF:
             return (0, 0, 0, 0)
+        if (leaf == _TSC_LEAF or leaf == _FREQ_LEAF) and self._tsc_hz:
+            fixed = self._tsc_rate_leaves()
+            if fixed:
+                return fixed[leaf - _TSC_LEAF]
         a, b, c, d = self._host(leaf, sub)
         if leaf == 1:
             c = (c & ~(_LEAF1_ECX_VMX | _LEAF1_ECX_MONITOR | _LEAF1_APIC_ECX | _LEAF1_ECX_TM2)
@@ -116,6 +128,32 @@ class CpuidPolicy:
         elif leaf == 0x80000001:
             c &= ~(_EXT1_ECX_SVM | _EXT1_ECX_PERFCTR | _EXT1_ECX_MONITORX)
         return (a, b, c, d)
+
+    def _tsc_rate_leaves(self):
+        # Leaves 15H and 16H stating the TSC rate the guest's TSC runs at
+        # (the host's, offset but not scaled), where the host's state a rate
+        # more than _TSC_TOLERANCE off the one measured against the 8254
+        # (hv.host.timer's); else () and the host's stand. Emulators get
+        # this wrong: Bochs' corei7_skylake_x states 3.5 GHz for a TSC at
+        # its `ips` (10 MHz here), so Linux's udelay() spun 350 times too
+        # long and its clocksource watchdog gave up on the TSC. Linux reads
+        # them as native_calibrate_tsc() does: TSC = ECX * EBX / EAX from
+        # 15H, or from 16H's base MHz when 15H names no crystal.
+        if self._tsc_leaves is None:
+            hz, top = self._tsc_hz, self._host(0, 0)[0]
+            stated = 0
+            if top >= _TSC_LEAF:
+                a, b, c, _ = self._host(_TSC_LEAF, 0)
+                if a and b and c:
+                    stated = c * b // a
+            if not stated and top >= _FREQ_LEAF:
+                stated = (self._host(_FREQ_LEAF, 0)[0] & 0xFFFF) * 1000000
+            self._tsc_leaves = ()
+            if stated and abs(stated - hz) > hz * _TSC_TOLERANCE:
+                mhz = max(1, (hz + 500000) // 1000000)
+                bus = self._host(_FREQ_LEAF, 0)[2] if top >= _FREQ_LEAF else 0
+                self._tsc_leaves = (_tsc_ratio(hz) + (_CRYSTAL_HZ, 0), (mhz, mhz, bus, 0))
+        return self._tsc_leaves
 
     def with_state(self, leaf, sub, cr4, xcr0):
         """answer(leaf, sub) completed for a vCPU whose CR4 and XCR0 are
@@ -161,6 +199,21 @@ class CpuidPolicy:
             a, b, c, d = self.answer(leaf, sub)
             t.extend((leaf, sub if leaf in _SUBLEAF_LEAVES else 0xFFFFFFFF, a, b, c, d))
         return t
+
+
+def _tsc_ratio(hz):
+    # Leaf 15H's EAX, EBX (TSC = crystal * EBX / EAX) for a TSC at `hz` over
+    # _CRYSTAL_HZ, to the kHz, in lowest terms: Linux multiplies the crystal
+    # in kHz by EBX in 32 bits (native_calibrate_tsc), so EBX stays below
+    # 4294 (to the MHz where the kHz ratio does not reduce that far).
+    num, den = (hz + 500) // 1000, _CRYSTAL_HZ // 1000
+    a, b = num, den
+    while b:
+        a, b = b, a % b
+    num, den = num // a, den // a
+    if num * (_CRYSTAL_HZ // 1000) >= 1 << 32:
+        num, den = max(1, (hz + 500000) // 1000000), 1000
+    return den, num
 
 
 def guest_cpuid(c, leaf, sub):

@@ -16,6 +16,7 @@
 # in; add it to `inputs`.
 from array import array
 from micropython import const
+from hv.vmm.devices.pic import ELCR1
 from hv.vmm.devices.pit import Pit
 
 _RFLAGS_IF = const(1 << 9)
@@ -25,6 +26,8 @@ ON = const(0)                   # 1: the VMM's time is left out of the guest's
 STOLEN = const(1)               # host cycles left out so far: the guest's TSC offset is -STOLEN
 EXITED = const(2)               # tsc() at the last exit while ON, until the next entry; else 0
 CHARGE = const(3)               # host cycles of each exit's VMM time that stay the guest's
+DEADLINE = const(4)             # guest TSC of the next deadline the host timer is for; 0: none
+ARMED = const(5)                # the natives': host TSC they last set the host timer for
 # What an exit may cost the guest's time: the VMM's time beyond it is left
 # out. Without it a guest that polls a clock (the RTC's update flag, a
 # counter) between exits would see only its own instructions pass per
@@ -60,7 +63,7 @@ class Ticks:
         self.sources = []
         self.inputs = []
         self.timer = timer
-        self.state = array("Q", (0, 0, 0, 0))  # ON, STOLEN, EXITED, CHARGE
+        self.state = array("Q", (0, 0, 0, 0, 0, 0))   # ON ... ARMED
         self.lost = 0
         self._injected_at = None        # clock() when IRQ 0 went to the vCPU
         self._holdoff = 0.0             # clock() before which PIT edges are dropped
@@ -150,11 +153,22 @@ class Ticks:
         PIT's next deadline can move here (edges taken, a holdoff); the
         host timer is set again only then: other sources' deadlines stay,
         and the host timer armed for them polls them (Linux writes the PIC
-        three times a tick: mask, EOI, unmask)."""
+        three times a tick: mask, EOI, unmask). A new mask (OCW1) takes
+        no edge: it leaves the in-service bits that judge them, the edges
+        wait for the next exit, and an unmask offers what is latched."""
+        pic = self.pic
+        if port & 1 and port < ELCR1:
+            chip = pic.master if port < 0xA0 else pic.slave
+            if not chip._init_step:
+                unmasked = chip.imr & ~value
+                chip.imr = value & 0xFF
+                if unmasked:
+                    self.deliver(vcpu)
+                return
         moved = self._edges()
-        master = self.pic.master
+        master = pic.master
         in_service = master.isr & 1
-        self.pic.io_write(port, width, value)
+        pic.io_write(port, width, value)
         if in_service and not master.isr & 1 and self._injected_at is not None:
             now = self.clock()
             if now - self._injected_at > self.pit.period() / 4:
@@ -202,9 +216,14 @@ class Ticks:
         self._arm()
 
     def _arm(self):
-        # The host timer for the next deadline.
+        # The host timer for the next deadline. The natives set it again at
+        # each entry that VMM time moved it by (port/natives.h): from here,
+        # it would fire during that time wherever the VMM takes longer
+        # than the wait (Python under Bochs), and the guest, entered with
+        # the timer's interrupt pending, would exit at once, every time.
         if self.timer is not None:
             deadline = self.next_deadline()
+            self.state[DEADLINE] = 0 if deadline is None else int(deadline * self._hz()) + 1
             if deadline is not None and deadline != self._armed_for:
                 # Host time runs at least as fast as guest time: the host timer
                 # fires at or before the deadline, and poll() sets it again.
@@ -260,7 +279,7 @@ class Ticks:
         """The run is over: give the host timer back; the time until the
         next run's first entry is the guest's."""
         s = self.state
-        s[ON] = s[EXITED] = 0
+        s[ON] = s[EXITED] = s[DEADLINE] = s[ARMED] = 0
         self._armed_for = None
         if self.timer is not None:
             self.timer.disarm()

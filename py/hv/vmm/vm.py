@@ -47,7 +47,7 @@ class VM(GuestRam):
         else:
             self.npt = paging.NestedPageTable(self.allocator)
         try:
-            self.cpuid = CpuidPolicy(io.cpuid)
+            self.cpuid = CpuidPolicy(io.cpuid, io.tsc_hz())
             from hv.vmm.run import Vmm
             self.vmm = Vmm(self)
             if prealloc:
