@@ -146,6 +146,30 @@ def test_a_poll_of_register_a_slower_than_the_uip_window_still_sees_each_update(
     assert not rd(rtc, 0x0A) & 0x80
 
 
+def test_an_update_inhibited_by_set_shows_no_late_uip_after_set_clears():
+    # pcdev.asm's binary-mode check: it waits for an update, sets the time
+    # under SET, clears SET and waits for the next update. When the second
+    # boundary fell while SET was held (no update ran), the late UIP above
+    # showed that non-update: the wait ended at once on seconds 30, not 31.
+    clock, rtc, _ = make(wall(2026, 1, 1), frac=0.3013)        # updates at 100.6987 + k
+    clock.t = 100.698
+    assert rd(rtc, 0x0A) & 0x80
+    clock.t = 100.701
+    assert not rd(rtc, 0x0A) & 0x80                             # the update seen
+    clock.t = 101.69
+    wr(rtc, 0x0B, 0x86)                                         # SET, binary, 24 h
+    for reg, v in ((4, 12), (2, 0), (0, 30)):
+        wr(rtc, reg, v)
+    clock.t = 101.71                                            # the boundary passed under SET
+    wr(rtc, 0x0B, 0x06)
+    clock.t = 101.72
+    assert not rd(rtc, 0x0A) & 0x80 and rd(rtc, 0) == 30
+    clock.t = 102.698
+    assert rd(rtc, 0x0A) & 0x80
+    clock.t = 102.701
+    assert not rd(rtc, 0x0A) & 0x80 and rd(rtc, 0) == 31
+
+
 def test_divider_reset_holds_time_and_first_update_is_half_a_second_after_release():
     clock, rtc, _ = make(wall(2026, 1, 1), frac=0.9)
     wr(rtc, 0x0A, 0x66)                                         # DV = 110: reset

@@ -157,6 +157,8 @@ class Rtc:
         if k > self._uk:
             if not self.nvram[REG_B] & B_SET:
                 self._update(k - self._uk)
+            else:
+                self._uip_shown = k - 1     # inhibited: no update for a late UIP to show
             self._uk = k
         if self._pnext is not None and now >= self._pnext:
             self._flags |= C_PF
