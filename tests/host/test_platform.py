@@ -43,8 +43,8 @@ class VCpu:
         self.queue.append(vector)
 
 
-def program_pit(p, vcpu, count=PERIOD_100HZ):
-    p.io(vcpu, 0x43, 1, 0x34)                        # channel 0, lo/hi, mode 2
+def program_pit(p, vcpu, count=PERIOD_100HZ, mode=2):
+    p.io(vcpu, 0x43, 1, 0x30 | mode << 1)            # channel 0, lo/hi, mode 2 by default
     p.io(vcpu, 0x40, 1, count & 0xFF)
     p.io(vcpu, 0x40, 1, count >> 8)
 
@@ -315,6 +315,37 @@ def test_a_slow_tick_holds_the_next_one_off_for_a_period():
     tsc.t = 40_100
     p.ticks.poll(c)
     assert c.queue == [0x20]
+
+
+def test_a_one_shot_edge_is_never_dropped_nor_held_off():
+    # Linux's PIT clockevent once NO_HZ runs: mode 0, a new count from the
+    # handler of each edge. An edge dropped is a guest waiting for ever.
+    tsc = Tsc()
+    p = Platform(tsc, lambda: HZ)
+    c = VCpu()
+    init_pic(p, c)
+    program_pit(p, c)
+    tsc.t = 10_100
+    p.ticks.poll(c)                                       # periodic tick injected at 10.1 ms
+    c.queue.clear()
+    tsc.t = 10_200                                        # IRQ 0 in service: one shot of 1 ms
+    program_pit(p, c, mode=0, count=1193)
+    p.ticks.entering()                                    # the natives, at the next entry
+    tsc.t = 11_300
+    p.ticks.poll(c)
+    assert c.queue == [] and p.pic.master.irr & 1 and p.ticks.lost == 0   # latched, as by an 8259A
+    tsc.t = 12_000                                        # EOI 1.9 ms after injection: slow
+    p.io(c, 0x20, 1, 0x20)
+    assert c.queue == [0x20]                              # the latched edge, at once
+    c.queue.clear()
+    tsc.t = 12_100
+    p.io(c, 0x20, 1, 0x20)
+    program_pit(p, c, mode=0, count=597)                  # 0.5 ms: inside a periodic hold-off
+    p.ticks.entering()
+    assert p.ticks.next_deadline() < 0.0127
+    tsc.t = 12_700
+    p.ticks.poll(c)
+    assert c.queue == [0x20] and p.ticks.lost == 0
 
 
 def test_halted_guest_waits_for_its_tick_or_stops():

@@ -48,11 +48,17 @@ class Ticks:
       frozen meanwhile; the guest's TSC runs on it too (its TSC offset is
       -stolen). The natives keep `state` at each entry and exit
       (vcpu.clock is it);
-    - a PIT edge while IRQ 0 is in service is dropped (`lost`), where a real
-      8259A would latch it (KVM's PIT lost-tick policy "discard");
-    - when a tick took more than a quarter period from injection to the
-      guest's EOI, edges in the period after that EOI are dropped as well,
-      so the guest's own code gets time: the PIT then runs slow."""
+    - a periodic PIT's edge (modes 2, 3) while IRQ 0 is in service is
+      dropped (`lost`), where a real 8259A would latch it (KVM's PIT
+      lost-tick policy "discard");
+    - when a periodic tick took more than a quarter period from injection
+      to the guest's EOI, edges in the period after that EOI are dropped as
+      well, so the guest's own code gets time: the PIT then runs slow.
+    A one-shot count's edge (mode 0: Linux's PIT clockevent once NO_HZ
+    runs) is never dropped nor held off: no edge comes after it until the
+    guest writes a new count, which it does in the handler of that edge.
+    Dropped, the guest waited for a timer that never came (Linux on the
+    legacy PC under Bochs stopped after "evm: HMAC attrs")."""
 
     def __init__(self, irqs, tsc, hz, timer=None):
         self._tsc, self._hz = tsc, hz
@@ -139,7 +145,7 @@ class Ticks:
             return 0
         n = self.pit.due()
         if n:
-            if self.pic.master.isr & 1 or self.clock() < self._holdoff:
+            if self.pit.periodic() and (self.pic.master.isr & 1 or self.clock() < self._holdoff):
                 self.lost += n
             else:
                 self.irqs.pulse(_IRQ_PIT)
@@ -159,7 +165,7 @@ class Ticks:
         self.pic.io_write(port, width, value)
         if in_service and not master.isr & 1 and self._injected_at is not None:
             now = self.clock()
-            if now - self._injected_at > self.pit.period() / 4:
+            if self.pit.periodic() and now - self._injected_at > self.pit.period() / 4:
                 self._holdoff = now + self.pit.period()
                 moved = 1
             self._injected_at = None
@@ -170,7 +176,7 @@ class Ticks:
     def next_deadline(self):
         """The earliest guest time a timer changes a line, or None."""
         best = self.pit.next_deadline()
-        if best is not None and best < self._holdoff:
+        if best is not None and best < self._holdoff and self.pit.periodic():
             best = self._holdoff
         for s in self.sources:
             d = s.next_deadline()

@@ -18,7 +18,7 @@ class Pit:
     """clock() -> guest seconds; irq(line, level), when given, receives
     counter 0's OUT rising edges as IRQ 0 pulses from poll(). The counters
     are `counters[0..2]`; set_gate(2, level) and out(2) serve port 0x61.
-    due(), next_deadline(), period() and armed_at describe counter 0 for
+    due(), next_deadline(), periodic(), period() and armed_at describe counter 0 for
     hv.vmm.ticks."""
 
     def __init__(self, clock, irq=None):
@@ -91,6 +91,11 @@ class Pit:
         c = self.counters[0]
         self._reported = c.edges_before = c.edges(self._now())
         c.start = c.prev = c.paused = None
+
+    def periodic(self):
+        """Whether counter 0 repeats (modes 2 and 3, "Mode Definitions"):
+        the one-shot modes (0, 1, 4, 5) raise IRQ 0 once per count written."""
+        return self.counters[0].mode in (2, 3)
 
     def period(self):
         """Counter 0's period in seconds (its initial count over the clock)."""
