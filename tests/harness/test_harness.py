@@ -309,3 +309,25 @@ def test_repl_protocol_errors_are_reported():
     finally:
         link.detach()
         device.close()
+
+
+def test_linux_shell_leaves_kernel_messages_out_of_a_commands_output():
+    # The kernel writes to the shell's console whenever it likes: at a line's
+    # start or inside one (seen on a loaded host: "hrtimer: interrupt took").
+    from linux import PROMPT, Shell
+
+    class Link:
+        def __init__(self, answer):
+            self.answer, self.typed = answer, b""
+
+        def write(self, data):
+            self.typed += data
+
+        def read_until(self, pattern, timeout):
+            assert pattern == PROMPT
+            return self.answer + PROMPT
+
+    link = Link(b"cat /tmp/f\r\nmpvisor\r\n[    5.917315] hrtimer: interrupt took 14544028 ns\r\n"
+                b"mpv[   12.000001] x\r\nisor\r\n\x1b[6n1\r\n")
+    assert Shell(link).run("cat /tmp/f") == ["mpvisor", "mpvisor", "1"]
+    assert link.typed == b"cat /tmp/f\n"
