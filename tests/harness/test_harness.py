@@ -314,7 +314,8 @@ def test_repl_protocol_errors_are_reported():
 def test_linux_shell_leaves_kernel_messages_out_of_a_commands_output():
     # The kernel writes to the shell's console whenever it likes: at a line's
     # start or inside one (seen on a loaded host: "hrtimer: interrupt took").
-    from linux import PROMPT, Shell
+    sys.path.insert(0, os.path.join(ROOT, 'tests'))
+    from harness.linux import PROMPT, Shell         # not `linux`: bench/linux.py may hold that name
 
     class Link:
         def __init__(self, answer):

@@ -261,10 +261,25 @@ def test_a_pic_write_asks_the_other_timers_nothing():
     p.io(c, 0x20, 1, 0x20)
     p.io(c, 0x21, 1, 0xFE)
     assert src.asked == asked and len(io.out) == n and c.queue == []
-    tsc.t = 10_100                                        # the 10 ms edge, taken by a write
-    p.io(c, 0x21, 1, 0xFE)
+    tsc.t = 10_100                                        # the 10 ms edge, taken by an EOI
+    p.io(c, 0x20, 1, 0x20)
     assert c.queue == [0x20]                              # delivered at once
     assert src.asked > asked and io.out[n:n + 1] == [(0x43, 0x34)]   # re-armed for 20 ms
+
+
+def test_a_new_mask_takes_no_edge_and_an_unmask_offers_what_is_latched():
+    # Linux masks IRQ 0, EOIs and unmasks it every tick: the mask writes
+    # (OCW1) read no clock; an edge due meanwhile waits for the next exit.
+    tsc, io, p, c = pc_at_100hz()
+    p.ticks.poll(c)
+    tsc.t = 10_100                                        # the 10 ms edge is due
+    tsc.step = 1                                          # every clock read moves the TSC
+    p.io(c, 0x21, 1, 0xFF)
+    assert tsc.t == 10_100 and c.queue == [] and not p.pic.master.irr
+    p.ticks.poll(c)                                       # the host timer's exit: latched, masked
+    assert p.pic.master.irr == 1 and c.queue == []
+    p.io(c, 0x21, 1, 0xFE)                                # the unmask lets it through at once
+    assert c.queue == [0x20]
 
 
 def test_ticks_reach_the_vcpu_one_at_a_time_through_the_pic():

@@ -16,6 +16,7 @@
 # in; add it to `inputs`.
 from array import array
 from micropython import const
+from hv.vmm.devices.pic import ELCR1
 from hv.vmm.devices.pit import Pit
 
 _RFLAGS_IF = const(1 << 9)
@@ -158,11 +159,22 @@ class Ticks:
         PIT's next deadline can move here (edges taken, a holdoff); the
         host timer is set again only then: other sources' deadlines stay,
         and the host timer armed for them polls them (Linux writes the PIC
-        three times a tick: mask, EOI, unmask)."""
+        three times a tick: mask, EOI, unmask). A new mask (OCW1) takes
+        no edge: it leaves the in-service bits that judge them, the edges
+        wait for the next exit, and an unmask offers what is latched."""
+        pic = self.pic
+        if port & 1 and port < ELCR1:
+            chip = pic.master if port < 0xA0 else pic.slave
+            if not chip._init_step:
+                unmasked = chip.imr & ~value
+                chip.imr = value & 0xFF
+                if unmasked:
+                    self.deliver(vcpu)
+                return
         moved = self._edges()
-        master = self.pic.master
+        master = pic.master
         in_service = master.isr & 1
-        self.pic.io_write(port, width, value)
+        pic.io_write(port, width, value)
         if in_service and not master.isr & 1 and self._injected_at is not None:
             now = self.clock()
             if self.pit.periodic() and now - self._injected_at > self.pit.period() / 4:
