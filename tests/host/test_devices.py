@@ -31,6 +31,20 @@ def test_pic_remap_mask_and_eoi():
     assert pic.io_read(0x21, 1) == 0xFE
 
 
+def test_pic_write_mask_takes_ocw1_only():
+    pic = Pic()
+    pic.io_write(0x20, 1, 0x11)                  # ICW1: the next 0x21 writes are ICW2-4
+    assert pic.write_mask(0x21, 0x20) is None
+    init_pic(pic)
+    assert pic.write_mask(0x20, 0x20) is None    # a command (EOI), not a mask
+    assert pic.write_mask(0x4D0, 0x08) is None   # the ELCR
+    assert pic.write_mask(0x21, 0xFF) is False   # masks, unmasks nothing (ICW1 cleared the IMR)
+    assert pic.write_mask(0xA1, 0xFF) is False
+    assert pic.write_mask(0xA1, 0xFB) is True and pic.io_read(0xA1, 1) == 0xFB
+    assert pic.write_mask(0x21, 0xFE) is True and pic.io_read(0x21, 1) == 0xFE
+    assert pic.master.vector_base == 0x20 and pic.slave.vector_base == 0x28
+
+
 def test_pic_priority_and_masked_irqs():
     pic = Pic()
     init_pic(pic)

@@ -16,7 +16,6 @@
 # in; add it to `inputs`.
 from array import array
 from micropython import const
-from hv.vmm.devices.pic import ELCR1
 from hv.vmm.devices.pit import Pit
 
 _RFLAGS_IF = const(1 << 9)
@@ -163,14 +162,11 @@ class Ticks:
         no edge: it leaves the in-service bits that judge them, the edges
         wait for the next exit, and an unmask offers what is latched."""
         pic = self.pic
-        if port & 1 and port < ELCR1:
-            chip = pic.master if port < 0xA0 else pic.slave
-            if not chip._init_step:
-                unmasked = chip.imr & ~value
-                chip.imr = value & 0xFF
-                if unmasked:
-                    self.deliver(vcpu)
-                return
+        unmasked = pic.write_mask(port, value)
+        if unmasked is not None:
+            if unmasked:
+                self.deliver(vcpu)
+            return
         moved = self._edges()
         master = pic.master
         in_service = master.isr & 1

@@ -118,6 +118,19 @@ class Pic:
         else:
             chip.write_command(value & 0xFF)
 
+    def write_mask(self, port, value):
+        """A write to 0x21 or 0xA1 that is OCW1 (not an ICW2-4 of an
+        initialisation) sets the new mask: whether it unmasked an input.
+        None for any other write, which io_write() takes."""
+        if not port & 1 or port >= ELCR1:
+            return None
+        chip = self.master if port < 0xA0 else self.slave
+        if chip._init_step:
+            return None
+        unmasked = chip.imr & ~value & 0xFF
+        chip.imr = value & 0xFF
+        return bool(unmasked)
+
     def io_read(self, port, width):
         if port >= ELCR1:
             return (self.master, self.slave)[port - ELCR1].elcr
