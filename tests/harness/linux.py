@@ -81,6 +81,18 @@ def finish(repl, timeout=300):
     return out[:m.start()].decode(errors="replace"), m.group(1).decode(errors="replace")
 
 
+def recover(repl, timeout=120):
+    """After a test that failed with hv.boot perhaps still running: Ctrl-\\
+    stops the guest (the VM kept as hv.last_vm; at the raw prompt the byte
+    is only typed), back to the raw REPL, and that VM closed, so the
+    module's next test starts with every frame back instead of failing on
+    the last one's guest."""
+    repl.m.write(b"\x1c")
+    repl.enter_raw(timeout)
+    repl.exec("if hv.last_vm is not None:\n    hv.last_vm.close()\n    hv.last_vm = None",
+              timeout)
+
+
 def release():
     """The kernel's `uname -r`, as build/linux/VERSION records it."""
     with open(os.path.join(LINUX_DIR, "VERSION")) as f:

@@ -20,6 +20,28 @@ ISO = os.path.join(ROOT, "build", "mpvisor.iso")
 BOOT_TIMEOUT = {"qemu": 30, "bochs": 90}
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    # item.failed_call: whether the test's body failed (a fixture's teardown
+    # may then put the module's shared machine right for the next test).
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        item.failed_call = report.failed
+
+
+@pytest.fixture
+def guest_stopped_on_failure(request, repl):
+    """For a module whose tests run guests one after another on one REPL
+    (`pytestmark = pytest.mark.usefixtures(...)`): after a test that failed,
+    its guest, perhaps still running, is stopped and closed
+    (harness.linux.recover), so one failure stays one."""
+    yield
+    if getattr(request.node, "failed_call", False):
+        from harness import linux
+        linux.recover(repl)
+
+
 def image(path):
     if not os.path.exists(path):
         pytest.fail(f"{path} is missing: build it with `make` first")

@@ -14,6 +14,8 @@ import pytest
 from conftest import ELF, booted, image
 from harness import linux
 
+pytestmark = pytest.mark.usefixtures("guest_stopped_on_failure")
+
 BOOT_TIMEOUT = 900          # to the shell: ~2 min idle, several times that under load
 
 

@@ -15,6 +15,8 @@ import pytest
 from conftest import ELF, booted, image
 from harness import linux
 
+pytestmark = pytest.mark.usefixtures("guest_stopped_on_failure")
+
 LEGACY = linux.LEGACY
 BOOT_TIMEOUT = 600          # to the shell: ~45 s on an idle 2-core host, far more under load
 start, finish = linux.start, linux.finish
