@@ -92,8 +92,11 @@ def test_amd_config_msrs():
     wr(h, 0xC0011029, 2)                # Linux sets LFENCE serializing
     assert rd(h, 0xC0011029) == 2
     gp(h, 0xC0011029, 1)
+    assert rd(h, 0xC0010015) == 1 << 24  # HWCR: TscFreqSel, read-only 1 (Linux warns without it)
     wr(h, 0xC0010015, 0x40 | 1 << 18)   # flush-filter bit dropped, McStatusWrEn kept
-    assert rd(h, 0xC0010015) == 1 << 18
+    assert rd(h, 0xC0010015) == 1 << 18 | 1 << 24
+    wr(h, 0xC0010015, 0)
+    assert rd(h, 0xC0010015) == 1 << 24
     gp(h, 0xC0010015, 1)
 
 

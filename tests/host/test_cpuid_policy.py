@@ -33,6 +33,9 @@ def test_features_without_their_msrs_are_hidden():
     # No MONITORX/MWAITX: the vCPUs give MONITOR(X)/MWAIT(X) #UD, and Linux
     # used MONITORX for its delays on ryzen (the #UD killed the idle task).
     assert not p.answer(0x80000001, 0)[2] & 1 << 29
+    # No OSVW: its MSRs (C001_0140/0141) are not emulated, and Linux's
+    # cpu_has_amd_erratum() read the first on ryzen ("unchecked MSR access").
+    assert not p.answer(0x80000001, 0)[2] & 1 << 9
 
 
 def test_state_bits_follow_the_vcpu():

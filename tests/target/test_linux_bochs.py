@@ -5,8 +5,8 @@
 # defaults with the APICs and ACPI to the shell, commands typed, poweroff
 # through ACPI S5, reboot as a reset; the legacy PC (noapic nolapic
 # acpi=off pci=off: the 8259A, the 8254 and COM1) to the shell and a halt.
-# Every frame comes back and the REPL lives on. Not yet Bochs' ryzen
-# (docs/guests.md).
+# Every frame comes back and the REPL lives on. Bochs' ryzen:
+# test_linux_bochs_amd.py.
 import re
 
 import pytest

@@ -1,7 +1,7 @@
 # What a guest's CPUID returns: the host's leaves with VMX, SVM, MONITOR,
 # MONITORX, the performance counters and what needs an MSR or VMM support
 # mpvisor does not give (thermal monitoring, IA32_TSC_ADJUST, XSAVES and
-# XFD, SME/SEV) hidden, the local APIC (APIC, x2APIC, TSC-deadline) shown
+# XFD, SME/SEV, OSVW) hidden, the local APIC (APIC, x2APIC, TSC-deadline) shown
 # only when the VM has one (hv.vmm.apic), the hypervisor-present bit set, leaf 0x40000000
 # answering mpvisor's signature; and the bits that follow the guest's own
 # CR4 and XCR0 (OSXSAVE, OSPKE, the XSAVE area sizes) per vCPU, by
@@ -35,6 +35,7 @@ _AMD_PERFMON_V2 = const(0x80000022)             # APM3 Fn8000_0022: extended PMU
 _LEAF1_ECX_HYPERVISOR = const(1 << 31)          # reserved for hypervisor use
 _EXT1_ECX_SVM = const(1 << 2)                   # APM3 Fn8000_0001
 _EXT1_ECX_MONITORX = const(1 << 29)             # MONITORX/MWAITX: #UD here, as MONITOR/MWAIT (15.9)
+_EXT1_ECX_OSVW = const(1 << 9)                  # OS-visible workarounds: MSRs C001_0140/0141 not emulated
 _SVM_LEAF = const(0x8000000A)                   # SVM features: hidden entirely
 _SEV_LEAF = const(0x8000001F)                   # SME/SEV/SNP (APM3): no memory encryption for guests
 _TSC_LEAF = const(0x15)                         # SDM 2A CPUID 15H: TSC = ECX (crystal Hz) * EBX / EAX
@@ -126,7 +127,7 @@ class CpuidPolicy:
             a &= ~_XSAVE1_EAX_HIDDEN
             c = d = 0                           # IA32_XSS bits: none usable
         elif leaf == 0x80000001:
-            c &= ~(_EXT1_ECX_SVM | _EXT1_ECX_PERFCTR | _EXT1_ECX_MONITORX)
+            c &= ~(_EXT1_ECX_SVM | _EXT1_ECX_PERFCTR | _EXT1_ECX_MONITORX | _EXT1_ECX_OSVW)
         return (a, b, c, d)
 
     def _tsc_rate_leaves(self):

@@ -26,6 +26,11 @@ UCODE_REV = const(0x100000000)
 MISC_ENABLE_RESET = const(0x1800)
 _HWCR_IGNORED = const(0x148)            # KVM drops TLB-cache, flush-filter, IGNNE writes
 _HWCR_VALID = const(0x1040000)          # McStatusWrEn (18), TscFreqSel (24)
+# TscFreqSel: read-only 1 from family 10h on ("the TSC increments at the P0
+# frequency"; AMD BKDG/PPR MSRC001_0015). Linux warns "[Firmware Bug]: TSC
+# doesn't count with P0 frequency!" where it reads 0; the guest's TSC here
+# runs at the host's constant rate.
+_HWCR_TSC_FREQ_SEL = const(1 << 24)
 _DE_CFG_VALID = const(0x2)              # LFENCE serializing
 
 
@@ -66,7 +71,7 @@ class ArchMsrs:
         if self.vendor == "intel":
             v[M.IA32_MISC_ENABLE] = MISC_ENABLE_RESET
         else:
-            v[M.AMD_HWCR] = 0
+            v[M.AMD_HWCR] = _HWCR_TSC_FREQ_SEL
             v[M.AMD_DE_CFG] = 0
 
     def _fixed(self):
@@ -143,6 +148,7 @@ class ArchMsrs:
             value &= ~_HWCR_IGNORED
             if value & ~_HWCR_VALID:
                 _gp()
+            value |= _HWCR_TSC_FREQ_SEL
         elif msr == M.AMD_DE_CFG:
             if value & ~_DE_CFG_VALID:
                 _gp()
