@@ -307,15 +307,22 @@ def test_ticks_reach_the_vcpu_one_at_a_time_through_the_pic():
     assert io.out[-2:] == [(0x43, 0x30), (0x21, 0xEF)]   # counter stopped, IRQ 0 masked again
 
 
-def test_a_slow_tick_holds_the_next_one_off_for_a_period():
+def first_tick_taken():
+    # A PC at 100 Hz whose first tick went to the vCPU at 10.1 ms, in service.
     tsc = Tsc()
     p = Platform(tsc, lambda: HZ)
     c = VCpu()
     init_pic(p, c)
     program_pit(p, c)
     tsc.t = 10_100
-    p.ticks.poll(c)                                       # injected at 10.1 ms
+    p.ticks.poll(c)
+    assert c.queue == [0x20]
     c.queue.clear()
+    return tsc, p, c
+
+
+def test_a_slow_tick_holds_the_next_one_off_for_a_period():
+    tsc, p, c = first_tick_taken()                        # injected at 10.1 ms
     tsc.t = 19_900                                        # EOI 9.8 ms later: slow
     p.io(c, 0x20, 1, 0x20)
     tsc.t = 20_100
@@ -335,14 +342,7 @@ def test_a_slow_tick_holds_the_next_one_off_for_a_period():
 def test_a_one_shot_edge_is_never_dropped_nor_held_off():
     # Linux's PIT clockevent once NO_HZ runs: mode 0, a new count from the
     # handler of each edge. An edge dropped is a guest waiting for ever.
-    tsc = Tsc()
-    p = Platform(tsc, lambda: HZ)
-    c = VCpu()
-    init_pic(p, c)
-    program_pit(p, c)
-    tsc.t = 10_100
-    p.ticks.poll(c)                                       # periodic tick injected at 10.1 ms
-    c.queue.clear()
+    tsc, p, c = first_tick_taken()                        # periodic tick injected at 10.1 ms
     tsc.t = 10_200                                        # IRQ 0 in service: one shot of 1 ms
     program_pit(p, c, mode=0, count=1193)
     p.ticks.entering()                                    # the natives, at the next entry

@@ -59,6 +59,21 @@ def booted(emulator="qemu", **options):
 
 
 @contextlib.contextmanager
+def bochs_linux(tmp_path_factory, model, vendor):
+    """Bochs `model` at linux.BOCHS_IPS booted from an ISO whose GRUB entry
+    carries the Linux guest (harness.linux.make_iso: the legacy PC's command
+    line), at the raw REPL with hv imported and free0 = its free frames."""
+    from harness import linux
+    iso = tmp_path_factory.mktemp("linux") / "linux.iso"
+    linux.make_iso(image(ELF), iso)
+    with booted("bochs", iso=str(iso), model=model, ips=linux.BOCHS_IPS) as r:
+        r.timeout = 300
+        assert r.eval("__import__('hv').vendor()") == vendor
+        r.exec("import hv\nfree0 = hv.frames.free_count()")
+        yield r
+
+
+@contextlib.contextmanager
 def back_end(arch, imports=None, setup=None, model=None, timeout=None):
     """A booted mpvisor whose back end is `arch`, checked: 'amd' (SVM under
     QEMU TCG, -kernel) or 'intel' (VMX under Bochs corei7_skylake_x, the

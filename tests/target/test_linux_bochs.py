@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from conftest import ELF, booted, image
+from conftest import bochs_linux
 from harness import linux
 
 pytestmark = pytest.mark.usefixtures("guest_stopped_on_failure")
@@ -21,12 +21,7 @@ BOOT_TIMEOUT = 900          # to the shell: ~2 min idle, several times that unde
 
 @pytest.fixture(scope="module")
 def repl(tmp_path_factory):
-    iso = tmp_path_factory.mktemp("linux") / "linux.iso"
-    linux.make_iso(image(ELF), iso)
-    with booted("bochs", iso=str(iso), model="corei7_skylake_x", ips=linux.BOCHS_IPS) as r:
-        r.timeout = 300
-        assert r.eval("__import__('hv').vendor()") == "intel"
-        r.exec("import hv\nfree0 = hv.frames.free_count()")
+    with bochs_linux(tmp_path_factory, "corei7_skylake_x", "intel") as r:
         yield r
 
 

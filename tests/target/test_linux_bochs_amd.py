@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from conftest import ELF, booted, image
+from conftest import bochs_linux
 from harness import linux
 
 pytestmark = pytest.mark.usefixtures("guest_stopped_on_failure")
@@ -17,12 +17,7 @@ BOOT_TIMEOUT = 900          # to the shell: ~3 min idle, several times that unde
 
 @pytest.fixture(scope="module")
 def repl(tmp_path_factory):
-    iso = tmp_path_factory.mktemp("linux") / "linux.iso"
-    linux.make_iso(image(ELF), iso)
-    with booted("bochs", iso=str(iso), model="ryzen", ips=linux.BOCHS_IPS) as r:
-        r.timeout = 300
-        assert r.eval("__import__('hv').vendor()") == "amd"
-        r.exec("import hv\nfree0 = hv.frames.free_count()")
+    with bochs_linux(tmp_path_factory, "ryzen", "amd") as r:
         yield r
 
 
