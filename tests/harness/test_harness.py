@@ -21,10 +21,12 @@ import pytest
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 sys.path.insert(0, os.path.join(ROOT, 'qemu'))
 sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.join(ROOT, 'tests'))
 
 import launch  # noqa: E402
 from launch import Machine, SerialLink  # noqa: E402
 from repl import ProtocolError, RemoteError, Repl  # noqa: E402
+from harness.linux import PROMPT as LINUX_PROMPT, Shell  # noqa: E402  (bench/linux.py may hold `linux`)
 
 OUT = os.path.join(ROOT, 'build', 'trivial')
 SOURCES = [os.path.join(ROOT, 'qemu', f) for f in ('trivial.asm', 'mkiso.sh', 'grub.cfg.in')]
@@ -314,8 +316,6 @@ def test_repl_protocol_errors_are_reported():
 def test_linux_shell_leaves_kernel_messages_out_of_a_commands_output():
     # The kernel writes to the shell's console whenever it likes: at a line's
     # start or inside one (seen on a loaded host: "hrtimer: interrupt took").
-    sys.path.insert(0, os.path.join(ROOT, 'tests'))
-    from harness.linux import PROMPT, Shell         # not `linux`: bench/linux.py may hold that name
 
     class Link:
         def __init__(self, answer):
@@ -325,8 +325,8 @@ def test_linux_shell_leaves_kernel_messages_out_of_a_commands_output():
             self.typed += data
 
         def read_until(self, pattern, timeout):
-            assert pattern == PROMPT
-            return self.answer + PROMPT
+            assert pattern == LINUX_PROMPT
+            return self.answer + LINUX_PROMPT
 
     link = Link(b"cat /tmp/f\r\nmpvisor\r\n[    5.917315] hrtimer: interrupt took 14544028 ns\r\n"
                 b"mpv[   12.000001] x\r\nisor\r\n\x1b[6n1\r\n")
